@@ -1,0 +1,154 @@
+//! Ring buffers: [`spsc`] (one producer, one consumer), [`mpmc`] (Vyukov's
+//! bounded queue), and the pieces they share: side-control words, roles and
+//! capacity checks.
+//!
+//! # Implementation details
+//!
+//! Each side of a ring (producers, consumers) has one 32-bit *control word*
+//! in shared memory. It is also the futex word that side's sleepers wait on:
+//!
+//! | bits   | name       | meaning                                                        |
+//! |--------|------------|----------------------------------------------------------------|
+//! | 0      | `WAITING`  | a handle of this side sleeps on this word; the other side wakes it |
+//! | 1      | `CLOSED`   | the last handle of this side was dropped                      |
+//! | 2      | `ATTACHED` | a handle of this side has existed (before that, "no peer yet" is not "peer gone") |
+//! | 3      | `POISONED` | an index read from the segment was out of range: the ring is unusable |
+//! | 8..=31 | generation | bumped by every attach, so a late `close` cannot mark a new holder closed |
+//!
+//! A side is *gone* when `CLOSED` is set, or when it was `ATTACHED` and no
+//! live process holds its role lock any more (a `SIGKILL`ed holder — the
+//! kernel released its lock). The first is one load; the second a system
+//! call, so it is only asked on slow paths and rate-limited.
+
+pub mod mpmc;
+pub mod spsc;
+
+use crate::error::{Error, Result};
+use crate::primitive::{AtomicU32, Ordering};
+
+/// A sleeper waits on this word.
+pub(crate) const WAITING: u32 = 1;
+/// The last handle of the side was dropped.
+pub(crate) const CLOSED: u32 = 2;
+/// A handle of the side has existed.
+pub(crate) const ATTACHED: u32 = 4;
+/// The ring's shared indices were found out of range.
+pub(crate) const POISONED: u32 = 8;
+/// One generation step.
+const GEN: u32 = 1 << 8;
+
+/// Marks a side as (re)attached: clears `CLOSED`, sets `ATTACHED`, bumps the
+/// generation. Returns the new generation bits.
+pub(crate) fn side_attach(word: &AtomicU32) -> u32 {
+    // AcqRel: Release pairs with the Acquire of `side_gone`, Acquire with a
+    // previous `side_close` (we see the state it left).
+    let mut cur = word.load(Ordering::Relaxed);
+    loop {
+        let new = ((cur & !CLOSED) | ATTACHED).wrapping_add(GEN);
+        match word.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return new & !(GEN - 1),
+            Err(c) => cur = c,
+        }
+    }
+}
+
+/// Marks a side closed unless it was attached again since generation `gen`.
+pub(crate) fn side_close(word: &AtomicU32, gen: u32) {
+    let mut cur = word.load(Ordering::Relaxed);
+    while cur & !(GEN - 1) == gen {
+        // Release: pairs with the Acquire load in `side_gone`: whoever sees
+        // CLOSED also sees everything this side published before.
+        match word.compare_exchange_weak(cur, cur | CLOSED, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(c) => cur = c,
+        }
+    }
+}
+
+/// Sets `POISONED` on a side word.
+pub(crate) fn poison(word: &AtomicU32) {
+    word.fetch_or(POISONED, Ordering::Release);
+}
+
+/// The fast part of "is the side gone": `Some(true)` if closed or poisoned,
+/// `Some(false)` if never attached, `None` if a liveness probe must decide.
+#[inline]
+pub(crate) fn side_gone_fast(word: &AtomicU32) -> Option<bool> {
+    // Acquire: pairs with the Release in `side_close` (see there).
+    let c = word.load(Ordering::Acquire);
+    if c & (CLOSED | POISONED) != 0 {
+        Some(true)
+    } else if c & ATTACHED == 0 {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Rounds a requested capacity up to a power of two and checks the slot array
+/// fits in a segment.
+pub(crate) fn ring_capacity(requested: usize, elem_size: usize) -> Result<usize> {
+    let bad = |why: String| Err(Error::InvalidArgument { reason: why });
+    if requested == 0 {
+        return bad("capacity must be at least 1".into());
+    }
+    let Some(cap) = requested.checked_next_power_of_two() else {
+        return bad(format!("capacity {requested} is too large"));
+    };
+    if cap > (1 << 40) || cap.checked_mul(elem_size.max(1)).is_none_or(|b| b > (1 << 42)) {
+        return bad(format!("capacity {requested} of {elem_size}-byte elements is too large"));
+    }
+    Ok(cap)
+}
+
+/// Checks a capacity read from a segment header.
+pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<usize> {
+    let ok = cap.is_power_of_two() && usize::try_from(cap).is_ok_and(|c| ring_capacity(c, elem_size).ok() == Some(c));
+    if ok {
+        Ok(cap as usize)
+    } else {
+        Err(Error::Corrupted { name: name.into(), reason: format!("stored capacity {cap} is not a valid ring capacity") })
+    }
+}
+
+/// Rounds `n` up to a multiple of `align` (a power of two).
+pub(crate) const fn align_up(n: usize, align: usize) -> usize {
+    (n + align - 1) & !(align - 1)
+}
+
+/// How often (in empty or full polls) a non-blocking call asks the kernel
+/// whether the peer still lives.
+pub(crate) const PROBE_EVERY: u32 = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities() {
+        assert_eq!(ring_capacity(1, 8).unwrap(), 1);
+        assert_eq!(ring_capacity(3, 8).unwrap(), 4);
+        assert_eq!(ring_capacity(1024, 8).unwrap(), 1024);
+        assert!(ring_capacity(0, 8).is_err());
+        assert!(ring_capacity(usize::MAX, 8).is_err());
+        assert!(stored_capacity("r", 3, 8).is_err());
+        assert!(stored_capacity("r", 0, 8).is_err());
+        assert_eq!(stored_capacity("r", 64, 8).unwrap(), 64);
+    }
+
+    #[test]
+    fn side_words() {
+        let w = AtomicU32::new(0);
+        assert_eq!(side_gone_fast(&w), Some(false));
+        let g = side_attach(&w);
+        assert_eq!(side_gone_fast(&w), None);
+        side_close(&w, g);
+        assert_eq!(side_gone_fast(&w), Some(true));
+        let g2 = side_attach(&w);
+        assert_ne!(g, g2);
+        side_close(&w, g); // stale close: ignored
+        assert_eq!(side_gone_fast(&w), None);
+        poison(&w);
+        assert_eq!(side_gone_fast(&w), Some(true));
+    }
+}
