@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use crate::shm::WaitStrategy;
 use crate::sync::futex;
 
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU32, Ordering};
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU32, Ordering};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Longest single futex sleep; bounds how late a dead peer is noticed.
 pub(crate) const PARK_SLICE: Duration = Duration::from_millis(20);
