@@ -599,11 +599,6 @@ impl<T: Pod> Producer<T> {
         Ok(())
     }
 
-    #[inline]
-    fn sh(&self) -> &Shared {
-        self.inner.shared()
-    }
-
     /// Is the consumer gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
     fn consumer_gone(&mut self, force: bool) -> bool {
