@@ -47,7 +47,9 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::{poison, ring_capacity, side_attach, side_close, side_gone_fast, stored_capacity, PROBE_EVERY, WAITING};
+use super::{
+    poison, ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY, WAITING,
+};
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -133,7 +135,6 @@ pub(crate) enum Blocked {
 struct SideReg {
     count: usize,
     lock: Option<RoleLock>,
-    gen: u32,
 }
 
 /// This process's owner tag and the lock that makes it visible.
@@ -222,7 +223,7 @@ impl RawRing {
         assert!(off + cap as usize * layout.stride <= seg.body_len());
         // SAFETY: the offset lies inside the body (asserted), which is mapped.
         let slots = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(off)) };
-        let side = || Mutex::new(SideReg { count: 0, lock: None, gen: 0 });
+        let side = || Mutex::new(SideReg { count: 0, lock: None });
         let r = RawRing {
             seg,
             cap,
@@ -395,6 +396,19 @@ impl RawRing {
         }
     }
 
+    /// The claim half of `try_send_with` alone (for crash tests).
+    fn claim_only(&self) -> bool {
+        let sh = self.shared();
+        let tag = u64::from(self.tag());
+        let pos = sh.tail.load(Ordering::Relaxed);
+        let (seq, _) = self.slot(pos);
+        let ok = seq.compare_exchange(pos << 8, pos << 8 | tag, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if ok {
+            Self::help(&sh.tail, pos);
+        }
+        ok
+    }
+
     /// Receives one payload, handing the claimed slot to `read`.
     #[inline]
     pub(crate) fn try_recv_with<R>(&self, read: impl FnOnce(*const u8) -> R) -> core::result::Result<R, Blocked> {
@@ -516,7 +530,7 @@ impl RawRing {
         let mut r = reg.lock().unwrap_or_else(|e| e.into_inner());
         if r.count == 0 {
             r.lock = self.seg.take_role(role, name, true)?;
-            r.gen = side_attach(word);
+            side_attach(word);
         }
         r.count += 1;
         Ok(())
@@ -531,10 +545,11 @@ impl RawRing {
         if r.count > 0 {
             return;
         }
+        let gen = side_gen(word);
         let had_lock = r.lock.take().is_some();
         let last = if had_lock { self.seg.role_held(role) == Some(false) } else { true };
         if last {
-            side_close(word, r.gen);
+            side_close(word, gen);
             futex::notify(other, WAITING);
         }
     }
@@ -916,6 +931,13 @@ impl<T: Pod> Sender<T> {
     /// Whether every receiver is gone (asks the kernel).
     pub fn is_disconnected(&self) -> bool {
         self.raw.send_shut() || self.raw.peer_gone(true, true)
+    }
+
+    /// Test hook: claims the next slot and never publishes it, as a process
+    /// killed in the middle of `send` would. Not part of the API.
+    #[doc(hidden)]
+    pub fn __claim_and_abandon(&self) -> bool {
+        self.raw.claim_only()
     }
 }
 
