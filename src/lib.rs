@@ -1,6 +1,8 @@
 //! ringshm (crate docs are written once the API is complete)
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+// Under loom only the algorithm cores are built, for the models.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod primitive;
 mod ring;
@@ -21,6 +23,8 @@ pub mod shm;
 
 #[cfg(not(loom))]
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
-pub use ring::{mpmc, spsc};
+#[cfg(not(loom))]
+pub use ring::mpmc;
+pub use ring::spsc;
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};

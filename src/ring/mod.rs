@@ -20,9 +20,12 @@
 //! kernel released its lock). The first is one load; the second a system
 //! call, so it is only asked on slow paths and rate-limited.
 
+#[cfg(not(loom))]
 pub mod mpmc;
+pub(crate) mod mpmc_core;
 pub mod spsc;
 
+#[cfg(not(loom))]
 use crate::error::{Error, Result};
 use crate::primitive::{AtomicU32, Ordering};
 
@@ -95,6 +98,7 @@ pub(crate) fn side_gone_fast(word: &AtomicU32) -> Option<bool> {
 
 /// Rounds a requested capacity up to a power of two and checks the slot array
 /// fits in a segment.
+#[cfg(not(loom))]
 pub(crate) fn ring_capacity(requested: usize, elem_size: usize) -> Result<usize> {
     let bad = |why: String| Err(Error::InvalidArgument { reason: why });
     if requested == 0 {
@@ -110,6 +114,7 @@ pub(crate) fn ring_capacity(requested: usize, elem_size: usize) -> Result<usize>
 }
 
 /// Checks a capacity read from a segment header.
+#[cfg(not(loom))]
 pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<usize> {
     let ok = cap.is_power_of_two() && usize::try_from(cap).is_ok_and(|c| ring_capacity(c, elem_size).ok() == Some(c));
     if ok {
@@ -123,15 +128,20 @@ pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<
 }
 
 /// Rounds `n` up to a multiple of `align` (a power of two).
+#[cfg(not(loom))]
 pub(crate) const fn align_up(n: usize, align: usize) -> usize {
     (n + align - 1) & !(align - 1)
 }
 
 /// How often (in empty or full polls) a non-blocking call asks the kernel
 /// whether the peer still lives.
+#[cfg(not(loom))]
 pub(crate) const PROBE_EVERY: u32 = 1024;
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -47,22 +47,19 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::{
-    poison, ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY, WAITING,
-};
+use super::mpmc_core::{self as alg, Blocked, Shared, POS_LIMIT, SHUT};
+use super::{ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY, WAITING};
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, Padded};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::header::{ElemInfo, Expect, HeaderData, Kind};
 use crate::shm::lock::{self, RoleLock};
-use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::segment::CreateSpec;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
 use crate::sync::wait::{self, Waited};
 
-/// Set on the senders' word by [`Ring::close`]: sending is over for good.
-pub(crate) const SHUT: u32 = 16;
 /// Role slots: the senders' side, the receivers' side (shared locks), then
 /// owner entries `ROLE_ENTRY0 + tag`.
 const ROLE_SENDERS: u32 = 0;
@@ -72,28 +69,6 @@ const ROLE_ENTRY0: u32 = 2;
 /// kernel cannot track (caller-provided regions): never recovered.
 const MAX_TAG: u8 = 254;
 const UNKNOWN_TAG: u8 = 255;
-/// Positions must stay below this (they are shifted left by 8).
-const POS_LIMIT: u64 = 1 << 56;
-
-/// The shared part of an MPMC ring.
-#[derive(Default, Debug)]
-#[repr(C)]
-pub(crate) struct Shared {
-    /// Next position to claim for sending (helped forward by anyone).
-    pub tail: Padded<AtomicU64>,
-    /// Next position to claim for receiving.
-    pub head: Padded<AtomicU64>,
-    /// Senders' control word; senders sleep here while the ring is full.
-    pub send: Padded<AtomicU32>,
-    /// Receivers' control word; receivers sleep here while it is empty.
-    pub recv: Padded<AtomicU32>,
-    /// Messages lost with processes that died holding a slot.
-    pub lost: Padded<AtomicU64>,
-}
-
-// SAFETY: `#[repr(C)]`, made only of atomics (and padding never read).
-unsafe impl ShmSafe for Shared {}
-
 /// Layout of one slot: `seq` then the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SlotLayout {
@@ -120,15 +95,6 @@ impl SlotLayout {
     fn body_size(&self, cap: usize) -> usize {
         self.slots_offset() + cap * self.stride
     }
-}
-
-/// Why a raw operation could not complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Blocked {
-    /// Full (sending) or empty (receiving).
-    Wait,
-    /// The shared state is inconsistent; the ring was poisoned.
-    Corrupt,
 }
 
 /// Per-process registration on one side (senders or receivers).
@@ -256,7 +222,7 @@ impl RawRing {
 
     #[inline]
     pub(crate) fn shared(&self) -> &Shared {
-        self.seg.body_at::<Shared>(0)
+        alg::Mem::shared(self)
     }
 
     #[allow(dead_code)] // for the queues
@@ -278,18 +244,20 @@ impl RawRing {
         self.wait
     }
 
-    /// The `seq` word and payload pointer of the slot for position `pos`.
+    /// The start of slot `pos & (cap - 1)`.
     #[inline(always)]
-    fn slot(&self, pos: u64) -> (&AtomicU64, *mut u8) {
+    fn slot_ptr(&self, pos: u64) -> *mut u8 {
         let i = (pos & (self.cap - 1)) as usize;
         // SAFETY: `i < cap` (masked); slot `i` spans `stride` bytes at
-        // `i * stride` inside the slot array (checked in `from_segment`); its
-        // first 8 bytes are an 8-aligned `AtomicU64` (stride and base are
-        // multiples of 8) that accepts any bit pattern.
-        unsafe {
-            let base = self.slots.as_ptr().add(i * self.layout.stride);
-            (&*base.cast::<AtomicU64>(), base.add(self.layout.payload_off))
-        }
+        // `i * stride` inside the slot array (checked in `from_segment`).
+        unsafe { self.slots.as_ptr().add(i * self.layout.stride) }
+    }
+
+    /// The payload of the slot for position `pos`.
+    #[inline(always)]
+    fn payload(&self, pos: u64) -> *mut u8 {
+        // SAFETY: `payload_off + payload_len <= stride`, inside the slot.
+        unsafe { self.slot_ptr(pos).add(self.layout.payload_off) }
     }
 
     /// Our owner tag, registering this process on first use (and again in a
@@ -327,163 +295,20 @@ impl RawRing {
         got.0
     }
 
-    /// Whether owner `tag`'s process is dead (its entry lock is free).
-    fn owner_dead(&self, tag: u8) -> bool {
-        if tag == 0 || tag > MAX_TAG {
-            return false;
-        }
-        self.seg.role_held(ROLE_ENTRY0 + u32::from(tag)) == Some(false)
-    }
-
-    #[cold]
-    fn corrupt(&self) -> Blocked {
-        let sh = self.shared();
-        poison(&sh.send);
-        poison(&sh.recv);
-        futex::wake_all(&sh.send);
-        futex::wake_all(&sh.recv);
-        Blocked::Corrupt
-    }
-
-    /// Advances `word` from `pos` to `pos + 1` if nobody did yet.
-    #[inline]
-    fn help(word: &AtomicU64, pos: u64) {
-        // Relaxed: positions are hints; slots' `seq` words carry the data.
-        let _ = word.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
-    }
-
     /// Sends one payload written by `write` into the claimed slot.
     #[inline]
     pub(crate) fn try_send_with(&self, write: impl FnOnce(*mut u8)) -> core::result::Result<(), Blocked> {
-        let sh = self.shared();
-        let tag = u64::from(self.tag());
-        let mut pos = sh.tail.load(Ordering::Relaxed);
-        let mut skips = 0u64;
-        loop {
-            if pos >= POS_LIMIT || skips > 2 * self.cap {
-                return Err(self.corrupt());
-            }
-            let (seq, payload) = self.slot(pos);
-            // Acquire: pairs with the Release store of `seq` by the receiver
-            // that emptied this slot, so its read is done before we write.
-            let s = seq.load(Ordering::Acquire);
-            let free = pos << 8;
-            if s == free {
-                // Acquire: as above (the CAS reads the same store).
-                if seq.compare_exchange(s, free | tag, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    Self::help(&sh.tail, pos);
-                    write(payload);
-                    // Release: pairs with the Acquire load of `seq` in
-                    // `try_recv_with`: the payload is written before it is seen.
-                    seq.store((pos + 1) << 8, Ordering::Release);
-                    futex::notify(&sh.recv, WAITING);
-                    return Ok(());
-                }
-                continue;
-            }
-            let b = s >> 8;
-            if (b.wrapping_sub(pos) as i64) < 0 {
-                // The previous lap's item is still there (or being read): full.
-                if s & 0xff != 0 && self.recover(seq, s, pos) {
-                    continue;
-                }
-                return Err(Blocked::Wait);
-            }
-            // Claimed by another sender, or already past: help `tail` on.
-            Self::help(&sh.tail, pos);
-            skips += 1;
-            pos = (pos + 1).max(sh.tail.load(Ordering::Relaxed));
-        }
-    }
-
-    /// The claim half of `try_send_with` alone (for crash tests).
-    fn claim_only(&self) -> bool {
-        let sh = self.shared();
-        let tag = u64::from(self.tag());
-        let pos = sh.tail.load(Ordering::Relaxed);
-        let (seq, _) = self.slot(pos);
-        let ok = seq.compare_exchange(pos << 8, pos << 8 | tag, Ordering::Acquire, Ordering::Relaxed).is_ok();
-        if ok {
-            Self::help(&sh.tail, pos);
-        }
-        ok
+        alg::try_send(self, self.tag(), |pos| write(self.payload(pos)))
     }
 
     /// Receives one payload, handing the claimed slot to `read`.
     #[inline]
     pub(crate) fn try_recv_with<R>(&self, read: impl FnOnce(*const u8) -> R) -> core::result::Result<R, Blocked> {
-        let sh = self.shared();
-        let tag = u64::from(self.tag());
-        let mut pos = sh.head.load(Ordering::Relaxed);
-        let mut skips = 0u64;
-        loop {
-            if pos >= POS_LIMIT || skips > 2 * self.cap {
-                return Err(self.corrupt());
-            }
-            let (seq, payload) = self.slot(pos);
-            // Acquire: pairs with the Release store of `seq` in `try_send_with`.
-            let s = seq.load(Ordering::Acquire);
-            let full = (pos + 1) << 8;
-            if s == full {
-                if seq.compare_exchange(s, full | tag, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    Self::help(&sh.head, pos);
-                    let r = read(payload);
-                    // Release: pairs with the Acquire load of `seq` in
-                    // `try_send_with`: our read is done before it is reused.
-                    seq.store((pos + self.cap) << 8, Ordering::Release);
-                    futex::notify(&sh.send, WAITING);
-                    return Ok(r);
-                }
-                continue;
-            }
-            let b = s >> 8;
-            if (b.wrapping_sub(pos + 1) as i64) < 0 {
-                // Not published yet: empty, or a sender is still writing it.
-                if s & 0xff != 0 && self.recover(seq, s, pos) {
-                    continue;
-                }
-                return Err(Blocked::Wait);
-            }
-            // Claimed by another receiver, or already done: help `head` on.
-            Self::help(&sh.head, pos);
-            skips += 1;
-            pos = (pos + 1).max(sh.head.load(Ordering::Relaxed));
-        }
+        alg::try_recv(self, self.tag(), |pos| read(self.payload(pos)))
     }
 
-    /// A slot is held (`s` carries an owner tag). If the owner is dead,
-    /// release the slot. Rate-limited: the liveness probe is a system call.
-    fn recover(&self, seq: &AtomicU64, s: u64, pos: u64) -> bool {
-        if self.polls.fetch_add(1, Ordering::Relaxed) % 64 != 0 {
-            return false;
-        }
-        self.recover_now(seq, s, pos)
-    }
-
-    /// Releases the slot of `pos` held in state `s` by a dead owner: a
-    /// half-written slot or a half-read one becomes free for the next lap,
-    /// and one message is counted lost.
-    fn recover_now(&self, seq: &AtomicU64, s: u64, pos: u64) -> bool {
-        let tag = (s & 0xff) as u8;
-        if !self.owner_dead(tag) {
-            return false;
-        }
-        let mask = self.cap - 1;
-        let b = s >> 8;
-        // A write claim of position p is `p << 8 | t` and p ≡ slot (mod cap);
-        // a read claim is `(p + 1) << 8 | t`. Capacity >= 2 tells them apart.
-        let write_claim = b & mask == pos & mask;
-        let next = if write_claim { b + self.cap } else { b - 1 + self.cap };
-        // AcqRel: we take over the dead owner's slot; Release pairs with the
-        // Acquire loads of `seq` by the next sender or receiver.
-        if seq.compare_exchange(s, next << 8, Ordering::AcqRel, Ordering::Relaxed).is_err() {
-            return false;
-        }
-        let sh = self.shared();
-        sh.lost.fetch_add(1, Ordering::Relaxed);
-        futex::notify(&sh.send, WAITING);
-        futex::notify(&sh.recv, WAITING);
-        true
+    fn claim_only(&self) -> bool {
+        alg::claim_only(self, self.tag())
     }
 
     /// Items in the ring (a snapshot; claimed-but-unfinished slots count).
@@ -605,11 +430,38 @@ impl RawRing {
         if pos >= POS_LIMIT {
             return;
         }
-        let (seq, _) = self.slot(pos);
-        let s = seq.load(Ordering::Acquire);
+        let s = alg::Mem::seq(self, pos).load(Ordering::Acquire);
         if s & 0xff != 0 {
-            self.recover_now(seq, s, pos);
+            alg::recover_now(self, s, pos);
         }
+    }
+}
+
+impl alg::Mem for RawRing {
+    #[inline(always)]
+    fn shared(&self) -> &Shared {
+        self.seg.body_at::<Shared>(0)
+    }
+    #[inline(always)]
+    fn cap(&self) -> u64 {
+        self.cap
+    }
+    #[inline(always)]
+    fn seq(&self, pos: u64) -> &AtomicU64 {
+        // SAFETY: a slot's first 8 bytes are an 8-aligned `AtomicU64` (stride
+        // and base are multiples of 8) that accepts any bit pattern, inside
+        // the mapping `self` owns.
+        unsafe { &*self.slot_ptr(pos).cast::<AtomicU64>() }
+    }
+    fn owner_dead(&self, tag: u8) -> bool {
+        if tag == 0 || tag > MAX_TAG {
+            return false;
+        }
+        self.seg.role_held(ROLE_ENTRY0 + u32::from(tag)) == Some(false)
+    }
+    #[inline(always)]
+    fn polls(&self) -> &AtomicU32 {
+        &self.polls
     }
 }
 
