@@ -168,17 +168,12 @@ fn random_sender_kills_never_wedge() {
                 common::kill9(child);
             }
         });
-        loop {
-            match rx.recv() {
-                Ok(v) => {
-                    let p = (v >> 40) as usize;
-                    let i = v & ((1 << 40) - 1);
-                    assert!(last[p].is_none_or(|l| l < i), "duplicate or reordered");
-                    last[p] = Some(i);
-                    count += 1;
-                }
-                Err(RecvError) => break,
-            }
+        while let Ok(v) = rx.recv() {
+            let p = (v >> 40) as usize;
+            let i = v & ((1 << 40) - 1);
+            assert!(last[p].is_none_or(|l| l < i), "duplicate or reordered");
+            last[p] = Some(i);
+            count += 1;
         }
         killer.join().unwrap();
         assert!(count > 0);
