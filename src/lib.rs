@@ -1,4 +1,81 @@
-//! ringshm (crate docs are written once the API is complete)
+//! # ringshm
+//!
+//! Python's `multiprocessing` primitives — Pipe, Queue, JoinableQueue, Value,
+//! Array, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier —
+//! rebuilt lock-free on bounded ring buffers and futex words inside **named
+//! POSIX shared-memory segments**. Any two processes meet by name: no common
+//! parent, no pipe, no pickling thread, no manager process in between.
+//!
+//! ```
+//! use ringshm::spsc;
+//! use std::process::Command;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! if let Ok(name) = std::env::var("RINGSHM_DOC_CHILD") {
+//!     // The second process: attach by name and produce.
+//!     let mut tx = spsc::Ring::<u64>::open(&name)?.producer()?;
+//!     for i in 0..1000 {
+//!         tx.push(i)?;
+//!     }
+//!     return Ok(()); // dropping `tx` closes the ring for the consumer
+//! }
+//! // The first process: create the ring, start the second, consume.
+//! let name = format!("doc-ticks-{}", std::process::id());
+//! let ring = spsc::Ring::<u64>::create(&name, 256)?;
+//! let mut rx = ring.consumer()?;
+//! let mut child = Command::new(std::env::current_exe()?).env("RINGSHM_DOC_CHILD", &name).spawn()?;
+//! let mut sum = 0;
+//! while let Ok(v) = rx.pop() {
+//!     sum += v; // `pop` ends with `RecvError` once the producer is gone and all is read
+//! }
+//! assert_eq!(sum, 999 * 1000 / 2);
+//! child.wait()?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## The model
+//!
+//! * **Segments.** Every shared object lives in its own segment in
+//!   `/dev/shm`, created with `create` (fails if the name exists), attached
+//!   with `open` (which checks magic, format version, object kind, element
+//!   type, capacity and size before touching anything), or
+//!   `open_or_create` (race-free). The creating process removes the name when
+//!   its handle drops, unless [`Options::persist`] says otherwise; `ringshm ls`
+//!   and `ringshm gc` list and clean up.
+//! * **Payloads are `bytemuck::Pod`**: plain bytes, no pointers, copied into
+//!   shared memory with no serialisation (feature `serde` adds
+//!   `send_value`/`recv_value` for anything else).
+//! * **Never blocked by the dead.** Each handle holds kernel-tracked
+//!   open-file-description locks on its segment; when a process dies — even by
+//!   `SIGKILL` — the kernel drops them, and whoever waits on it finds out
+//!   within one 20 ms sleep slice: rings report `Disconnected`, roles can be
+//!   taken over, locks report `OwnerDied`, half-written queue slots are skipped
+//!   and counted.
+//! * **Never trusting the segment.** Another process may scribble anything
+//!   into shared memory. Indices and lengths read from it are validated or
+//!   masked before use; an inconsistency poisons the object and surfaces as an
+//!   error (`Disconnected`, [`Error::Corrupted`]), never as a panic,
+//!   out-of-bounds access or endless hang.
+//! * **Fast path without syscalls or fences.** Rings keep cached copies of
+//!   the opposite index and publish with one `Release` store; a sleeping peer
+//!   is woken through a futex only when it has set its waiting bit, and the
+//!   StoreLoad barrier that makes that race-free is paid by the *sleeper*
+//!   (`membarrier`), not by every publish. Blocking calls spin, then yield,
+//!   then sleep, as [`WaitStrategy`] says; every blocking call has `try_` and
+//!   `_timeout` forms.
+//!
+//! ## Types
+//!
+//! | Python `multiprocessing` | ringshm |
+//! |---|---|
+//! | (none: the building blocks) | [`spsc::Ring`] (one producer, one consumer), [`mpmc::Ring`] (many of each) |
+//! | `Pipe(duplex)` | `Pipe::create` / `Pipe::open` / `Pipe::pair` |
+//! | `Queue(maxsize)`, `JoinableQueue` | `Queue`, `ByteQueue`, `JoinableQueue` |
+//! | `Value`, `Array` | `Value`, `Array` |
+//! | `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | same names |
+//!
+//! Objects can also be placed in memory the caller maps itself (memfd,
+//! hugepages, another crate's mapping) with `init_in` / `attach_in`.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // Under loom only the algorithm cores are built, for the models.
