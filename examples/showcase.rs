@@ -11,14 +11,32 @@ use ringshm::{mpmc, spsc, Options, RecvTimeoutError, WaitStrategy};
 
 const ROLE: &str = "RINGSHM_SHOWCASE_ROLE";
 
-fn spawn(role: &str, arg: &str) -> Child {
-    Command::new(std::env::current_exe().expect("current_exe"))
+/// A child process that is killed and reaped if still running when dropped.
+struct Kid(Child);
+
+impl Kid {
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(role: &str, arg: &str) -> Kid {
+    Kid(Command::new(std::env::current_exe().expect("current_exe"))
         .env(ROLE, role)
         .arg(arg)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn child")
+        .expect("spawn child"))
 }
 
 fn child(role: &str) -> Result<(), Box<dyn std::error::Error>> {
@@ -99,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jobs = mpmc::Ring::<u64>::create(&jobs_name, 256)?;
     let results = mpmc::Ring::<[u64; 2]>::create(&results_name, 256)?;
     let (jtx, rrx) = (jobs.sender()?, results.receiver()?);
-    let workers: Vec<Child> = (0..4).map(|_| spawn("worker", &format!("{jobs_name},{results_name}"))).collect();
+    let workers: Vec<Kid> = (0..4).map(|_| spawn("worker", &format!("{jobs_name},{results_name}"))).collect();
     let mut total = 0u64;
     let mut got = 0;
     for x in 1..=10_000u64 {
@@ -128,7 +146,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut doomed = spawn("doomed", &name);
     println!("   got {:?} from the doomed process", rx.pop_timeout(Duration::from_secs(10))?);
     let t = Instant::now();
-    doomed.kill()?;
+    doomed.0.kill()?;
     doomed.wait()?;
     let r = rx.pop_timeout(Duration::from_secs(10));
     println!("   after the kill: {r:?} within {:?} (not {:?})", t.elapsed(), RecvTimeoutError::Timeout);
@@ -156,7 +174,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(tx);
     echo.wait()?;
     let mut pipe = spawn("pipe-echo", "");
-    let (mut w, mut r) = (pipe.stdin.take().ok_or("stdin")?, pipe.stdout.take().ok_or("stdout")?);
+    let (mut w, mut r) = (pipe.0.stdin.take().ok_or("stdin")?, pipe.0.stdout.take().ok_or("stdout")?);
     let mut buf = [0u8; 8];
     let prounds = 20_000u64;
     let t = Instant::now();
