@@ -371,8 +371,9 @@ impl RawRing {
             return;
         }
         let gen = side_gen(word);
-        let had_lock = r.lock.take().is_some();
-        let last = if had_lock { self.seg.role_held(role) == Some(false) } else { true };
+        // In a caller-provided region the kernel cannot tell whether other
+        // processes still hold the side: never close it from here.
+        let last = r.lock.take().is_some() && self.seg.role_held(role) == Some(false);
         if last {
             side_close(word, gen);
             futex::notify(other, WAITING);
@@ -631,6 +632,71 @@ impl<T: Pod> Ring<T> {
     /// The segment name.
     pub fn name(&self) -> &str {
         self.raw.seg.name()
+    }
+
+    /// Bytes a caller-provided region needs for a ring of `capacity` items
+    /// (after rounding up to a power of two, at least 2).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for capacity 0 or too large.
+    pub fn region_size(capacity: usize) -> Result<usize> {
+        let layout = Self::layout();
+        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        Ok(crate::shm::header::HEADER_SIZE + layout.body_size(cap))
+    }
+
+    /// Initialises a ring in memory the caller mapped (memfd, hugepages,
+    /// another crate's mapping), with the same header as a named one.
+    ///
+    /// Without a named segment the kernel cannot track handles: receivers
+    /// see `Disconnected` only after [`Ring::close`], and slots of dead
+    /// processes are not recovered.
+    ///
+    /// # Safety
+    /// `region` is valid for reads and writes, 128-byte aligned, at least
+    /// [`Ring::region_size`] bytes, stays mapped as long as the ring or any
+    /// handle of it lives, and is not accessed other than through ringshm.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the region is too small or misaligned.
+    pub unsafe fn init_in(region: NonNull<[u8]>, capacity: usize) -> Result<Self> {
+        let layout = Self::layout();
+        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let e = Self::expect(Kind::MpmcRing);
+        let opts = Options::new();
+        let spec = CreateSpec {
+            expect: &e,
+            capacity: cap as u64,
+            params: [0; 4],
+            body_size: layout.body_size(cap),
+            opts: &opts,
+        };
+        // SAFETY: forwarded from the caller's contract. The shared words are
+        // zeroed first: a reused region may hold anything.
+        let seg = unsafe {
+            Segment::init_in(region, &spec, |s| {
+                core::ptr::write_bytes(s.body_ptr().as_ptr(), 0, core::mem::size_of::<Shared>());
+                init_slots(s, cap, layout);
+            })
+        }?;
+        Ok(Self::from_raw(RawRing::from_segment(seg, layout, WaitStrategy::Adaptive)?))
+    }
+
+    /// Attaches to a ring that [`Ring::init_in`] set up in shared memory,
+    /// with the same checks as [`Ring::open`].
+    ///
+    /// # Safety
+    /// As for [`Ring::init_in`].
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`], [`Error::WrongKind`], [`Error::LayoutMismatch`], ...
+    pub unsafe fn attach_in(region: NonNull<[u8]>) -> Result<Self> {
+        let layout = Self::layout();
+        // SAFETY: forwarded from the caller's contract.
+        let seg = unsafe {
+            Segment::attach_in(region, &Self::expect(Kind::MpmcRing), |h| RawRing::body_size_of("<region>", h, layout))
+        }?;
+        Ok(Self::from_raw(RawRing::from_segment(seg, layout, WaitStrategy::Adaptive)?))
     }
 }
 
@@ -898,6 +964,7 @@ impl<T: Pod> Receiver<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spsc;
 
     fn name(t: &str) -> String {
         format!("ringshm-ut-mpmc-{t}-{}", std::process::id())
@@ -938,6 +1005,33 @@ mod tests {
         assert_eq!(rx.recv(), Ok(7));
         assert_eq!(rx.recv(), Err(RecvError));
         assert_eq!(q.lost(), 0);
+    }
+
+    #[test]
+    fn region_ring() {
+        let size = Ring::<u64>::region_size(4).unwrap();
+        let layout = std::alloc::Layout::from_size_align(size, 128).unwrap();
+        // SAFETY: non-zero size.
+        let p = unsafe { std::alloc::alloc(layout) };
+        let region = NonNull::slice_from_raw_parts(NonNull::new(p).unwrap(), size);
+        {
+            // SAFETY: the allocation is large, aligned, and outlives the rings.
+            let a = unsafe { Ring::<u64>::init_in(region, 4) }.unwrap();
+            // SAFETY: as above.
+            let b = unsafe { Ring::<u64>::attach_in(region) }.unwrap();
+            // SAFETY: as above.
+            assert!(matches!(unsafe { spsc::Ring::<u64>::attach_in(region) }, Err(Error::WrongKind { .. })));
+            let tx = a.sender().unwrap();
+            let rx = b.receiver().unwrap();
+            tx.send(5).unwrap();
+            assert_eq!(rx.recv(), Ok(5));
+            drop(tx);
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "no close without kernel tracking");
+            a.close();
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        }
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(p, layout) };
     }
 
     #[test]
