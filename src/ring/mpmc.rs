@@ -113,6 +113,8 @@ struct Owner {
 /// An untyped MPMC ring: the engine under [`Ring`] and the queues.
 pub(crate) struct RawRing {
     seg: Segment,
+    /// `seg.body_at::<Shared>(0)`, checked once.
+    shared: NonNull<Shared>,
     cap: u64,
     layout: SlotLayout,
     slots: NonNull<u8>,
@@ -190,8 +192,10 @@ impl RawRing {
         // SAFETY: the offset lies inside the body (asserted), which is mapped.
         let slots = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(off)) };
         let side = || Mutex::new(SideReg { count: 0, lock: None });
+        let shared = NonNull::from(seg.body_at::<Shared>(0));
         let r = RawRing {
             seg,
+            shared,
             cap,
             layout,
             slots,
@@ -441,7 +445,9 @@ impl RawRing {
 impl alg::Mem for RawRing {
     #[inline(always)]
     fn shared(&self) -> &Shared {
-        self.seg.body_at::<Shared>(0)
+        // SAFETY: checked by `body_at` in `from_segment`; the mapping lives as
+        // long as `self.seg`, and `Shared` is `ShmSafe`.
+        unsafe { self.shared.as_ref() }
     }
     #[inline(always)]
     fn cap(&self) -> u64 {

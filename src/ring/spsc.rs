@@ -240,14 +240,31 @@ impl<T: Copy> ConsCore<T> {
 #[cfg(not(loom))]
 struct Inner {
     seg: Segment,
+    /// `seg.body_at::<Shared>(0)`, checked once.
+    shared: NonNull<Shared>,
     cap: usize,
     wait: WaitStrategy,
 }
 
+// SAFETY: `shared` points into the mapping owned by `seg`; `Shared` is atomics.
+#[cfg(not(loom))]
+unsafe impl Send for Inner {}
+// SAFETY: as above.
+#[cfg(not(loom))]
+unsafe impl Sync for Inner {}
+
 #[cfg(not(loom))]
 impl Inner {
+    fn new(seg: Segment, cap: usize, wait: WaitStrategy) -> Inner {
+        let shared = NonNull::from(seg.body_at::<Shared>(0));
+        Inner { seg, shared, cap, wait }
+    }
+
+    #[inline(always)]
     fn shared(&self) -> &Shared {
-        self.seg.body_at::<Shared>(0)
+        // SAFETY: checked by `body_at` in `new`; the mapping lives as long as
+        // `self.seg`, and `Shared` is `ShmSafe`.
+        unsafe { self.shared.as_ref() }
     }
 
     fn slots_offset<T>() -> usize {
@@ -373,7 +390,7 @@ impl<T: Pod> Ring<T> {
 
     fn from_segment(seg: Segment, wait: WaitStrategy) -> Result<Self> {
         let cap = seg.header().capacity as usize;
-        let inner = Inner { seg, cap, wait };
+        let inner = Inner::new(seg, cap, wait);
         let sh = inner.shared();
         if (sh.prod.ctl.load(Ordering::Relaxed) | sh.cons.ctl.load(Ordering::Relaxed)) & super::POISONED != 0 {
             return Err(Error::Corrupted {
