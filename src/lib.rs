@@ -24,3 +24,7 @@ pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeo
 pub use ring::{mpmc, spsc};
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};
+#[cfg(not(loom))]
+pub use sync::lock::{Lock, LockGuard, LockResult, LockTimeoutError, OwnerDied, RLock, RLockGuard, TryLockError};
+#[cfg(not(loom))]
+pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
