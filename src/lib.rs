@@ -28,3 +28,9 @@ pub use shm::{unlink, Kind, Options, WaitStrategy};
 pub use sync::lock::{Lock, LockGuard, LockResult, LockTimeoutError, OwnerDied, RLock, RLockGuard, TryLockError};
 #[cfg(not(loom))]
 pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
+#[cfg(not(loom))]
+pub use sync::barrier::{Barrier, BarrierError, BarrierWaitResult};
+#[cfg(not(loom))]
+pub use sync::condition::{Condition, WaitTimeoutResult};
+#[cfg(not(loom))]
+pub use sync::event::Event;
