@@ -34,3 +34,5 @@ pub use sync::barrier::{Barrier, BarrierError, BarrierWaitResult};
 pub use sync::condition::{Condition, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use sync::event::Event;
+#[cfg(not(loom))]
+pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
