@@ -43,7 +43,8 @@ fn guarded_updates_are_atomic_across_processes() {
     let _wd = common::watchdog(60);
     let n = common::unique("arrg");
     let a = Array::<i32>::create(&n, 16).unwrap();
-    let kids: Vec<_> = (0..4).map(|_| common::spawn("guarded_updates_are_atomic_across_processes", "c", &[&n])).collect();
+    let kids: Vec<_> =
+        (0..4).map(|_| common::spawn("guarded_updates_are_atomic_across_processes", "c", &[&n])).collect();
     for k in kids {
         common::expect_success(k, 50);
     }

@@ -69,10 +69,13 @@ fn big_values_are_never_torn_even_with_a_killed_writer() {
     // A new writer takes the writer lock over from the dead ones.
     v.store([7; 40]);
     assert_eq!(v.load(), [7; 40]);
-    assert_eq!(v.update(|mut x| {
-        x[0] = 8;
-        x
-    })[0], 7);
+    assert_eq!(
+        v.update(|mut x| {
+            x[0] = 8;
+            x
+        })[0],
+        7
+    );
     assert_eq!(v.swap([9; 40])[0], 8);
     assert_eq!(v.compare_exchange([9; 40], [10; 40]), Ok([9; 40]));
     assert!(v.compare_exchange([9; 40], [11; 40]).is_err());

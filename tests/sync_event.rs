@@ -22,7 +22,8 @@ fn set_wakes_every_waiter_in_every_process() {
     let ev = Event::create(&e).unwrap();
     let ready = Value::<u32>::create(&r, 0).unwrap();
     let woke = Value::<u32>::create(&w, 0).unwrap();
-    let kids: Vec<_> = (0..5).map(|_| common::spawn("set_wakes_every_waiter_in_every_process", "w", &[&e, &r, &w])).collect();
+    let kids: Vec<_> =
+        (0..5).map(|_| common::spawn("set_wakes_every_waiter_in_every_process", "w", &[&e, &r, &w])).collect();
     assert!(common::eventually(30, || ready.load() == 5));
     std::thread::sleep(Duration::from_millis(50)); // let them sleep
     assert_eq!(woke.load(), 0);

@@ -33,7 +33,8 @@ fn semaphore_never_exceeds_its_count() {
     let sem = Semaphore::create(&s, PERMITS).unwrap();
     let _inside = Value::<u32>::create(&i, 0).unwrap();
     let max = Value::<u32>::create(&m, 0).unwrap();
-    let kids: Vec<_> = (0..PROCS).map(|_| common::spawn("semaphore_never_exceeds_its_count", "w", &[&s, &i, &m])).collect();
+    let kids: Vec<_> =
+        (0..PROCS).map(|_| common::spawn("semaphore_never_exceeds_its_count", "w", &[&s, &i, &m])).collect();
     for k in kids {
         common::expect_success(k, 100);
     }

@@ -15,10 +15,7 @@ pub trait Shareable:
     bytemuck::NoUninit + bytemuck::CheckedBitPattern + bytemuck::Zeroable + Send + Sync + 'static
 {
 }
-impl<T: bytemuck::NoUninit + bytemuck::CheckedBitPattern + bytemuck::Zeroable + Send + Sync + 'static> Shareable
-    for T
-{
-}
+impl<T: bytemuck::NoUninit + bytemuck::CheckedBitPattern + bytemuck::Zeroable + Send + Sync + 'static> Shareable for T {}
 
 mod sealed {
     pub trait Sealed {}

@@ -437,10 +437,13 @@ impl Drop for WriteGuard<'_> {
     }
 }
 
+/// Borrows the segment and carries `T` without owning one.
+type ViewMarker<'a, T> = PhantomData<(&'a Segment, fn() -> T)>;
+
 /// The two seqlock copies, as 64-bit atomic words.
 struct View<'a, T> {
     data: *mut u8,
-    _s: PhantomData<(&'a Segment, fn() -> T)>,
+    _s: ViewMarker<'a, T>,
 }
 
 impl<T: Shareable> View<'_, T> {

@@ -179,7 +179,13 @@ impl Barrier {
                 reason: format!("a barrier needs 1..={MAX_PARTIES} parties, not {n}"),
             });
         }
-        Ok(Plain { kind: Kind::Barrier, capacity: n as u64, params: [n as u64, 0, 0, 0], body_size: body_size(n), opts })
+        Ok(Plain {
+            kind: Kind::Barrier,
+            capacity: n as u64,
+            params: [n as u64, 0, 0, 0],
+            body_size: body_size(n),
+            opts,
+        })
     }
 
     /// Creates a barrier for `parties` parties.

@@ -36,8 +36,8 @@ use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
 use crate::sync::lock::{
-    corrupted, far_future, seg_create, seg_open, seg_open_or_create, wrap, wrap_timeout, wrap_try, Acquired,
-    LockGuard, LockResult, LockTimeoutError, OwnerDied, Plain, RawLock, TryLockError,
+    corrupted, far_future, seg_create, seg_open, seg_open_or_create, wrap, wrap_timeout, wrap_try, Acquired, LockGuard,
+    LockResult, LockTimeoutError, OwnerDied, Plain, RawLock, TryLockError,
 };
 use crate::sync::wait::PARK_SLICE;
 
@@ -171,7 +171,10 @@ impl Condition {
     ///
     /// # Errors
     /// As for [`crate::Lock::lock_timeout`].
-    pub fn lock_timeout(&self, timeout: Duration) -> std::result::Result<LockGuard<'_>, LockTimeoutError<LockGuard<'_>>> {
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<LockGuard<'_>, LockTimeoutError<LockGuard<'_>>> {
         let d = crate::sync::wait::deadline(Some(timeout)).or(Some(far_future()));
         wrap_timeout(self.raw.lock_until(d), || LockGuard::new(&self.raw))
     }

@@ -164,7 +164,8 @@ impl Event {
     fn wait_inner(&self, deadline: Option<std::time::Instant>) -> bool {
         let w = self.w();
         let start = w.load(Ordering::Relaxed);
-        let r = wait::wait_until(self.wait, deadline, w, EV_WAITING, || raw::event_ready(w, start).then_some(()), || false);
+        let r =
+            wait::wait_until(self.wait, deadline, w, EV_WAITING, || raw::event_ready(w, start).then_some(()), || false);
         matches!(r, Waited::Ready(()))
     }
 

@@ -89,7 +89,8 @@ pub(crate) struct Plain<'a> {
 /// Creates a fixed-layout sync segment (no element type).
 pub(crate) fn seg_create(name: &str, p: &Plain<'_>, init: impl FnOnce(&Segment)) -> Result<Segment> {
     let expect = Expect { kind: p.kind, elem: None };
-    let spec = CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
+    let spec =
+        CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
     Segment::create(name, &spec, init)
 }
 
@@ -107,7 +108,8 @@ pub(crate) fn seg_open_or_create(
     check: impl FnOnce(&HeaderData) -> Result<usize>,
 ) -> Result<Segment> {
     let expect = Expect { kind: p.kind, elem: None };
-    let spec = CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
+    let spec =
+        CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
     Segment::open_or_create(name, &spec, init, check)
 }
 
@@ -228,7 +230,7 @@ impl RawLock {
             if deadline.is_some_and(|d| now >= d) {
                 return None;
             }
-            if last_check.is_none_or(|t| now.duration_since(t) >= CHECK_EVERY) {
+            if last_check.map_or(true, |t| now.duration_since(t) >= CHECK_EVERY) {
                 last_check = Some(now);
                 if self.take_if_dead(cur, me) {
                     return Some(Acquired::OwnerDied);
@@ -586,7 +588,10 @@ impl Lock {
     /// # Errors
     /// [`LockTimeoutError::Timeout`]; [`LockTimeoutError::OwnerDied`] as for
     /// [`Lock::lock`].
-    pub fn lock_timeout(&self, timeout: Duration) -> std::result::Result<LockGuard<'_>, LockTimeoutError<LockGuard<'_>>> {
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<LockGuard<'_>, LockTimeoutError<LockGuard<'_>>> {
         let d = crate::sync::wait::deadline(Some(timeout));
         wrap_timeout(self.h.raw.lock_until(d.or(Some(far_future()))), || LockGuard::new(&self.h.raw))
     }
