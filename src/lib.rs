@@ -99,9 +99,21 @@ mod queue;
 pub mod shm;
 
 #[cfg(not(loom))]
+pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
+#[cfg(not(loom))]
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 #[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};
+#[cfg(not(loom))]
+pub use sync::barrier::{Barrier, BarrierError, BarrierWaitResult, MAX_PARTIES};
+#[cfg(not(loom))]
+pub use sync::condition::{Condition, WaitTimeoutResult};
+#[cfg(not(loom))]
+pub use sync::event::Event;
+#[cfg(not(loom))]
+pub use sync::lock::{Lock, LockGuard, LockResult, LockTimeoutError, OwnerDied, RLock, RLockGuard, TryLockError};
+#[cfg(not(loom))]
+pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore};

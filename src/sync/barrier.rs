@@ -1,1 +1,406 @@
-//! (placeholder: filled in by its issue)
+//! [`Barrier`]: `n` parties wait until all have arrived (Python's
+//! `multiprocessing.Barrier`); a party that dies while waiting breaks it.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let start = ringshm::Barrier::create("start", 3)?;   // the others: Barrier::open("start")
+//! if start.wait()?.is_leader() {
+//!     println!("everybody is here");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Implementation details
+//!
+//! One 32-bit futex word:
+//!
+//! | bits    | name      | meaning                                              |
+//! |---------|-----------|------------------------------------------------------|
+//! | 0..=15  | count     | parties arrived in this generation (`< n`)           |
+//! | 16      | `WAITING` | someone may sleep on the word                        |
+//! | 17      | `BROKEN`  | aborted, timed out, or a waiting party died; sticky until `reset` |
+//! | 18      | `RESET`   | the last generation change was a `reset`, not a completion |
+//! | 19..=31 | gen       | generation, bumped by the last arrival (or `reset`)  |
+//!
+//! Before counting itself in, a party records `(pid, gen)` in one of `n`
+//! arrival slots. Waiters scan the slots of their generation every
+//! [`SCAN_EVERY`] and break the barrier if a recorded party's process no
+//! longer exists. A count read from the segment that is not below `n` also
+//! breaks it, so a scribbled word never hangs anybody.
+
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::primitive::Padded;
+use crate::shm::header::{HeaderData, Kind};
+use crate::shm::lock::{current_pid, ProcId};
+use crate::shm::segment::ShmSafe;
+use crate::shm::{Options, Segment, WaitStrategy};
+use crate::sync::futex;
+use crate::sync::lock::{corrupted, seg_create, seg_open, seg_open_or_create, Plain};
+use crate::sync::wait::{self, Waited};
+
+const COUNT_MASK: u32 = 0xFFFF;
+const WAITING: u32 = 1 << 16;
+const BROKEN: u32 = 1 << 17;
+const RESET: u32 = 1 << 18;
+const GEN_SHIFT: u32 = 19;
+/// Most parties a barrier can have.
+pub const MAX_PARTIES: usize = COUNT_MASK as usize;
+/// How often a waiter checks that the recorded parties still live.
+const SCAN_EVERY: Duration = Duration::from_millis(50);
+
+#[inline]
+fn gen_of(c: u32) -> u32 {
+    c >> GEN_SHIFT
+}
+
+#[repr(C)]
+struct BarrierHead {
+    /// The control word; any value is valid.
+    ctl: Padded<AtomicU32>,
+}
+// SAFETY: `#[repr(C)]`, one atomic plus padding never read.
+unsafe impl ShmSafe for BarrierHead {}
+
+const HEAD: usize = core::mem::size_of::<BarrierHead>();
+
+fn body_size(n: usize) -> usize {
+    HEAD + 8 * n
+}
+
+/// Why [`Barrier::wait`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BarrierError {
+    /// The barrier is broken: aborted, reset while waiting, a party timed
+    /// out, or a waiting party's process died. Python's `BrokenBarrierError`.
+    Broken,
+    /// This call's timeout expired; the barrier is now broken for the others.
+    Timeout,
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BarrierError::Broken => f.write_str(
+                "the barrier is broken (aborted, reset, timed out, or a waiting party died); call reset() to reuse it",
+            ),
+            BarrierError::Timeout => f.write_str("timed out waiting at the barrier; it is now broken"),
+        }
+    }
+}
+impl std::error::Error for BarrierError {}
+
+/// What a successful [`Barrier::wait`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarrierWaitResult {
+    leader: bool,
+}
+
+impl BarrierWaitResult {
+    /// `true` for exactly one party per generation: the last to arrive.
+    pub fn is_leader(&self) -> bool {
+        self.leader
+    }
+}
+
+/// A named barrier for `n` parties.
+///
+/// # Memory ordering
+/// Every party's writes before `wait` happen-before every party's return
+/// from it (AcqRel read-modify-writes on the control word, Acquire loads by
+/// the waiters).
+///
+/// # Across processes
+/// Any process may open it by name. A party whose process dies while waiting
+/// breaks the barrier within about 100 ms: the others get
+/// [`BarrierError::Broken`] instead of hanging. A party that never arrives at
+/// all cannot be told from a slow one: use [`Barrier::wait_timeout`].
+pub struct Barrier {
+    head: NonNull<BarrierHead>,
+    slots: NonNull<AtomicU64>,
+    n: usize,
+    wait: WaitStrategy,
+    seg: Segment,
+}
+
+// SAFETY: `head` and `slots` point into `seg`'s mapping, which lives as long
+// as `self`; all shared state is atomics.
+unsafe impl Send for Barrier {}
+// SAFETY: as above.
+unsafe impl Sync for Barrier {}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("name", &self.seg.name())
+            .field("parties", &self.n)
+            .field("waiting", &self.n_waiting())
+            .field("broken", &self.is_broken())
+            .finish()
+    }
+}
+
+fn check(name: &str, h: &HeaderData) -> Result<usize> {
+    let n = h.params[0];
+    if n == 0 || n > MAX_PARTIES as u64 || h.capacity != n || h.params[1..] != [0; 3] {
+        return Err(corrupted(name, format!("invalid barrier party count {n}")));
+    }
+    Ok(body_size(n as usize))
+}
+
+impl Barrier {
+    fn new(seg: Segment, wait: WaitStrategy) -> Self {
+        let n = seg.header().params[0] as usize;
+        let head = NonNull::from(seg.body_at::<BarrierHead>(0));
+        let slots = NonNull::from(&seg.body_at::<[AtomicU64; 1]>(HEAD)[0]);
+        assert!(body_size(n) <= seg.body_len());
+        Barrier { head, slots, n, wait, seg }
+    }
+
+    fn ctl(&self) -> &AtomicU32 {
+        // SAFETY: valid while `self.seg` lives.
+        unsafe { &self.head.as_ref().ctl }
+    }
+
+    fn slots(&self) -> &[AtomicU64] {
+        // SAFETY: `n` slots follow the head inside the body (asserted in
+        // `new`), aligned for `AtomicU64`, valid while `self.seg` lives.
+        unsafe { core::slice::from_raw_parts(self.slots.as_ptr(), self.n) }
+    }
+
+    fn plain(n: usize, opts: &Options) -> Result<Plain<'_>> {
+        if n == 0 || n > MAX_PARTIES {
+            return Err(crate::Error::InvalidArgument {
+                reason: format!("a barrier needs 1..={MAX_PARTIES} parties, not {n}"),
+            });
+        }
+        Ok(Plain {
+            kind: Kind::Barrier,
+            capacity: n as u64,
+            params: [n as u64, 0, 0, 0],
+            body_size: body_size(n),
+            opts,
+        })
+    }
+
+    /// Creates a barrier for `parties` parties.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] for 0 or more than [`MAX_PARTIES`];
+    /// [`crate::Error::InvalidName`], [`crate::Error::AlreadyExists`], ...
+    pub fn create(name: &str, parties: usize) -> Result<Self> {
+        Self::create_with(name, parties, &Options::new())
+    }
+    /// [`Barrier::create`] with options.
+    pub fn create_with(name: &str, parties: usize, opts: &Options) -> Result<Self> {
+        Ok(Self::new(seg_create(name, &Self::plain(parties, opts)?, |_| {})?, opts.wait))
+    }
+    /// Opens an existing barrier.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`], [`crate::Error::WrongKind`], [`crate::Error::Corrupted`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+    /// [`Barrier::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        Ok(Self::new(seg_open(name, Kind::Barrier, |h| check(name, h))?, opts.wait))
+    }
+    /// Opens or creates (for `parties`), race-free.
+    pub fn open_or_create(name: &str, parties: usize) -> Result<Self> {
+        Self::open_or_create_with(name, parties, &Options::new())
+    }
+    /// [`Barrier::open_or_create`] with options.
+    pub fn open_or_create_with(name: &str, parties: usize, opts: &Options) -> Result<Self> {
+        let p = Self::plain(parties, opts)?;
+        Ok(Self::new(seg_open_or_create(name, &p, |_| {}, |h| check(name, h))?, opts.wait))
+    }
+
+    /// Waits until all parties have arrived.
+    ///
+    /// # Errors
+    /// [`BarrierError::Broken`] if the barrier is or becomes broken.
+    pub fn wait(&self) -> std::result::Result<BarrierWaitResult, BarrierError> {
+        self.wait_inner(None)
+    }
+
+    /// Waits at most `timeout`; on timeout the barrier breaks (as in Python).
+    ///
+    /// # Errors
+    /// [`BarrierError::Timeout`] for this caller, [`BarrierError::Broken`].
+    pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<BarrierWaitResult, BarrierError> {
+        self.wait_inner(wait::deadline(Some(timeout)).or(Some(crate::sync::lock::far_future())))
+    }
+
+    /// Records this process in an arrival slot of generation `gen`.
+    fn register(&self, gen: u32, me: u32) {
+        let tag = u64::from(gen) + 1;
+        for s in self.slots() {
+            let cur = s.load(Ordering::Relaxed);
+            if cur & 0xFFFF_FFFF == tag && (cur >> 32) as u32 == me {
+                return; // already there (a retry)
+            }
+            // Relaxed: the slot is only read by liveness scans, which act
+            // only through the control word.
+            if cur & 0xFFFF_FFFF != tag
+                && s.compare_exchange(cur, u64::from(me) << 32 | tag, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Whether a party recorded for `gen` has died.
+    fn party_died(&self, gen: u32) -> bool {
+        let tag = u64::from(gen) + 1;
+        self.slots().iter().any(|s| {
+            let v = s.load(Ordering::Relaxed);
+            v & 0xFFFF_FFFF == tag && !ProcId { pid: (v >> 32) as u32, start: 0 }.is_alive()
+        })
+    }
+
+    /// Sets `BROKEN` if the barrier is still in generation `gen`.
+    fn break_gen(&self, gen: u32) {
+        let ctl = self.ctl();
+        let mut c = ctl.load(Ordering::Relaxed);
+        while gen_of(c) == gen && c & BROKEN == 0 {
+            // AcqRel: pairs with the waiters' Acquire loads.
+            match ctl.compare_exchange_weak(c, (c | BROKEN) & !WAITING, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    futex::wake_all(ctl);
+                    return;
+                }
+                Err(now) => c = now,
+            }
+        }
+    }
+
+    fn outcome(c: u32, gen: u32) -> Option<std::result::Result<BarrierWaitResult, BarrierError>> {
+        if gen_of(c) != gen {
+            let completed = gen_of(c) == (gen + 1) & (u32::MAX >> GEN_SHIFT) && c & RESET == 0;
+            Some(if completed { Ok(BarrierWaitResult { leader: false }) } else { Err(BarrierError::Broken) })
+        } else if c & BROKEN != 0 {
+            Some(Err(BarrierError::Broken))
+        } else {
+            None
+        }
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>) -> std::result::Result<BarrierWaitResult, BarrierError> {
+        let ctl = self.ctl();
+        let me = current_pid();
+        let n = self.n as u32;
+        // Arrive.
+        let gen = loop {
+            // Acquire: pairs with the AcqRel CASes of earlier arrivals.
+            let c = ctl.load(Ordering::Acquire);
+            if c & BROKEN != 0 {
+                return Err(BarrierError::Broken);
+            }
+            let count = c & COUNT_MASK;
+            let gen = gen_of(c);
+            if count >= n {
+                self.break_gen(gen); // scribbled: never wait on it
+                return Err(BarrierError::Broken);
+            }
+            self.register(gen, me);
+            if count + 1 == n {
+                let next = ((gen + 1) << GEN_SHIFT) & !(COUNT_MASK | WAITING | BROKEN | RESET);
+                // AcqRel: Acquire pairs with the other arrivals' Release;
+                // Release pairs with the waiters' Acquire loads.
+                if ctl.compare_exchange(c, next, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    if c & WAITING != 0 {
+                        futex::wake_all(ctl);
+                    }
+                    return Ok(BarrierWaitResult { leader: true });
+                }
+            } else if ctl.compare_exchange(c, c + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                // AcqRel as above.
+                break gen;
+            }
+        };
+        // Wait for the last arrival.
+        let mut last_scan = Instant::now();
+        let r = wait::wait_until(
+            self.wait,
+            deadline,
+            ctl,
+            WAITING,
+            || Self::outcome(ctl.load(Ordering::Acquire), gen),
+            || {
+                if last_scan.elapsed() >= SCAN_EVERY {
+                    last_scan = Instant::now();
+                    if self.party_died(gen) {
+                        self.break_gen(gen);
+                        return true;
+                    }
+                }
+                false
+            },
+        );
+        match r {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => {
+                self.break_gen(gen);
+                match Self::outcome(ctl.load(Ordering::Acquire), gen) {
+                    Some(Ok(r)) => Ok(r),
+                    _ => Err(BarrierError::Timeout),
+                }
+            }
+            Waited::Gone => Self::outcome(ctl.load(Ordering::Acquire), gen).unwrap_or(Err(BarrierError::Broken)),
+        }
+    }
+
+    /// Breaks the barrier: current and future waiters get
+    /// [`BarrierError::Broken`] until [`Barrier::reset`].
+    pub fn abort(&self) {
+        let ctl = self.ctl();
+        // AcqRel: pairs with the waiters' Acquire loads.
+        if ctl.fetch_or(BROKEN, Ordering::AcqRel) & WAITING != 0 {
+            futex::wake_all(ctl);
+        }
+    }
+
+    /// Returns the barrier to its initial state; parties waiting now get
+    /// [`BarrierError::Broken`].
+    pub fn reset(&self) {
+        let ctl = self.ctl();
+        let mut c = ctl.load(Ordering::Relaxed);
+        loop {
+            let next = (((gen_of(c) + 1) << GEN_SHIFT) | RESET) & !(COUNT_MASK | WAITING | BROKEN);
+            // AcqRel: pairs with the waiters' Acquire loads.
+            match ctl.compare_exchange_weak(c, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    futex::wake_all(ctl);
+                    return;
+                }
+                Err(now) => c = now,
+            }
+        }
+    }
+
+    /// Parties waiting now.
+    pub fn n_waiting(&self) -> usize {
+        ((self.ctl().load(Ordering::Relaxed) & COUNT_MASK) as usize).min(self.n)
+    }
+
+    /// The number of parties.
+    pub fn parties(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the barrier is broken.
+    pub fn is_broken(&self) -> bool {
+        self.ctl().load(Ordering::Acquire) & BROKEN != 0
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+}

@@ -2,6 +2,7 @@
 //! uses), and the synchronisation primitives built on them.
 
 pub(crate) mod futex;
+pub(crate) mod raw;
 #[cfg(not(loom))]
 pub(crate) mod wait;
 

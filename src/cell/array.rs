@@ -1,0 +1,290 @@
+//! [`Array<T>`]: a fixed-length shared array.
+//!
+//! # Implementation details
+//!
+//! A robust lock word (see [`crate::sync::lock`]) followed by `len` elements.
+//! Every access — single-element `get`/`set`/`fetch_add`, `to_vec`, and the
+//! guard of [`Array::lock`] — holds the lock, like Python's synchronised
+//! `Array`, so the guard may hand out a real `&mut [T]` and a multi-element
+//! update is never seen half done by a reader. A process that dies holding
+//! the lock is detected by the next accessor (its thread id no longer exists)
+//! and the lock is taken over; [`ArrayGuard::owner_died`] reports it.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+
+use bytemuck::Pod;
+
+use super::Numeric;
+use crate::error::Result;
+use crate::shm::header::{ElemInfo, HeaderData, Kind};
+use crate::shm::segment::CreateSpec;
+use crate::shm::{Options, Segment};
+use crate::sync::lock::{corrupted, typed, Acquired, LockBody, RawLock};
+
+/// Offset of the elements in the body.
+const DATA: usize = 128;
+/// Largest array, in bytes.
+const MAX_BYTES: u64 = 1 << 40;
+
+/// A named fixed-length array of `T` (Python's `multiprocessing.Array`).
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let greeting = ringshm::Array::<u8>::create_from("greeting", b"hello")?;   // Array('c', b'hello')
+/// greeting.set(0, b'H');
+/// let mut g = greeting.lock();
+/// g[1..].copy_from_slice(b"ELLO");
+/// drop(g);
+/// assert_eq!(greeting.to_vec(), b"HELLO");
+/// # Ok(()) }
+/// ```
+///
+/// # Memory ordering
+/// Every operation holds the array's lock: each synchronises-with the
+/// previous one (Acquire/Release on the lock word), in any process.
+///
+/// # Across processes
+/// Any process may open it by name with the same `T`. The lock is robust: a
+/// process killed while holding the guard does not block the others; the
+/// elements it was changing may be half updated (see
+/// [`ArrayGuard::owner_died`]).
+pub struct Array<T> {
+    raw: RawLock,
+    data: NonNull<T>,
+    len: usize,
+    seg: Segment,
+    _t: PhantomData<fn() -> T>,
+}
+
+// SAFETY: `data` points into `seg`'s mapping, which lives as long as `self`;
+// every access to the elements holds the robust lock.
+unsafe impl<T: Send> Send for Array<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Array<T> {}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Array").field("name", &self.seg.name()).field("len", &self.len).finish()
+    }
+}
+
+impl<T: Pod> Array<T> {
+    fn bytes_for(len: usize) -> Result<usize> {
+        let b = (len as u64).checked_mul(core::mem::size_of::<T>() as u64).filter(|&b| b <= MAX_BYTES);
+        match b {
+            Some(b) if core::mem::size_of::<T>() > 0 => Ok(DATA + b as usize),
+            _ => Err(crate::Error::InvalidArgument {
+                reason: format!("Array<{}> of {len} elements is too large", core::any::type_name::<T>()),
+            }),
+        }
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        if h.params != [0; 4] || h.capacity > MAX_BYTES {
+            return Err(corrupted(name, "invalid array header"));
+        }
+        Self::bytes_for(h.capacity as usize).map_err(|_| corrupted(name, "stored array length is too large"))
+    }
+
+    fn new(seg: Segment, opts: &Options) -> Self {
+        let len = seg.header().capacity as usize;
+        let body = seg.body_at::<LockBody>(0);
+        // SAFETY: the lock word lives in `seg`'s mapping, owned by `self`.
+        let raw = unsafe { RawLock::new(&body.word, opts.wait) };
+        assert!(DATA + len * core::mem::size_of::<T>() <= seg.body_len());
+        assert!(core::mem::align_of::<T>() <= DATA);
+        // SAFETY: DATA is inside the body (asserted), 128-aligned, so aligned
+        // for `T` (alignment <= 128, asserted).
+        let data = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(DATA).cast::<T>()) };
+        Array { raw, data, len, seg, _t: PhantomData }
+    }
+
+    fn spec<'a>(e: &'a crate::shm::header::Expect, len: usize, opts: &'a Options) -> Result<CreateSpec<'a>> {
+        Ok(CreateSpec { expect: e, capacity: len as u64, params: [0; 4], body_size: Self::bytes_for(len)?, opts })
+    }
+
+    fn fill(seg: &Segment, init: &[T]) {
+        let dst = seg.body_ptr().as_ptr().wrapping_add(DATA).cast::<T>();
+        // SAFETY: the segment is not yet published (nobody else sees it); the
+        // body holds `init.len()` elements at DATA, aligned for `T`.
+        unsafe { core::ptr::copy_nonoverlapping(init.as_ptr(), dst, init.len()) };
+    }
+
+    /// Creates an array of `len` zeroed elements (Python's `Array('i', 4)`).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] if too large; [`crate::Error::InvalidName`],
+    /// [`crate::Error::AlreadyExists`], [`crate::Error::NoSpace`], ...
+    pub fn create(name: &str, len: usize) -> Result<Self> {
+        Self::create_with(name, len, &Options::new())
+    }
+    /// [`Array::create`] with options.
+    pub fn create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
+        let e = typed(Kind::Array, ElemInfo::of::<T>());
+        let seg = Segment::create(name, &Self::spec(&e, len, opts)?, |_| {})?;
+        Ok(Self::new(seg, opts))
+    }
+    /// Creates an array holding a copy of `init` (Python's `Array('c', b'hello')`).
+    ///
+    /// # Errors
+    /// As for [`Array::create`].
+    pub fn create_from(name: &str, init: &[T]) -> Result<Self> {
+        Self::create_from_with(name, init, &Options::new())
+    }
+    /// [`Array::create_from`] with options.
+    pub fn create_from_with(name: &str, init: &[T], opts: &Options) -> Result<Self> {
+        let e = typed(Kind::Array, ElemInfo::of::<T>());
+        let seg = Segment::create(name, &Self::spec(&e, init.len(), opts)?, |s| Self::fill(s, init))?;
+        Ok(Self::new(seg, opts))
+    }
+    /// Opens an existing array of the same `T`.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`], [`crate::Error::WrongKind`],
+    /// [`crate::Error::LayoutMismatch`], [`crate::Error::Corrupted`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+    /// [`Array::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let e = typed(Kind::Array, ElemInfo::of::<T>());
+        let seg = Segment::open(name, &e, |h| Self::check(name, h))?;
+        Ok(Self::new(seg, opts))
+    }
+    /// Opens the array, or creates it with `len` zeroed elements; race-free.
+    pub fn open_or_create(name: &str, len: usize) -> Result<Self> {
+        Self::open_or_create_with(name, len, &Options::new())
+    }
+    /// [`Array::open_or_create`] with options.
+    pub fn open_or_create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
+        let e = typed(Kind::Array, ElemInfo::of::<T>());
+        let seg = Segment::open_or_create(name, &Self::spec(&e, len, opts)?, |_| {}, |h| Self::check(name, h))?;
+        Ok(Self::new(seg, opts))
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Locks the array; the guard derefs to `&mut [T]` for multi-element
+    /// updates and unlocks on drop. Blocks while another holder has it.
+    pub fn lock(&self) -> ArrayGuard<'_, T> {
+        let died = self.raw.lock_until(None) == Some(Acquired::OwnerDied);
+        ArrayGuard { arr: self, died, _not_send: PhantomData }
+    }
+
+    /// Element `i`, or `None` if out of bounds.
+    pub fn get(&self, i: usize) -> Option<T> {
+        self.lock().get(i).copied()
+    }
+
+    /// Sets element `i`.
+    ///
+    /// # Panics
+    /// If `i >= len()` (like slice indexing).
+    pub fn set(&self, i: usize, v: T) {
+        self.lock()[i] = v;
+    }
+
+    /// A copy of every element (one consistent snapshot).
+    pub fn to_vec(&self) -> Vec<T> {
+        self.lock().to_vec()
+    }
+
+    /// Copies `src` into the array (one atomic update).
+    ///
+    /// # Panics
+    /// If `src.len() != len()`.
+    pub fn copy_from_slice(&self, src: &[T]) {
+        self.lock().copy_from_slice(src);
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.seg.name()
+    }
+}
+
+impl<T: Pod + Numeric> Array<T> {
+    /// Adds `d` to element `i` (wrapping for integers), returning its
+    /// previous value.
+    ///
+    /// # Panics
+    /// If `i >= len()`.
+    pub fn fetch_add(&self, i: usize, d: T) -> T {
+        let mut g = self.lock();
+        let old = g[i];
+        g[i] = old.add(d);
+        old
+    }
+
+    /// Subtracts `d` from element `i`, returning its previous value.
+    ///
+    /// # Panics
+    /// If `i >= len()`.
+    pub fn fetch_sub(&self, i: usize, d: T) -> T {
+        let mut g = self.lock();
+        let old = g[i];
+        g[i] = old.sub(d);
+        old
+    }
+}
+
+/// The locked elements of an [`Array`]; derefs to `[T]`. Not `Send`.
+#[must_use = "the array is unlocked as soon as the guard is dropped"]
+pub struct ArrayGuard<'a, T: Pod> {
+    arr: &'a Array<T>,
+    died: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Pod> ArrayGuard<'_, T> {
+    /// Whether the lock was taken over from a holder that died holding it:
+    /// the elements it was changing may be half updated.
+    pub fn owner_died(&self) -> bool {
+        self.died
+    }
+}
+
+impl<T: Pod> Deref for ArrayGuard<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: 1. `len` elements of `T` at `data`, inside the mapping
+        // (checked in `Array::new`) for as long as the array lives;
+        // 2. we hold the lock, which every ringshm access to the elements
+        // takes, so nobody writes them meanwhile; 3. `T: Pod` accepts any bits.
+        unsafe { core::slice::from_raw_parts(self.arr.data.as_ptr(), self.arr.len) }
+    }
+}
+
+impl<T: Pod> DerefMut for ArrayGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; the lock makes this the only access, and the
+        // `&mut self` borrow makes the slice unique within this process.
+        unsafe { core::slice::from_raw_parts_mut(self.arr.data.as_ptr(), self.arr.len) }
+    }
+}
+
+impl<T: Pod> Drop for ArrayGuard<'_, T> {
+    fn drop(&mut self) {
+        self.arr.raw.unlock();
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+// `LockBody` is re-used as the array head.
+const _: () = assert!(core::mem::size_of::<LockBody>() <= DATA);
