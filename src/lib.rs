@@ -21,6 +21,8 @@ pub mod shm;
 
 #[cfg(not(loom))]
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+#[cfg(not(loom))]
+pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentState};
 pub use ring::{mpmc, spsc};
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};
