@@ -336,7 +336,7 @@ fn header_problem(h: &HeaderData, read: usize, size: u64) -> Option<String> {
     if h.elem_align != 0 && !h.elem_align.is_power_of_two() {
         return Some(format!("element alignment {} is not a power of two", h.elem_align));
     }
-    if u64::from(h.elem_size).checked_mul(h.capacity).is_none_or(|b| b > size) {
+    if u64::from(h.elem_size).checked_mul(h.capacity).map_or(true, |b| b > size) {
         return Some(format!("capacity {} of {}-byte elements does not fit in {size} bytes", h.capacity, h.elem_size));
     }
     if matches!(kind, Kind::SpscRing | Kind::MpmcRing) && !h.capacity.is_power_of_two() {

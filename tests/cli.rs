@@ -49,7 +49,8 @@ fn ls_and_info_describe_a_live_ring() {
     let o = cli(&["info", &name]);
     assert!(o.status.success());
     let (out, _) = text(&o);
-    for want in ["kind:", "spsc::Ring", "element type: u64", "capacity:     128", "mode:         0640", "persist:      no"]
+    for want in
+        ["kind:", "spsc::Ring", "element type: u64", "capacity:     128", "mode:         0640", "persist:      no"]
     {
         assert!(out.contains(want), "{want:?} missing in:\n{out}");
     }
