@@ -400,8 +400,12 @@ fn open_or_create_race_has_exactly_one_creator() {
         let args = common::args();
         let name = &args[0];
         let start_ms: u64 = args[1].parse().unwrap();
-        // Line up with the other racers, spinning (bounded) until the start time.
+        // Line up with the other racers: sleep until just before the start
+        // time, then spin (bounded) to it.
         let start = UNIX_EPOCH + Duration::from_millis(start_ms);
+        if let Ok(d) = start.duration_since(SystemTime::now()) {
+            std::thread::sleep(d.saturating_sub(Duration::from_millis(5)));
+        }
         while SystemTime::now() < start {
             std::hint::spin_loop();
         }
