@@ -107,10 +107,7 @@ pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<
     if ok {
         Ok(cap as usize)
     } else {
-        Err(Error::Corrupted {
-            name: name.into(),
-            reason: format!("stored capacity {cap} is not a valid ring capacity"),
-        })
+        Err(Error::Corrupted { name: name.into(), reason: format!("stored capacity {cap} is not a valid ring capacity") })
     }
 }
 

@@ -375,10 +375,7 @@ impl<T: Pod> Ring<T> {
         let inner = Inner { seg, cap, wait };
         let sh = inner.shared();
         if (sh.prod.ctl.load(Ordering::Relaxed) | sh.cons.ctl.load(Ordering::Relaxed)) & super::POISONED != 0 {
-            return Err(Error::Corrupted {
-                name: inner.seg.name().into(),
-                reason: "the ring was poisoned: its indices were found out of range".into(),
-            });
+            return Err(Error::Corrupted { name: inner.seg.name().into(), reason: "the ring was poisoned: its indices were found out of range".into() });
         }
         Ok(Ring { inner: Arc::new(inner), _t: PhantomData })
     }
@@ -1019,7 +1016,10 @@ impl<T: Pod> WriteChunk<'_, T> {
         // until it publishes them, lying inside the mapping that `producer`
         // keeps alive; they do not overlap; `T: Pod` accepts the stale bytes.
         unsafe {
-            (core::slice::from_raw_parts_mut(self.a.0, self.a.1), core::slice::from_raw_parts_mut(self.b.0, self.b.1))
+            (
+                core::slice::from_raw_parts_mut(self.a.0, self.a.1),
+                core::slice::from_raw_parts_mut(self.b.0, self.b.1),
+            )
         }
     }
 

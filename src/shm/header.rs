@@ -194,8 +194,9 @@ impl HeaderData {
         h.params = params;
         h.flags = flags;
         h.creator_pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        h.created_unix_ns =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        h.created_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         if let Some(e) = expect.elem {
             h.elem_size = e.size;
             h.elem_align = e.align;

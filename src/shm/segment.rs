@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::fs::Mode;
+use rustix::shm::OFlags;
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm::OFlags;
 
 use super::header::{Expect, HeaderData, FLAG_PERSIST, HEADER_SIZE, MAGIC};
 use super::lock::{self, RoleLock, SLOT_ATTACH, SLOT_INIT};
@@ -116,9 +116,12 @@ impl Segment {
         let name = validate_name(name)?;
         let total = total_size(name, spec.body_size)?;
         lock::register_process();
-        let fd =
-            rustix::shm::open(name, OFlags::CREATE | OFlags::EXCL | OFlags::RDWR, Mode::from_raw_mode(spec.opts.mode))
-                .map_err(|e| os_error(name, "shm_open", e))?;
+        let fd = rustix::shm::open(
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+            Mode::from_raw_mode(spec.opts.mode),
+        )
+        .map_err(|e| os_error(name, "shm_open", e))?;
         let unlink_on_err = |err: Error| {
             let _ = rustix::shm::unlink(name);
             err
@@ -147,11 +150,8 @@ impl Segment {
         let io = |op| move |e: Errno| os_error(name, op, e);
         // Openers that find the name before the magic word treat the segment
         // as "being initialised" while this lock is held.
-        lock::try_lock(fd.as_fd(), SLOT_INIT, true).map_err(|e| Error::Io {
-            name: name.into(),
-            op: "fcntl(F_OFD_SETLK)",
-            source: e,
-        })?;
+        lock::try_lock(fd.as_fd(), SLOT_INIT, true)
+            .map_err(|e| Error::Io { name: name.into(), op: "fcntl(F_OFD_SETLK)", source: e })?;
         // Attach at once too: between releasing INIT and `attach` below the
         // segment would otherwise look held by nobody, and `ringshm gc` could
         // remove it under its creator.
@@ -360,11 +360,7 @@ impl Segment {
     /// `region` is valid for reads and writes, stays mapped for the life of
     /// the returned value and of everything derived from it, and is aligned
     /// to 128 bytes.
-    pub(crate) unsafe fn init_in(
-        region: NonNull<[u8]>,
-        spec: &CreateSpec<'_>,
-        init: impl FnOnce(&Segment),
-    ) -> Result<Segment> {
+    pub(crate) unsafe fn init_in(region: NonNull<[u8]>, spec: &CreateSpec<'_>, init: impl FnOnce(&Segment)) -> Result<Segment> {
         let name = "<region>";
         let total = total_size(name, spec.body_size)?;
         check_region(region, total)?;
@@ -464,17 +460,15 @@ fn check_region(region: NonNull<[u8]>, need: usize) -> Result<()> {
         return Err(Error::InvalidArgument { reason: format!("region at {addr:#x} is not 128-byte aligned") });
     }
     if region.len() < need {
-        return Err(Error::InvalidArgument {
-            reason: format!("region of {} bytes is too small: {need} needed", region.len()),
-        });
+        return Err(Error::InvalidArgument { reason: format!("region of {} bytes is too small: {need} needed", region.len()) });
     }
     Ok(())
 }
 
 fn total_size(name: &str, body: usize) -> Result<usize> {
-    body.checked_add(HEADER_SIZE).filter(|t| *t <= isize::MAX as usize).ok_or_else(|| Error::InvalidArgument {
-        reason: format!("segment '{name}' would be larger than the address space"),
-    })
+    body.checked_add(HEADER_SIZE)
+        .filter(|t| *t <= isize::MAX as usize)
+        .ok_or_else(|| Error::InvalidArgument { reason: format!("segment '{name}' would be larger than the address space") })
 }
 
 /// Reserves `len` bytes of real memory for `fd` (and sets its size).
