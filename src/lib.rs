@@ -103,6 +103,8 @@ pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
 #[cfg(not(loom))]
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 #[cfg(not(loom))]
+pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentState};
+#[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;
 #[cfg(not(loom))]

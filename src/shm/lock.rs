@@ -188,7 +188,12 @@ impl ProcId {
 
 /// `kill(pid, 0)`: does any process have this pid?
 pub(crate) fn pid_exists(pid: u32) -> bool {
-    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else { return false };
+    // The pid may come from shared memory and be anything. Only 1..=i32::MAX
+    // name one process: `kill` reads 0 and negative values as process groups
+    // (-1: every process), and rustix's `Pid::from_raw` asserts `>= 0`.
+    let Some(p) = i32::try_from(pid).ok().filter(|&p| p > 0).and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
     !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH))
 }
 
@@ -224,6 +229,14 @@ fn proc_stat(pid: u32) -> Result<Option<(char, u64)>, ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pids_out_of_range_do_not_exist() {
+        assert!(!pid_exists(0));
+        assert!(!pid_exists(u32::MAX)); // -1 to kill(2): every process
+        assert!(!pid_exists(i32::MAX as u32 + 1));
+        assert!(pid_exists(current_pid()));
+    }
 
     #[test]
     fn self_is_alive_and_pid_one_is_not_me() {

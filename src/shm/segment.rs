@@ -31,7 +31,7 @@ use super::{validate_name, Options};
 use crate::error::{Error, Result};
 
 /// Offset of the best-effort table of attached pids inside the header area.
-const PIDS_OFFSET: usize = 448;
+pub(crate) const PIDS_OFFSET: usize = 448;
 /// Entries in that table.
 pub(crate) const PID_SLOTS: usize = 16;
 const _: () = assert!(PIDS_OFFSET >= 8 + core::mem::size_of::<HeaderData>());
@@ -152,6 +152,10 @@ impl Segment {
             op: "fcntl(F_OFD_SETLK)",
             source: e,
         })?;
+        // Attach at once too: between releasing INIT and `attach` below the
+        // segment would otherwise look held by nobody, and `ringshm gc` could
+        // remove it under its creator.
+        let _ = lock::try_lock(fd.as_fd(), SLOT_ATTACH, false);
         if named {
             // The umask may have cleared bits the caller asked for.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(spec.opts.mode)).map_err(io("fchmod"))?;

@@ -1,0 +1,275 @@
+//! Helpers shared by the fuzz targets: 128-byte-aligned regions, the input
+//! format, valid segment templates, and an interpreter that drives the ends
+//! of an SPSC ring with fuzzer-chosen operations — including writes of
+//! arbitrary bytes into the segment between operations, as a hostile or
+//! buggy process sharing it could do at any time.
+//!
+//! # Input format
+//!
+//! ```text
+//! byte 0      flags: bit 0 = template mode, bits 1..=4 = log2 of the capacity
+//! bytes 1..3  segment length (u16 LE), clamped to what follows
+//! ...         segment bytes: the segment itself (raw mode), or XORed onto a
+//!             freshly initialised valid ring (template mode, so that all-zero
+//!             bytes mean "valid" and every flipped bit is a targeted corruption)
+//! rest        operations (`arbitrary`), at most `MAX_OPS`
+//! ```
+
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use arbitrary::{Arbitrary, Unstructured};
+use ringshm::spsc::{Consumer, Producer, Ring};
+
+/// Upper bound on interpreted operations per input.
+pub const MAX_OPS: usize = 64;
+
+/// A parsed fuzz input.
+pub struct Input<'a> {
+    /// XOR the segment bytes onto a valid ring instead of using them raw.
+    pub template: bool,
+    /// Capacity of the template ring (and the minimum region size).
+    pub capacity: usize,
+    /// The segment bytes.
+    pub segment: &'a [u8],
+    /// What to do once attached.
+    pub ops: Vec<Op>,
+}
+
+impl<'a> Input<'a> {
+    /// Splits `data` as described in the crate docs; `None` if too short.
+    pub fn parse(data: &'a [u8]) -> Option<Self> {
+        let (&flags, rest) = data.split_first()?;
+        let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+        let rest = &rest[2..];
+        let (segment, ops) = rest.split_at(len.min(rest.len()));
+        let mut u = Unstructured::new(ops);
+        let mut list = Vec::new();
+        while list.len() < MAX_OPS && !u.is_empty() {
+            match Op::arbitrary(&mut u) {
+                Ok(op) => list.push(op),
+                Err(_) => break,
+            }
+        }
+        Some(Input { template: flags & 1 != 0, capacity: 1 << ((flags >> 1) & 0xf), segment, ops: list })
+    }
+
+    /// The bytes of the segment to test: `segment` itself, or `segment`
+    /// XORed onto a valid ring of `capacity`; at least `min_len` long.
+    pub fn segment_bytes(&self, min_len: usize) -> Vec<u8> {
+        let mut out = if self.template { template_spsc_u64(self.capacity) } else { Vec::new() };
+        if out.len() < self.segment.len().max(min_len) {
+            out.resize(self.segment.len().max(min_len), 0);
+        }
+        for (o, s) in out.iter_mut().zip(self.segment) {
+            *o = if self.template { *o ^ *s } else { *s };
+        }
+        out
+    }
+}
+
+/// A zeroed heap buffer aligned to 128 bytes, as `attach_in` requires.
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl AlignedBuf {
+    /// `len` zero bytes (at least 1).
+    pub fn zeroed(len: usize) -> Self {
+        let layout = std::alloc::Layout::from_size_align(len.max(1), 128).expect("layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).expect("out of memory");
+        AlignedBuf { ptr, layout }
+    }
+
+    /// A buffer holding a copy of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let b = Self::zeroed(bytes.len());
+        // SAFETY: the buffer is at least `bytes.len()` long and distinct.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), b.ptr.as_ptr(), bytes.len()) };
+        b
+    }
+
+    /// The whole buffer as a region.
+    pub fn region(&self) -> NonNull<[u8]> {
+        NonNull::slice_from_raw_parts(self.ptr, self.layout.size())
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// Always false (the buffer is at least one byte).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Copies the buffer out.
+    pub fn to_vec(&self) -> Vec<u8> {
+        // SAFETY: in bounds; no `&mut` into the buffer is live.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len()) }.to_vec()
+    }
+
+    /// Writes `v` at `off` (wrapped into the buffer), as another process
+    /// could at any moment.
+    pub fn scribble(&self, off: usize, v: u64) {
+        let bytes = v.to_le_bytes();
+        let off = off % self.len().saturating_sub(7).max(1);
+        let n = bytes.len().min(self.len() - off);
+        // SAFETY: `off + n <= len`; the ring only accesses this memory
+        // through atomics and raw pointers, never through a live `&`/`&mut`
+        // while the interpreter runs this.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(off), n) };
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// The bytes of a freshly initialised `spsc::Ring<u64>` of `capacity`
+/// (exactly `Ring::<u64>::region_size(capacity)` long).
+pub fn template_spsc_u64(capacity: usize) -> Vec<u8> {
+    let size = Ring::<u64>::region_size(capacity).expect("capacity");
+    let buf = AlignedBuf::zeroed(size);
+    // SAFETY: the buffer is aligned, large enough and outlives the ring.
+    let ring = unsafe { Ring::<u64>::init_in(buf.region(), capacity) }.expect("init_in");
+    drop(ring);
+    buf.to_vec()
+}
+
+/// One fuzzer-chosen operation.
+#[derive(Arbitrary, Debug)]
+pub enum Op {
+    /// `try_push(v)`.
+    TryPush(u64),
+    /// `push_timeout(v, micros)`.
+    PushTimeout(u64, u8),
+    /// `try_pop()`.
+    TryPop,
+    /// `pop_timeout(micros)`.
+    PopTimeout(u8),
+    /// `push_slice` of `n` items.
+    PushSlice(u8),
+    /// `pop_slice` into a buffer of `n`.
+    PopSlice(u8),
+    /// `write_chunk(n)`, fill it, commit up to `m`.
+    WriteChunk(u8, u8),
+    /// `read_chunk(n)`, read it, commit up to `m`.
+    ReadChunk(u8, u8),
+    /// Every length/state query of both ends and the ring.
+    Lengths,
+    /// Drop (close) the producer end.
+    DropProducer,
+    /// Drop (close) the consumer end.
+    DropConsumer,
+    /// Take the producer end again (if free).
+    TakeProducer,
+    /// Take the consumer end again (if free).
+    TakeConsumer,
+    /// Another process writes `v` at byte offset `off` of the segment.
+    Scribble(u16, u64),
+}
+
+/// Runs `ops` against `ring`; `scribble(off, v)` overwrites segment bytes.
+/// Results are ignored: anything but a panic, a hang or a memory error is fine.
+pub fn run_ops(ring: &Ring<u64>, ops: &[Op], mut scribble: impl FnMut(usize, u64)) {
+    let mut tx: Option<Producer<u64>> = ring.producer().ok();
+    let mut rx: Option<Consumer<u64>> = ring.consumer().ok();
+    let mut next = 0u64;
+    let micros = |m: u8| Duration::from_micros(u64::from(m));
+    for op in ops {
+        match *op {
+            Op::TryPush(v) => {
+                if let Some(t) = tx.as_mut() {
+                    let _ = t.try_push(v);
+                }
+            }
+            Op::PushTimeout(v, m) => {
+                if let Some(t) = tx.as_mut() {
+                    let _ = t.push_timeout(v, micros(m));
+                }
+            }
+            Op::TryPop => {
+                if let Some(r) = rx.as_mut() {
+                    let _ = r.try_pop();
+                }
+            }
+            Op::PopTimeout(m) => {
+                if let Some(r) = rx.as_mut() {
+                    let _ = r.pop_timeout(micros(m));
+                }
+            }
+            Op::PushSlice(n) => {
+                if let Some(t) = tx.as_mut() {
+                    let items: Vec<u64> = (0..u64::from(n)).map(|i| next + i).collect();
+                    next += t.push_slice(&items) as u64;
+                }
+            }
+            Op::PopSlice(n) => {
+                if let Some(r) = rx.as_mut() {
+                    let mut buf = vec![0u64; usize::from(n)];
+                    let got = r.pop_slice(&mut buf);
+                    assert!(got <= buf.len());
+                }
+            }
+            Op::WriteChunk(n, m) => {
+                if let Some(t) = tx.as_mut() {
+                    if let Ok(mut w) = t.write_chunk(usize::from(n)) {
+                        let (a, b) = w.as_mut_slices();
+                        assert_eq!(a.len() + b.len(), usize::from(n));
+                        for x in a.iter_mut().chain(b.iter_mut()) {
+                            *x = next;
+                            next += 1;
+                        }
+                        let k = usize::from(m).min(w.len());
+                        w.commit(k);
+                    }
+                }
+            }
+            Op::ReadChunk(n, m) => {
+                if let Some(r) = rx.as_mut() {
+                    if let Ok(c) = r.read_chunk(usize::from(n)) {
+                        let (a, b) = c.as_slices();
+                        assert_eq!(a.len() + b.len(), usize::from(n));
+                        let sum = a.iter().chain(b).fold(0u64, |s, x| s.wrapping_add(*x));
+                        std::hint::black_box(sum);
+                        let k = usize::from(m).min(c.len());
+                        c.commit(k);
+                    }
+                }
+            }
+            Op::Lengths => {
+                let cap = ring.capacity();
+                assert!(ring.len() <= cap);
+                let _ = ring.is_empty();
+                if let Some(t) = tx.as_mut() {
+                    assert!(t.len() <= cap && t.slots() <= cap);
+                    let _ = (t.is_full(), t.is_empty(), t.is_abandoned());
+                }
+                if let Some(r) = rx.as_mut() {
+                    assert!(r.len() <= cap && r.slots() <= cap);
+                    let _ = (r.is_empty(), r.is_abandoned());
+                }
+            }
+            Op::DropProducer => tx = None,
+            Op::DropConsumer => rx = None,
+            Op::TakeProducer => {
+                if tx.is_none() {
+                    tx = ring.producer().ok();
+                }
+            }
+            Op::TakeConsumer => {
+                if rx.is_none() {
+                    rx = ring.consumer().ok();
+                }
+            }
+            Op::Scribble(off, v) => scribble(usize::from(off), v),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The `ringshm` command-line tool: `ls`, `info`, `rm`, `gc`, and its exit
+//! status on errors.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ringshm::{spsc, Options};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ringshm")).args(args).output().expect("run ringshm")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn exists(name: &str) -> bool {
+    Path::new(&format!("/dev/shm/{name}")).exists()
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [&[][..], &["frobnicate"], &["info"], &["info", "a", "b"], &["rm"], &["gc", "--now"], &["ls", "x"]] {
+        let o = cli(args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("usage: ringshm"), "{args:?}: {err}");
+    }
+    let o = cli(&["help"]);
+    assert!(o.status.success());
+    assert!(text(&o).0.contains("gc [--dry-run]"));
+}
+
+#[test]
+fn ls_and_info_describe_a_live_ring() {
+    let name = common::unique("cli-ls");
+    let ring = spsc::Ring::<u64>::create_with(&name, 100, &Options::new().mode(0o640)).unwrap();
+    let o = cli(&["ls"]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(out.lines().next().unwrap().starts_with("NAME"), "{out}");
+    let line = out.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{name} not in:\n{out}"));
+    for want in ["spsc::Ring", "u64", "128", "0640", &std::process::id().to_string(), "in use"] {
+        assert!(line.contains(want), "{want:?} missing in {line:?}");
+    }
+
+    let o = cli(&["info", &name]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    for want in
+        ["kind:", "spsc::Ring", "element type: u64", "capacity:     128", "mode:         0640", "persist:      no"]
+    {
+        assert!(out.contains(want), "{want:?} missing in:\n{out}");
+    }
+    assert!(out.contains("in use:       yes"), "{out}");
+    drop(ring);
+}
+
+#[test]
+fn info_and_rm_report_missing_names() {
+    let name = common::unique("cli-missing");
+    let o = cli(&["info", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("no segment named"), "{:?}", text(&o));
+    let o = cli(&["rm", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = cli(&["info", "bad/name"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("invalid segment name"), "{:?}", text(&o));
+}
+
+#[test]
+fn rm_removes_ringshm_segments_and_needs_force_for_others() {
+    let name = common::unique("cli-rm");
+    let r = spsc::Ring::<u32>::create_with(&name, 4, &Options::new().persist(true)).unwrap();
+    drop(r);
+    assert!(exists(&name));
+    let o = cli(&["rm", &name]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains(&format!("removed {name}")));
+    assert!(!exists(&name));
+
+    let other = common::unique("cli-other");
+    std::fs::write(format!("/dev/shm/{other}"), b"not ours").unwrap();
+    let o = cli(&["rm", &other]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--force"), "{:?}", text(&o));
+    assert!(exists(&other));
+    let o = cli(&["rm", "--force", &other]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(!exists(&other));
+}
+
+#[test]
+fn gc_removes_a_segment_left_by_a_dead_process() {
+    if let Some(role) = common::role() {
+        assert_eq!(role, "leak");
+        // Exit without dropping: the name stays, nobody holds it any more.
+        std::mem::forget(spsc::Ring::<u64>::create(&common::args()[0], 8).unwrap());
+        return;
+    }
+    let _wd = common::watchdog(60);
+    let name = common::unique("cli-gc");
+    common::expect_success(common::spawn("gc_removes_a_segment_left_by_a_dead_process", "leak", &[&name]), 30);
+    assert!(exists(&name));
+    let (out, _) = text(&cli(&["ls"]));
+    let line = out.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{name} not in:\n{out}"));
+    assert!(line.contains("stale") && line.contains("(dead)"), "{line}");
+
+    let o = cli(&["gc", "--dry-run"]);
+    assert!(o.status.success());
+    assert!(text(&o).0.contains(&format!("would remove {name}")), "{:?}", text(&o));
+    assert!(exists(&name), "--dry-run removed it");
+
+    let o = cli(&["gc"]);
+    assert!(o.status.success());
+    assert!(text(&o).0.contains(&format!("removed {name}")), "{:?}", text(&o));
+    assert!(!exists(&name));
+}
