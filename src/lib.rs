@@ -21,6 +21,8 @@ pub mod shm;
 
 #[cfg(not(loom))]
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+#[cfg(not(loom))]
+pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
 pub use ring::{mpmc, spsc};
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};

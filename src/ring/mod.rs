@@ -20,6 +20,8 @@
 //! kernel released its lock). The first is one load; the second a system
 //! call, so it is only asked on slow paths and rate-limited.
 
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) mod bytes;
 pub mod mpmc;
 pub mod spsc;
 
