@@ -40,7 +40,8 @@ pub(crate) const POISONED: u32 = 8;
 const GEN: u32 = 1 << 8;
 
 /// Marks a side as (re)attached: clears `CLOSED`, sets `ATTACHED`, bumps the
-/// generation. Returns the new generation bits.
+/// generation. Call it after taking the side's lock. Returns the new
+/// generation bits.
 pub(crate) fn side_attach(word: &AtomicU32) -> u32 {
     // AcqRel: Release pairs with the Acquire of `side_gone`, Acquire with a
     // previous `side_close` (we see the state it left).
@@ -54,7 +55,14 @@ pub(crate) fn side_attach(word: &AtomicU32) -> u32 {
     }
 }
 
-/// Marks a side closed unless it was attached again since generation `gen`.
+/// The side's current generation; read it *before* the liveness probe that
+/// decides a close, and pass it to [`side_close`].
+pub(crate) fn side_gen(word: &AtomicU32) -> u32 {
+    word.load(Ordering::Acquire) & !(GEN - 1)
+}
+
+/// Marks a side closed unless it was attached again since generation `gen`
+/// (from [`side_gen`]): an attach that raced with our probe wins.
 pub(crate) fn side_close(word: &AtomicU32, gen: u32) {
     let mut cur = word.load(Ordering::Relaxed);
     while cur & !(GEN - 1) == gen {
@@ -145,7 +153,8 @@ mod tests {
     fn side_words() {
         let w = AtomicU32::new(0);
         assert_eq!(side_gone_fast(&w), Some(false));
-        let g = side_attach(&w);
+        side_attach(&w);
+        let g = side_gen(&w);
         assert_eq!(side_gone_fast(&w), None);
         side_close(&w, g);
         assert_eq!(side_gone_fast(&w), Some(true));

@@ -1,1 +1,1137 @@
-//! placeholder
+//! A bounded multi-producer multi-consumer ring in shared memory.
+//!
+//! ```no_run
+//! use ringshm::mpmc;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let q = mpmc::Ring::<[u8; 32]>::create("jobs", 1024)?;
+//! let tx = q.sender()?;                    // Clone + Send + Sync
+//! let rx = mpmc::Ring::<[u8; 32]>::open("jobs")?.receiver()?;
+//! tx.send([7; 32])?;
+//! assert_eq!(rx.recv()?, [7; 32]);
+//! # Ok(()) }
+//! ```
+//!
+//! # Implementation details
+//!
+//! Vyukov's bounded MPMC queue (per-slot sequence numbers, free-running
+//! `head`/`tail` positions), changed so that a process killed in the middle
+//! of an operation can be recovered from *without guessing*: a slot is claimed
+//! by a CAS on its own sequence word that writes the claimer's **owner tag**,
+//! and only then is the shared position advanced (by the claimer, or by anyone
+//! who finds the slot claimed — "helping", as in LCRQ).
+//!
+//! A slot's `seq` word is `pos << 8 | tag`:
+//!
+//! | `seq`                       | meaning (for a producer at `pos`)                  |
+//! |-----------------------------|----------------------------------------------------|
+//! | `pos << 8`                  | free for position `pos`: claim it                  |
+//! | `pos << 8 \| t` (t ≠ 0)     | being written by owner `t`                         |
+//! | `(pos + 1) << 8`            | holds the item of `pos`: a consumer may claim it   |
+//! | `(pos + 1) << 8 \| t`       | being read by owner `t`                            |
+//! | `(pos + cap) << 8`          | read; free for the next lap                        |
+//!
+//! An owner tag (1..=254) names one process's registration on the ring, held
+//! as a kernel OFD lock on the segment. A slot stuck in a "being written" or
+//! "being read" state whose owner's lock is free belongs to a dead process:
+//! waiters release it (`CAS` to the next state, counting one lost message in
+//! [`Ring::lost`]) and go on. A slow but live claimer is never robbed.
+//! Positions are below 2^56 (decades at 10^8 operations per second).
+//!
+//! Each side (senders, receivers) has a control word as in [`super`]; a
+//! queue [`Ring::close`]d by the user sets `SHUT` on the senders' word.
+
+use core::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use super::{
+    poison, ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY, WAITING,
+};
+use crate::error::{
+    Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, Padded};
+use crate::shm::header::{ElemInfo, Expect, HeaderData, Kind};
+use crate::shm::lock::{self, RoleLock};
+use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::{Options, Segment, WaitStrategy};
+use crate::sync::futex;
+use crate::sync::wait::{self, Waited};
+
+/// Set on the senders' word by [`Ring::close`]: sending is over for good.
+pub(crate) const SHUT: u32 = 16;
+/// Role slots: the senders' side, the receivers' side (shared locks), then
+/// owner entries `ROLE_ENTRY0 + tag`.
+const ROLE_SENDERS: u32 = 0;
+const ROLE_RECEIVERS: u32 = 1;
+const ROLE_ENTRY0: u32 = 2;
+/// Largest owner tag handed out; `UNKNOWN_TAG` marks claims by handles the
+/// kernel cannot track (caller-provided regions): never recovered.
+const MAX_TAG: u8 = 254;
+const UNKNOWN_TAG: u8 = 255;
+/// Positions must stay below this (they are shifted left by 8).
+const POS_LIMIT: u64 = 1 << 56;
+
+/// The shared part of an MPMC ring.
+#[derive(Default, Debug)]
+#[repr(C)]
+pub(crate) struct Shared {
+    /// Next position to claim for sending (helped forward by anyone).
+    pub tail: Padded<AtomicU64>,
+    /// Next position to claim for receiving.
+    pub head: Padded<AtomicU64>,
+    /// Senders' control word; senders sleep here while the ring is full.
+    pub send: Padded<AtomicU32>,
+    /// Receivers' control word; receivers sleep here while it is empty.
+    pub recv: Padded<AtomicU32>,
+    /// Messages lost with processes that died holding a slot.
+    pub lost: Padded<AtomicU64>,
+}
+
+// SAFETY: `#[repr(C)]`, made only of atomics (and padding never read).
+unsafe impl ShmSafe for Shared {}
+
+/// Layout of one slot: `seq` then the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotLayout {
+    /// Bytes from a slot's start to its payload.
+    pub payload_off: usize,
+    /// Payload bytes.
+    pub payload_len: usize,
+    /// Bytes from one slot to the next.
+    pub stride: usize,
+}
+
+impl SlotLayout {
+    /// Slots for payloads of `len` bytes aligned to `align`.
+    pub(crate) fn new(len: usize, align: usize) -> SlotLayout {
+        let a = align.max(8);
+        let payload_off = super::align_up(8, a);
+        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a) }
+    }
+
+    fn slots_offset(&self) -> usize {
+        super::align_up(core::mem::size_of::<Shared>(), 128)
+    }
+
+    fn body_size(&self, cap: usize) -> usize {
+        self.slots_offset() + cap * self.stride
+    }
+}
+
+/// Why a raw operation could not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// Full (sending) or empty (receiving).
+    Wait,
+    /// The shared state is inconsistent; the ring was poisoned.
+    Corrupt,
+}
+
+/// Per-process registration on one side (senders or receivers).
+struct SideReg {
+    count: usize,
+    lock: Option<RoleLock>,
+}
+
+/// This process's owner tag and the lock that makes it visible.
+struct Owner {
+    pid: u32,
+    tag: u8,
+    _lock: Option<RoleLock>,
+}
+
+/// An untyped MPMC ring: the engine under [`Ring`] and the queues.
+pub(crate) struct RawRing {
+    seg: Segment,
+    cap: u64,
+    layout: SlotLayout,
+    slots: NonNull<u8>,
+    wait: WaitStrategy,
+    senders: Mutex<SideReg>,
+    receivers: Mutex<SideReg>,
+    /// Owner tag of this process; re-taken in a forked child.
+    owner_pid: AtomicU32,
+    owner_tag: core::sync::atomic::AtomicU8,
+    owners: Mutex<Vec<Owner>>,
+    polls: AtomicU32,
+}
+
+// SAFETY: `slots` points into the mapping owned by `seg`, which lives as long
+// as `self`; all shared state is atomics; the mutexes guard local state.
+unsafe impl Send for RawRing {}
+// SAFETY: as above.
+unsafe impl Sync for RawRing {}
+
+impl RawRing {
+    /// Creates (or, with `open_if_exists`, opens) a ring segment of kind
+    /// `expect`, `cap` slots laid out as `layout`.
+    pub(crate) fn create(
+        name: &str,
+        expect: &Expect,
+        capacity: usize,
+        layout: SlotLayout,
+        params: [u64; 4],
+        opts: &Options,
+        open_if_exists: bool,
+    ) -> Result<RawRing> {
+        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
+        let init = |s: &Segment| init_slots(s, cap, layout);
+        let seg = if open_if_exists {
+            Segment::open_or_create(name, &spec, init, |h| Self::body_size_of(name, h, layout))?
+        } else {
+            Segment::create(name, &spec, init)?
+        };
+        Self::from_segment(seg, layout, opts.wait)
+    }
+
+    /// Opens an existing ring segment.
+    pub(crate) fn open(name: &str, expect: &Expect, layout: SlotLayout, opts: &Options) -> Result<RawRing> {
+        let seg = Segment::open(name, expect, |h| Self::body_size_of(name, h, layout))?;
+        Self::from_segment(seg, layout, opts.wait)
+    }
+
+    /// An unnamed ring (memfd) shared with forked children.
+    pub(crate) fn anonymous(
+        expect: &Expect,
+        capacity: usize,
+        layout: SlotLayout,
+        params: [u64; 4],
+        opts: &Options,
+    ) -> Result<RawRing> {
+        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
+        let seg = Segment::create_anonymous("ringshm-mpmc", &spec, |s| init_slots(s, cap, layout))?;
+        Self::from_segment(seg, layout, opts.wait)
+    }
+
+    fn body_size_of(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
+        let cap = stored_capacity(name, h.capacity, layout.stride)?;
+        if cap < 2 {
+            return Err(Error::Corrupted { name: name.into(), reason: "an MPMC ring has at least 2 slots".into() });
+        }
+        Ok(layout.body_size(cap))
+    }
+
+    pub(crate) fn from_segment(seg: Segment, layout: SlotLayout, wait: WaitStrategy) -> Result<RawRing> {
+        let cap = seg.header().capacity;
+        let off = layout.slots_offset();
+        assert!(off + cap as usize * layout.stride <= seg.body_len());
+        // SAFETY: the offset lies inside the body (asserted), which is mapped.
+        let slots = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(off)) };
+        let side = || Mutex::new(SideReg { count: 0, lock: None });
+        let r = RawRing {
+            seg,
+            cap,
+            layout,
+            slots,
+            wait,
+            senders: side(),
+            receivers: side(),
+            owner_pid: AtomicU32::new(0),
+            owner_tag: core::sync::atomic::AtomicU8::new(0),
+            owners: Mutex::new(Vec::new()),
+            polls: AtomicU32::new(0),
+        };
+        let sh = r.shared();
+        if (sh.send.load(Ordering::Relaxed) | sh.recv.load(Ordering::Relaxed)) & super::POISONED != 0 {
+            return Err(Error::Corrupted {
+                name: r.seg.name().into(),
+                reason: "the ring was poisoned: its positions were found inconsistent".into(),
+            });
+        }
+        let (t, h) = (sh.tail.load(Ordering::Relaxed), sh.head.load(Ordering::Relaxed));
+        if t >= POS_LIMIT || h >= POS_LIMIT || t.wrapping_sub(h) > cap && h.wrapping_sub(t) > cap {
+            return Err(Error::Corrupted {
+                name: r.seg.name().into(),
+                reason: format!("positions out of range (head {h}, tail {t})"),
+            });
+        }
+        Ok(r)
+    }
+
+    #[inline]
+    pub(crate) fn shared(&self) -> &Shared {
+        self.seg.body_at::<Shared>(0)
+    }
+
+    #[allow(dead_code)] // for the queues
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap as usize
+    }
+
+    #[allow(dead_code)] // for the queues
+    pub(crate) fn layout(&self) -> SlotLayout {
+        self.layout
+    }
+
+    #[allow(dead_code)] // for the queues
+    pub(crate) fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+
+    /// The `seq` word and payload pointer of the slot for position `pos`.
+    #[inline(always)]
+    fn slot(&self, pos: u64) -> (&AtomicU64, *mut u8) {
+        let i = (pos & (self.cap - 1)) as usize;
+        // SAFETY: `i < cap` (masked); slot `i` spans `stride` bytes at
+        // `i * stride` inside the slot array (checked in `from_segment`); its
+        // first 8 bytes are an 8-aligned `AtomicU64` (stride and base are
+        // multiples of 8) that accepts any bit pattern.
+        unsafe {
+            let base = self.slots.as_ptr().add(i * self.layout.stride);
+            (&*base.cast::<AtomicU64>(), base.add(self.layout.payload_off))
+        }
+    }
+
+    /// Our owner tag, registering this process on first use (and again in a
+    /// forked child, which must not share its parent's tag).
+    #[inline]
+    fn tag(&self) -> u8 {
+        let me = lock::current_pid();
+        if self.owner_pid.load(Ordering::Acquire) == me {
+            return self.owner_tag.load(Ordering::Relaxed);
+        }
+        self.register_owner(me)
+    }
+
+    #[cold]
+    fn register_owner(&self, me: u32) -> u8 {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = owners.iter().find(|o| o.pid == me) {
+            return o.tag;
+        }
+        let mut got = (UNKNOWN_TAG, None);
+        if self.seg.fd().is_some() {
+            for tag in 1..=MAX_TAG {
+                if let Ok(Some(l)) =
+                    self.seg.take_role(ROLE_ENTRY0 + u32::from(tag), "owner entry", false).map_err(|_| ())
+                {
+                    got = (tag, Some(l));
+                    break;
+                }
+            }
+        }
+        owners.push(Owner { pid: me, tag: got.0, _lock: got.1 });
+        self.owner_tag.store(got.0, Ordering::Relaxed);
+        // Release: pairs with the Acquire load in `tag`.
+        self.owner_pid.store(me, Ordering::Release);
+        got.0
+    }
+
+    /// Whether owner `tag`'s process is dead (its entry lock is free).
+    fn owner_dead(&self, tag: u8) -> bool {
+        if tag == 0 || tag > MAX_TAG {
+            return false;
+        }
+        self.seg.role_held(ROLE_ENTRY0 + u32::from(tag)) == Some(false)
+    }
+
+    #[cold]
+    fn corrupt(&self) -> Blocked {
+        let sh = self.shared();
+        poison(&sh.send);
+        poison(&sh.recv);
+        futex::wake_all(&sh.send);
+        futex::wake_all(&sh.recv);
+        Blocked::Corrupt
+    }
+
+    /// Advances `word` from `pos` to `pos + 1` if nobody did yet.
+    #[inline]
+    fn help(word: &AtomicU64, pos: u64) {
+        // Relaxed: positions are hints; slots' `seq` words carry the data.
+        let _ = word.compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Sends one payload written by `write` into the claimed slot.
+    #[inline]
+    pub(crate) fn try_send_with(&self, write: impl FnOnce(*mut u8)) -> core::result::Result<(), Blocked> {
+        let sh = self.shared();
+        let tag = u64::from(self.tag());
+        let mut pos = sh.tail.load(Ordering::Relaxed);
+        let mut skips = 0u64;
+        loop {
+            if pos >= POS_LIMIT || skips > 2 * self.cap {
+                return Err(self.corrupt());
+            }
+            let (seq, payload) = self.slot(pos);
+            // Acquire: pairs with the Release store of `seq` by the receiver
+            // that emptied this slot, so its read is done before we write.
+            let s = seq.load(Ordering::Acquire);
+            let free = pos << 8;
+            if s == free {
+                // Acquire: as above (the CAS reads the same store).
+                if seq.compare_exchange(s, free | tag, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    Self::help(&sh.tail, pos);
+                    write(payload);
+                    // Release: pairs with the Acquire load of `seq` in
+                    // `try_recv_with`: the payload is written before it is seen.
+                    seq.store((pos + 1) << 8, Ordering::Release);
+                    futex::notify(&sh.recv, WAITING);
+                    return Ok(());
+                }
+                continue;
+            }
+            let b = s >> 8;
+            if (b.wrapping_sub(pos) as i64) < 0 {
+                // The previous lap's item is still there (or being read): full.
+                if s & 0xff != 0 && self.recover(seq, s, pos) {
+                    continue;
+                }
+                return Err(Blocked::Wait);
+            }
+            // Claimed by another sender, or already past: help `tail` on.
+            Self::help(&sh.tail, pos);
+            skips += 1;
+            pos = (pos + 1).max(sh.tail.load(Ordering::Relaxed));
+        }
+    }
+
+    /// The claim half of `try_send_with` alone (for crash tests).
+    fn claim_only(&self) -> bool {
+        let sh = self.shared();
+        let tag = u64::from(self.tag());
+        let pos = sh.tail.load(Ordering::Relaxed);
+        let (seq, _) = self.slot(pos);
+        let ok = seq.compare_exchange(pos << 8, pos << 8 | tag, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if ok {
+            Self::help(&sh.tail, pos);
+        }
+        ok
+    }
+
+    /// Receives one payload, handing the claimed slot to `read`.
+    #[inline]
+    pub(crate) fn try_recv_with<R>(&self, read: impl FnOnce(*const u8) -> R) -> core::result::Result<R, Blocked> {
+        let sh = self.shared();
+        let tag = u64::from(self.tag());
+        let mut pos = sh.head.load(Ordering::Relaxed);
+        let mut skips = 0u64;
+        loop {
+            if pos >= POS_LIMIT || skips > 2 * self.cap {
+                return Err(self.corrupt());
+            }
+            let (seq, payload) = self.slot(pos);
+            // Acquire: pairs with the Release store of `seq` in `try_send_with`.
+            let s = seq.load(Ordering::Acquire);
+            let full = (pos + 1) << 8;
+            if s == full {
+                if seq.compare_exchange(s, full | tag, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    Self::help(&sh.head, pos);
+                    let r = read(payload);
+                    // Release: pairs with the Acquire load of `seq` in
+                    // `try_send_with`: our read is done before it is reused.
+                    seq.store((pos + self.cap) << 8, Ordering::Release);
+                    futex::notify(&sh.send, WAITING);
+                    return Ok(r);
+                }
+                continue;
+            }
+            let b = s >> 8;
+            if (b.wrapping_sub(pos + 1) as i64) < 0 {
+                // Not published yet: empty, or a sender is still writing it.
+                if s & 0xff != 0 && self.recover(seq, s, pos) {
+                    continue;
+                }
+                return Err(Blocked::Wait);
+            }
+            // Claimed by another receiver, or already done: help `head` on.
+            Self::help(&sh.head, pos);
+            skips += 1;
+            pos = (pos + 1).max(sh.head.load(Ordering::Relaxed));
+        }
+    }
+
+    /// A slot is held (`s` carries an owner tag). If the owner is dead,
+    /// release the slot. Rate-limited: the liveness probe is a system call.
+    fn recover(&self, seq: &AtomicU64, s: u64, pos: u64) -> bool {
+        if self.polls.fetch_add(1, Ordering::Relaxed) % 64 != 0 {
+            return false;
+        }
+        self.recover_now(seq, s, pos)
+    }
+
+    /// Releases the slot of `pos` held in state `s` by a dead owner: a
+    /// half-written slot or a half-read one becomes free for the next lap,
+    /// and one message is counted lost.
+    fn recover_now(&self, seq: &AtomicU64, s: u64, pos: u64) -> bool {
+        let tag = (s & 0xff) as u8;
+        if !self.owner_dead(tag) {
+            return false;
+        }
+        let mask = self.cap - 1;
+        let b = s >> 8;
+        // A write claim of position p is `p << 8 | t` and p ≡ slot (mod cap);
+        // a read claim is `(p + 1) << 8 | t`. Capacity >= 2 tells them apart.
+        let write_claim = b & mask == pos & mask;
+        let next = if write_claim { b + self.cap } else { b - 1 + self.cap };
+        // AcqRel: we take over the dead owner's slot; Release pairs with the
+        // Acquire loads of `seq` by the next sender or receiver.
+        if seq.compare_exchange(s, next << 8, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        let sh = self.shared();
+        sh.lost.fetch_add(1, Ordering::Relaxed);
+        futex::notify(&sh.send, WAITING);
+        futex::notify(&sh.recv, WAITING);
+        true
+    }
+
+    /// Items in the ring (a snapshot; claimed-but-unfinished slots count).
+    pub(crate) fn len(&self) -> usize {
+        let sh = self.shared();
+        let h = sh.head.load(Ordering::Acquire);
+        let t = sh.tail.load(Ordering::Acquire);
+        t.saturating_sub(h).min(self.cap) as usize
+    }
+
+    /// Messages lost with dead processes so far.
+    pub(crate) fn lost(&self) -> u64 {
+        self.shared().lost.load(Ordering::Relaxed)
+    }
+
+    /// Shuts sending down for good (see [`Ring::close`]).
+    pub(crate) fn close(&self) {
+        let sh = self.shared();
+        // Release: pairs with the Acquire in `side_gone_fast` (receivers drain
+        // what was sent before).
+        sh.send.fetch_or(SHUT, Ordering::Release);
+        futex::wake_all(&sh.send);
+        futex::wake_all(&sh.recv);
+    }
+
+    /// Whether `close` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared().send.load(Ordering::Acquire) & SHUT != 0
+    }
+
+    fn side(&self, sending: bool) -> (&Mutex<SideReg>, u32, &AtomicU32, &AtomicU32, &'static str) {
+        let sh = self.shared();
+        if sending {
+            (&self.senders, ROLE_SENDERS, &sh.send, &sh.recv, "sender")
+        } else {
+            (&self.receivers, ROLE_RECEIVERS, &sh.recv, &sh.send, "receiver")
+        }
+    }
+
+    /// Counts one more handle of a side in this process (taking the side's
+    /// shared lock for the first).
+    pub(crate) fn join(&self, sending: bool) -> Result<()> {
+        let (reg, role, word, _, name) = self.side(sending);
+        let mut r = reg.lock().unwrap_or_else(|e| e.into_inner());
+        if r.count == 0 {
+            r.lock = self.seg.take_role(role, name, true)?;
+            side_attach(word);
+        }
+        r.count += 1;
+        Ok(())
+    }
+
+    /// Counts one handle of a side less; the last one in the last process
+    /// closes the side and wakes the other.
+    pub(crate) fn leave(&self, sending: bool) {
+        let (reg, role, word, other, _) = self.side(sending);
+        let mut r = reg.lock().unwrap_or_else(|e| e.into_inner());
+        r.count -= 1;
+        if r.count > 0 {
+            return;
+        }
+        let gen = side_gen(word);
+        let had_lock = r.lock.take().is_some();
+        let last = if had_lock { self.seg.role_held(role) == Some(false) } else { true };
+        if last {
+            side_close(word, gen);
+            futex::notify(other, WAITING);
+        }
+    }
+
+    /// Whether the other side (receivers when `sending`) is gone. Probes the
+    /// kernel every `PROBE_EVERY` calls unless `force`.
+    pub(crate) fn peer_gone(&self, sending: bool, force: bool) -> bool {
+        let (_, _, _, other, _) = self.side(sending);
+        let role = if sending { ROLE_RECEIVERS } else { ROLE_SENDERS };
+        if !sending && other.load(Ordering::Acquire) & SHUT != 0 {
+            return true;
+        }
+        match side_gone_fast(other) {
+            Some(g) => g,
+            None => {
+                if !force && self.polls.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY != 0 {
+                    return false;
+                }
+                self.seg.role_held(role) == Some(false)
+            }
+        }
+    }
+
+    /// Whether sending is over: shut by `close`, receivers closed, or poisoned.
+    #[inline]
+    pub(crate) fn send_shut(&self) -> bool {
+        let sh = self.shared();
+        // Relaxed: a hint on the fast path; blocking paths confirm with Acquire.
+        sh.send.load(Ordering::Relaxed) & (SHUT | super::POISONED) != 0
+            || sh.recv.load(Ordering::Relaxed) & (super::POISONED | super::CLOSED) != 0
+    }
+
+    /// Blocks until `attempt` succeeds, the deadline passes or the peer side
+    /// is gone. Stuck slots of dead owners are recovered while waiting.
+    pub(crate) fn block<R>(
+        &self,
+        sending: bool,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
+        let (_, _, word, _, _) = self.side(sending);
+        wait::wait_until(self.wait, deadline, word, WAITING, &mut attempt, || {
+            self.recover_stuck(sending);
+            self.peer_gone(sending, true)
+        })
+    }
+
+    /// Looks at the slot a sender (or receiver) is stuck on and recovers it if
+    /// its owner died.
+    fn recover_stuck(&self, sending: bool) {
+        let sh = self.shared();
+        let pos = if sending { sh.tail.load(Ordering::Relaxed) } else { sh.head.load(Ordering::Relaxed) };
+        if pos >= POS_LIMIT {
+            return;
+        }
+        let (seq, _) = self.slot(pos);
+        let s = seq.load(Ordering::Acquire);
+        if s & 0xff != 0 {
+            self.recover_now(seq, s, pos);
+        }
+    }
+}
+
+fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
+    let off = layout.slots_offset();
+    for i in 0..cap {
+        let seq: &AtomicU64 = seg.body_at(off + i * layout.stride);
+        seq.store((i as u64) << 8, Ordering::Relaxed);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Typed public API.
+
+/// A named MPMC ring of `T`. Get any number of [`Sender`]s and [`Receiver`]s,
+/// in any processes.
+///
+/// # Across processes
+/// Every process that knows the name can [`Ring::open`] it. Receivers see
+/// `Disconnected` once the ring is empty and every sender in every process is
+/// gone (dropped, or its process died — the kernel tells); senders see it
+/// once every receiver is gone. A process killed in the middle of a send or a
+/// receive holds one slot; the next waiter that finds it releases it and
+/// counts the message in [`Ring::lost`].
+pub struct Ring<T> {
+    raw: Arc<RawRing>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Ring<T> {
+    fn clone(&self) -> Self {
+        Ring { raw: self.raw.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> core::fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::Ring").field("name", &self.raw.seg.name()).field("capacity", &self.raw.cap).finish()
+    }
+}
+
+impl<T: Pod> Ring<T> {
+    fn expect(kind: Kind) -> Expect {
+        Expect { kind, elem: Some(ElemInfo::of::<T>()) }
+    }
+
+    fn layout() -> SlotLayout {
+        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>())
+    }
+
+    pub(crate) fn from_raw(raw: RawRing) -> Self {
+        Ring { raw: Arc::new(raw), _t: PhantomData }
+    }
+
+    pub(crate) fn create_kind(kind: Kind, name: &str, capacity: usize, opts: &Options, or_open: bool) -> Result<Self> {
+        let raw = RawRing::create(name, &Self::expect(kind), capacity, Self::layout(), [0; 4], opts, or_open)?;
+        Ok(Self::from_raw(raw))
+    }
+
+    pub(crate) fn open_kind(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
+        Ok(Self::from_raw(RawRing::open(name, &Self::expect(kind), Self::layout(), opts)?))
+    }
+
+    pub(crate) fn anonymous_kind(kind: Kind, capacity: usize, opts: &Options) -> Result<Self> {
+        Ok(Self::from_raw(RawRing::anonymous(&Self::expect(kind), capacity, Self::layout(), [0; 4], opts)?))
+    }
+
+    /// Creates a ring of at least `capacity` items (rounded up to a power of
+    /// two, at least 2).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::InvalidArgument`],
+    /// [`Error::NoSpace`], [`Error::PermissionDenied`].
+    pub fn create(name: &str, capacity: usize) -> Result<Self> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Ring::create`] with options.
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        Self::create_kind(Kind::MpmcRing, name, capacity, opts, false)
+    }
+
+    /// Opens an existing ring, checking kind, element type and size.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
+    /// [`Error::VersionMismatch`], [`Error::Corrupted`], [`Error::PermissionDenied`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Ring::open`] with options.
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        Self::open_kind(Kind::MpmcRing, name, opts)
+    }
+
+    /// Opens the ring, or creates it if it does not exist; race-free.
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Ring::open_or_create`] with options.
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        Self::create_kind(Kind::MpmcRing, name, capacity, opts, true)
+    }
+
+    /// An unnamed ring for this process and the children it forks.
+    pub fn anonymous(capacity: usize) -> Result<Self> {
+        Self::anonymous_kind(Kind::MpmcRing, capacity, &Options::new())
+    }
+
+    /// A new sending handle.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the kernel refuses the side's lock.
+    pub fn sender(&self) -> Result<Sender<T>> {
+        self.raw.join(true)?;
+        Ok(Sender { raw: self.raw.clone(), _t: PhantomData })
+    }
+
+    /// A new receiving handle.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the kernel refuses the side's lock.
+    pub fn receiver(&self) -> Result<Receiver<T>> {
+        self.raw.join(false)?;
+        Ok(Receiver { raw: self.raw.clone(), _t: PhantomData })
+    }
+
+    /// The capacity in items (a power of two).
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// Items in the ring now.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the ring is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring is full now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    /// Messages lost so far because a process died holding their slot (in
+    /// the middle of a send or a receive).
+    pub fn lost(&self) -> u64 {
+        self.raw.lost()
+    }
+
+    /// Ends sending for everyone: sends fail with `Disconnected`, receivers
+    /// drain what is left and then see `Disconnected`. Cannot be undone.
+    pub fn close(&self) {
+        self.raw.close()
+    }
+
+    /// Whether [`Ring::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.raw.is_closed()
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.raw.seg.name()
+    }
+}
+
+/// A sending handle: `Clone + Send + Sync`, usable from many threads and,
+/// after `fork`, from the child.
+pub struct Sender<T> {
+    raw: Arc<RawRing>,
+    _t: PhantomData<fn(T)>,
+}
+
+/// A receiving handle: `Clone + Send + Sync`.
+pub struct Receiver<T> {
+    raw: Arc<RawRing>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        // The side is already joined by `self`, so this cannot fail.
+        let _ = self.raw.join(true);
+        Sender { raw: self.raw.clone(), _t: PhantomData }
+    }
+}
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        let _ = self.raw.join(false);
+        Receiver { raw: self.raw.clone(), _t: PhantomData }
+    }
+}
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.raw.leave(true);
+    }
+}
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.raw.leave(false);
+    }
+}
+impl<T> core::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::Sender").field("name", &self.raw.seg.name()).finish()
+    }
+}
+impl<T> core::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::Receiver").field("name", &self.raw.seg.name()).finish()
+    }
+}
+
+/// Writes `v` as the payload of a slot laid out by `Ring::<T>::layout`.
+#[inline(always)]
+fn write_item<T: Pod>(v: T) -> impl FnOnce(*mut u8) {
+    move |p| {
+        // SAFETY: `try_send_with` hands us the payload of a slot this sender
+        // claimed exclusively; it is aligned for `T` and `size_of::<T>()`
+        // bytes long (`SlotLayout::new(size_of::<T>(), align_of::<T>())`).
+        unsafe { p.cast::<T>().write(v) }
+    }
+}
+
+/// Reads the payload of a slot laid out by `Ring::<T>::layout`.
+#[inline(always)]
+fn read_item<T: Pod>(p: *const u8) -> T {
+    // SAFETY: `try_recv_with` hands us the payload of a published slot this
+    // receiver claimed; aligned for `T`, `size_of::<T>()` bytes, and `T: Pod`
+    // accepts any bytes a hostile writer may have left there.
+    unsafe { p.cast::<T>().read() }
+}
+
+impl<T: Pod> Sender<T> {
+    /// Sends `v` if there is room.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`], or [`TrySendError::Disconnected`] if the ring
+    /// was closed, every receiver is gone, or the ring is poisoned.
+    #[inline]
+    pub fn try_send(&self, v: T) -> core::result::Result<(), TrySendError<T>> {
+        if self.raw.send_shut() {
+            return Err(TrySendError::Disconnected(v));
+        }
+        match self.raw.try_send_with(write_item(v)) {
+            Ok(()) => Ok(()),
+            Err(Blocked::Wait) if !self.raw.peer_gone(true, false) => Err(TrySendError::Full(v)),
+            Err(_) => Err(TrySendError::Disconnected(v)),
+        }
+    }
+
+    /// Sends `v`, waiting while the ring is full.
+    ///
+    /// # Errors
+    /// [`SendError`] holding `v` if the ring was closed or every receiver is gone.
+    pub fn send(&self, v: T) -> core::result::Result<(), SendError<T>> {
+        self.send_deadline(v, None).map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends `v`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] or [`SendTimeoutError::Disconnected`],
+    /// holding `v`.
+    pub fn send_timeout(&self, v: T, timeout: Duration) -> core::result::Result<(), SendTimeoutError<T>> {
+        self.send_deadline(v, wait::deadline(Some(timeout)))
+    }
+
+    fn send_deadline(&self, v: T, deadline: Option<Instant>) -> core::result::Result<(), SendTimeoutError<T>> {
+        match self.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+            Err(TrySendError::Full(_)) => {}
+        }
+        let out = self.raw.block(true, deadline, || match self.try_send(v) {
+            Ok(()) => Some(Ok(())),
+            Err(TrySendError::Full(_)) => None,
+            Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
+        });
+        match out {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(SendTimeoutError::Timeout(v)),
+            Waited::Gone => Err(SendTimeoutError::Disconnected(v)),
+        }
+    }
+
+    /// Sends items from `items` in order until the ring is full; returns how
+    /// many were sent.
+    pub fn send_many(&self, items: &[T]) -> usize {
+        items.iter().take_while(|v| self.try_send(**v).is_ok()).count()
+    }
+
+    /// Items in the ring now.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the ring is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring is full now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.raw.capacity()
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// Whether every receiver is gone (asks the kernel).
+    pub fn is_disconnected(&self) -> bool {
+        self.raw.send_shut() || self.raw.peer_gone(true, true)
+    }
+
+    /// Test hook: claims the next slot and never publishes it, as a process
+    /// killed in the middle of `send` would. Not part of the API.
+    #[doc(hidden)]
+    pub fn __claim_and_abandon(&self) -> bool {
+        self.raw.claim_only()
+    }
+}
+
+impl<T: Pod> Receiver<T> {
+    /// Takes the oldest item if there is one.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`], or [`TryRecvError::Disconnected`] once the ring
+    /// is empty and every sender is gone (or it was closed).
+    #[inline]
+    pub fn try_recv(&self) -> core::result::Result<T, TryRecvError> {
+        match self.raw.try_recv_with(read_item::<T>) {
+            Ok(v) => Ok(v),
+            Err(Blocked::Wait) => self.empty_or_gone(false),
+            Err(Blocked::Corrupt) => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    #[cold]
+    fn empty_or_gone(&self, force: bool) -> core::result::Result<T, TryRecvError> {
+        if !self.raw.peer_gone(false, force) {
+            return Err(TryRecvError::Empty);
+        }
+        // Gone: drain what was published before (its Release precedes CLOSED).
+        self.raw.try_recv_with(read_item::<T>).map_err(|_| TryRecvError::Disconnected)
+    }
+
+    /// Takes the oldest item, waiting while the ring is empty.
+    ///
+    /// # Errors
+    /// [`RecvError`] once the ring is empty and every sender is gone.
+    pub fn recv(&self) -> core::result::Result<T, RecvError> {
+        self.recv_deadline(None).map_err(|_| RecvError)
+    }
+
+    /// Takes the oldest item, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Disconnected`].
+    pub fn recv_timeout(&self, timeout: Duration) -> core::result::Result<T, RecvTimeoutError> {
+        self.recv_deadline(wait::deadline(Some(timeout)))
+    }
+
+    fn recv_deadline(&self, deadline: Option<Instant>) -> core::result::Result<T, RecvTimeoutError> {
+        match self.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+            Err(TryRecvError::Empty) => {}
+        }
+        let out = self.raw.block(false, deadline, || match self.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+        });
+        match out {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(RecvTimeoutError::Timeout),
+            Waited::Gone => self.empty_or_gone(true).map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    }
+
+    /// Takes available items into `out` in order; returns how many.
+    pub fn recv_many(&self, out: &mut [T]) -> usize {
+        let mut n = 0;
+        while n < out.len() {
+            match self.raw.try_recv_with(read_item::<T>) {
+                Ok(v) => out[n] = v,
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Items in the ring now.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the ring is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the ring is full now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.raw.capacity()
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// Messages lost so far with processes that died holding a slot.
+    pub fn lost(&self) -> u64 {
+        self.raw.lost()
+    }
+
+    /// Whether every sender is gone (asks the kernel).
+    pub fn is_disconnected(&self) -> bool {
+        self.raw.peer_gone(false, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(t: &str) -> String {
+        format!("ringshm-ut-mpmc-{t}-{}", std::process::id())
+    }
+
+    #[test]
+    fn fifo_and_wrap() {
+        let q = Ring::<u32>::create(&name("fifo"), 3).unwrap();
+        assert_eq!(q.capacity(), 4);
+        let tx = q.sender().unwrap();
+        let rx = q.receiver().unwrap();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let mut next = 0;
+        let mut expect = 0;
+        for round in 0..50 {
+            for _ in 0..(round % 6) {
+                if tx.try_send(next).is_ok() {
+                    next += 1;
+                }
+            }
+            while let Ok(v) = rx.try_recv() {
+                assert_eq!(v, expect);
+                expect += 1;
+            }
+        }
+        assert_eq!(next, expect);
+        assert_eq!(tx.send_many(&[1, 2, 3, 4, 5]), 4);
+        assert!(q.is_full());
+        assert!(tx.try_send(9).unwrap_err().is_full());
+        let mut out = [0; 8];
+        assert_eq!(rx.recv_many(&mut out), 4);
+        assert_eq!(&out[..4], &[1, 2, 3, 4]);
+        assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+        let tx2 = tx.clone();
+        drop(tx);
+        tx2.send(7).unwrap();
+        drop(tx2);
+        assert_eq!(rx.recv(), Ok(7));
+        assert_eq!(rx.recv(), Err(RecvError));
+        assert_eq!(q.lost(), 0);
+    }
+
+    #[test]
+    fn close_drains_then_disconnects() {
+        let q = Ring::<u64>::create(&name("close"), 8).unwrap();
+        let tx = q.sender().unwrap();
+        let rx = q.receiver().unwrap();
+        tx.send(1).unwrap();
+        q.close();
+        assert!(tx.try_send(2).unwrap_err().is_disconnected());
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn threads_count_every_message() {
+        let q = Ring::<u64>::create(&name("mt"), 64).unwrap();
+        let per = 20_000u64;
+        std::thread::scope(|s| {
+            for p in 0..2u64 {
+                let tx = q.sender().unwrap();
+                s.spawn(move || {
+                    for i in 0..per {
+                        tx.send(p << 32 | i).unwrap();
+                    }
+                });
+            }
+            let mut hs = Vec::new();
+            for _ in 0..2 {
+                let rx = q.receiver().unwrap();
+                hs.push(s.spawn(move || {
+                    let mut last = [None::<u64>; 2];
+                    let mut got = Vec::new();
+                    while let Ok(v) = rx.recv() {
+                        let p = (v >> 32) as usize;
+                        assert!(last[p].is_none_or(|l| l < (v & 0xffff_ffff)), "per-producer order");
+                        last[p] = Some(v & 0xffff_ffff);
+                        got.push(v);
+                    }
+                    got
+                }));
+            }
+            let mut all: Vec<u64> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+            all.sort_unstable();
+            let want: Vec<u64> = (0..2u64).flat_map(|p| (0..per).map(move |i| p << 32 | i)).collect();
+            assert_eq!(all, want);
+        });
+    }
+}

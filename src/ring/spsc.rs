@@ -47,7 +47,7 @@ use crate::primitive::{AtomicU32, AtomicU64, Ordering, Padded, Slots};
 use crate::sync::futex;
 
 #[cfg(not(loom))]
-use super::{ring_capacity, side_attach, side_close, side_gone_fast, stored_capacity, PROBE_EVERY};
+use super::{ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY};
 #[cfg(not(loom))]
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -305,13 +305,14 @@ impl Inner {
                 }
             }
         }
-        let gen = side_attach(&side.ctl);
-        Ok(Taken { lock, gen, pid: me })
+        side_attach(&side.ctl);
+        Ok(Taken { lock, pid: me })
     }
 
     /// Gives an end back; marks it closed if no copy of it (after `fork`) is left.
     fn give_back(&self, role: u32, side: &Side, other: &Side, taken: &mut Taken) {
         let me = crate::shm::lock::current_pid();
+        let gen = side_gen(&side.ctl);
         let last = match taken.lock.take() {
             Some(lock) => {
                 drop(lock);
@@ -320,7 +321,7 @@ impl Inner {
             None => me == taken.pid && side.owner.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok(),
         };
         if last {
-            side_close(&side.ctl, taken.gen);
+            side_close(&side.ctl, gen);
             // Wake the other end so it sees CLOSED.
             futex::notify(&other.ctl, WAITING);
         }
@@ -330,7 +331,6 @@ impl Inner {
 #[cfg(not(loom))]
 struct Taken {
     lock: Option<RoleLock>,
-    gen: u32,
     pid: u32,
 }
 
@@ -597,11 +597,6 @@ impl<T: Pod> Producer<T> {
             });
         }
         Ok(())
-    }
-
-    #[inline]
-    fn sh(&self) -> &Shared {
-        self.inner.shared()
     }
 
     /// Is the consumer gone? Probes the kernel only every `PROBE_EVERY` calls

@@ -93,7 +93,8 @@ pub(crate) fn reopen(fd: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
 /// descriptor; the kernel frees the role once no copy (after `fork`) is left.
 #[derive(Debug)]
 pub(crate) struct RoleLock {
-    fd: OwnedFd,
+    /// Held only for its `Drop`: closing it is what frees the role.
+    _fd: OwnedFd,
 }
 
 impl RoleLock {
@@ -103,7 +104,7 @@ impl RoleLock {
         let fd = reopen(seg_fd)?;
         let slot = SLOT_ROLE0 + role;
         if try_lock(rustix::fd::AsFd::as_fd(&fd), slot, !shared)? {
-            Ok(Some(RoleLock { fd }))
+            Ok(Some(RoleLock { _fd: fd }))
         } else {
             Ok(None)
         }
@@ -147,6 +148,7 @@ pub(crate) fn current_pid() -> u32 {
 }
 
 /// This process's identity: pid and start time.
+#[allow(dead_code)] // used by the robust locks
 pub(crate) fn current_proc() -> ProcId {
     let pid = current_pid();
     let mut start = START.load(Ordering::Relaxed);
@@ -158,6 +160,7 @@ pub(crate) fn current_proc() -> ProcId {
 }
 
 /// A process, identified against pid reuse by its start time.
+#[allow(dead_code)] // used by the robust locks
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ProcId {
     /// The pid.
@@ -166,6 +169,7 @@ pub(crate) struct ProcId {
     pub start: u64,
 }
 
+#[allow(dead_code)] // used by the robust locks
 impl ProcId {
     /// Whether this process still runs (a pid reused by a newer process does
     /// not count). Errs on the side of "alive" when unsure.
@@ -189,6 +193,7 @@ pub(crate) fn pid_exists(pid: u32) -> bool {
 }
 
 /// Start time of a running (not zombie) `pid`, from `/proc/PID/stat`.
+#[allow(dead_code)] // used by the robust locks
 pub(crate) fn start_time(pid: u32) -> Option<u64> {
     match proc_stat(pid) {
         Ok(Some((state, start))) if state != 'Z' && state != 'X' => Some(start),

@@ -240,7 +240,7 @@ impl Segment {
             rustix::mm::mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &fd, 0)
         }
         .map_err(|e| os_error(name, "mmap", e))?;
-        let ino = rustix::fs::fstat(&fd).map(|s| s.st_ino as u64).unwrap_or(0);
+        let ino = rustix::fs::fstat(&fd).map(|s| s.st_ino).unwrap_or(0);
         Ok(Segment {
             name: name.to_owned(),
             fd: Some(fd),
@@ -436,7 +436,7 @@ impl Drop for Segment {
             // Only if the name still refers to our file (it may have been
             // removed and created anew by someone else).
             let path = format!("/dev/shm/{}", self.name);
-            if rustix::fs::stat(path.as_str()).is_ok_and(|st| st.st_ino as u64 == self.ino) {
+            if rustix::fs::stat(path.as_str()).is_ok_and(|st| st.st_ino == self.ino) {
                 let _ = rustix::shm::unlink(self.name.as_str());
             }
         }
