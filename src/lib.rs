@@ -15,7 +15,7 @@ mod inspect;
 #[cfg(not(loom))]
 pub mod pipe;
 #[cfg(not(loom))]
-mod queue;
+pub mod queue;
 #[cfg(not(loom))]
 pub mod shm;
 
@@ -23,6 +23,8 @@ pub mod shm;
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 #[cfg(not(loom))]
 pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
+#[cfg(not(loom))]
+pub use queue::{ByteQueue, GetError, JoinableQueue, PutBytesError, PutError, Queue, TaskDoneError};
 pub use ring::{mpmc, spsc};
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};
