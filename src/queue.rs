@@ -620,6 +620,16 @@ impl<T: Pod> Queue<T> {
         self.ring.is_closed()
     }
 
+    /// Test hook: claims the next slot and never publishes it, as a process
+    /// killed in the middle of `put` would. Not part of the API.
+    #[doc(hidden)]
+    pub fn __claim_and_abandon(&self) -> bool {
+        if let Some(t) = self.tasks {
+            t.add(self.seg(), 1);
+        }
+        self.tx().is_some_and(|tx| tx.__claim_and_abandon())
+    }
+
     /// The segment name.
     pub fn name(&self) -> &str {
         self.ring.name()
