@@ -17,12 +17,15 @@
 //! # Implementation details
 //!
 //! A queue is an MPMC ring (`ringshm::mpmc`, Vyukov's bounded queue with
-//! owner-tagged claims) in a segment of its own kind. A handle joins the
-//! producers' side on its first `put` and the consumers' side on its first
-//! `get`, so "every producer is gone" (dropped, or dead) means every handle
-//! that ever put, and a consumer then drains the queue and sees
-//! [`GetError::Disconnected`] instead of waiting forever. [`Queue::close`]
-//! ends putting for everyone (Python's `close` only ends the caller's).
+//! owner-tagged claims) in a segment of its own kind. The handle returned by
+//! `create` is a producer from the start (like the parent that owns a Python
+//! queue); any other handle joins the producers' side on its first `put` and
+//! the consumers' side on its first `get`. So "every producer is gone"
+//! (dropped, or dead) means the creator and every handle that ever put: a
+//! consumer then drains the queue and sees [`GetError::Disconnected`]
+//! instead of waiting forever, and producers that come and go while the
+//! creator lives never end the queue early. [`Queue::close`] ends putting
+//! for everyone (Python's `close` only ends the caller's).
 //!
 //! A producer killed between claiming a slot and publishing it leaves a
 //! half-written slot; consumers waiting on it find its owner dead (a kernel
@@ -295,8 +298,9 @@ impl Tasks {
 /// # Across processes
 /// Any process can [`Queue::open`] it by name and put and get. A consumer
 /// sees [`GetError::Disconnected`] once the queue is empty and either it was
-/// [`closed`](Queue::close) or every handle that ever put is gone (dropped,
-/// or its process died) — never a wait that no one can end. A producer
+/// [`closed`](Queue::close) or every producer is gone — the creating handle
+/// and every handle that ever put, dropped or dead — never a wait that no
+/// one can end. A producer
 /// killed in the middle of a `put` costs that one item, which consumers
 /// skip within a bounded time and count in [`Queue::lost`].
 pub struct Queue<T> {
@@ -324,7 +328,8 @@ impl<T: Pod> Queue<T> {
     }
 
     /// Creates a queue of at least `capacity` items (rounded up to a power of
-    /// two, at least 2).
+    /// two, at least 2: [`Queue::capacity`]). The returned handle counts as a
+    /// producer until it is dropped (see the type's docs).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -339,7 +344,13 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None))
+        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None).as_creator())
+    }
+
+    /// The creating handle counts as a producer from the start.
+    fn as_creator(self) -> Self {
+        let _ = self.tx();
+        self
     }
 
     /// Opens an existing queue, checking kind and element type.
@@ -381,7 +392,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// [`Error::InvalidArgument`], [`Error::NoSpace`], [`Error::Io`].
     pub fn anonymous(capacity: usize) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None))
+        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None).as_creator())
     }
 
     fn seg(&self) -> &Segment {
@@ -684,6 +695,12 @@ impl<T: Pod> JoinableQueue<T> {
         SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>()).with_extra(J_EXTRA)
     }
 
+    fn created(raw: RawRing) -> Self {
+        let q = Self::wrap(raw);
+        let _ = q.q.tx();
+        q
+    }
+
     fn wrap(raw: RawRing) -> Self {
         let tasks = Tasks { off: Self::layout().extra_offset(raw.capacity()) };
         JoinableQueue { q: Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)) }
@@ -702,7 +719,7 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], opts, false)?))
+        Ok(Self::created(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], opts, false)?))
     }
 
     /// Opens an existing joinable queue.
@@ -793,7 +810,7 @@ const MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// # Across processes
 /// As [`Queue`]: open it by name anywhere; consumers see
 /// [`GetError::Disconnected`] after draining once it is closed or every
-/// producer is gone; a producer killed mid-put costs one message, counted in
+/// producer (the creating handle included) is gone; a producer killed mid-put costs one message, counted in
 /// [`ByteQueue::lost`]. A length found corrupted in a slot poisons the queue
 /// (every handle then sees it as disconnected) instead of being trusted.
 pub struct ByteQueue {
@@ -868,7 +885,10 @@ impl ByteQueue {
         Self::check_max(max_message_bytes)?;
         let layout = bytes::frame_layout(max_message_bytes);
         let params = [max_message_bytes as u64, 0, 0, 0];
-        Ok(Self::wrap(RawRing::create(name, &bq_expect(), capacity, layout, params, opts, false)?))
+        let q = Self::wrap(RawRing::create(name, &bq_expect(), capacity, layout, params, opts, false)?);
+        // The creating handle counts as a producer from the start.
+        q.join_side(true);
+        Ok(q)
     }
 
     /// Opens an existing byte queue (its `max_message_bytes` is read from

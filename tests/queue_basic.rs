@@ -113,6 +113,8 @@ fn byte_queue_random_sizes_across_processes() {
         for i in 0..N {
             q.put(&message(i, max)).unwrap();
         }
+        // No more puts from anyone: the consumer drains, then sees the end.
+        q.close();
         return;
     }
     let _wd = common::watchdog(120);
@@ -122,9 +124,9 @@ fn byte_queue_random_sizes_across_processes() {
     for i in 0..N {
         assert_eq!(q.get().unwrap(), message(i, 1000), "message {i}");
     }
-    // The producer exits: the queue is drained, so gets now end.
-    common::expect_success(child, 60);
     assert_eq!(q.get(), Err(GetError::Disconnected));
+    common::expect_success(child, 60);
+    assert!(q.is_closed());
     assert_eq!(q.put(&[0; 1001]), Err(PutBytesError::TooLarge { len: 1001, max: 1000 }));
 }
 
@@ -259,7 +261,9 @@ fn producer_killed_mid_put_does_not_hang_consumers() {
 fn consumers_see_disconnected_when_every_producer_died() {
     if let Some(role) = common::role() {
         assert_eq!(role, "producer");
-        let q = ByteQueue::open(&common::args()[0]).unwrap();
+        // The producer creates the queue (the creator is a producer) and
+        // is killed without dropping anything.
+        let q = ByteQueue::create_with(&common::args()[0], 16, 16, &ringshm::Options::new().persist(true)).unwrap();
         for i in 0..10u8 {
             q.put(&[i; 3]).unwrap();
         }
@@ -268,15 +272,20 @@ fn consumers_see_disconnected_when_every_producer_died() {
     }
     let _wd = common::watchdog(60);
     let name = common::unique("bq-died");
-    let q = ByteQueue::create(&name, 16, 16).unwrap();
     let child = common::spawn("consumers_see_disconnected_when_every_producer_died", "producer", &[&name]);
-    assert!(common::eventually(30, || q.len() == 10));
+    let mut q = None;
+    assert!(common::eventually(30, || {
+        q = ByteQueue::open(&name).ok();
+        q.as_ref().is_some_and(|q| q.len() == 10)
+    }));
+    let q = q.unwrap();
     common::kill9(child);
     for i in 0..10u8 {
         assert_eq!(q.get().unwrap(), [i; 3]);
     }
     assert_eq!(q.get(), Err(GetError::Disconnected));
     assert_eq!(q.get_timeout(Duration::from_secs(5)), Err(GetError::Disconnected));
+    ringshm::unlink(&name).unwrap();
 }
 
 #[test]
