@@ -25,6 +25,8 @@ pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeo
 pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
 #[cfg(not(loom))]
 pub use queue::{ByteQueue, GetError, JoinableQueue, PutBytesError, PutError, Queue, TaskDoneError};
-pub use ring::{mpmc, spsc};
+#[cfg(not(loom))]
+pub use ring::mpmc;
+pub use ring::spsc;
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};

@@ -89,6 +89,10 @@ impl<T: Copy + Default> Slots<T> {
     pub(crate) fn new_heap(len: usize) -> Self {
         Slots { cells: std::sync::Arc::new((0..len).map(|_| loom::cell::UnsafeCell::new(T::default())).collect()) }
     }
+}
+
+#[cfg(loom)]
+impl<T: Copy> Slots<T> {
     /// Writes slot `i`.
     ///
     /// # Safety

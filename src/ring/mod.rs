@@ -22,9 +22,11 @@
 
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) mod bytes;
+#[cfg(not(loom))]
 pub mod mpmc;
 pub mod spsc;
 
+#[cfg(not(loom))]
 use crate::error::{Error, Result};
 use crate::primitive::{AtomicU32, Ordering};
 
@@ -97,6 +99,7 @@ pub(crate) fn side_gone_fast(word: &AtomicU32) -> Option<bool> {
 
 /// Rounds a requested capacity up to a power of two and checks the slot array
 /// fits in a segment.
+#[cfg(not(loom))]
 pub(crate) fn ring_capacity(requested: usize, elem_size: usize) -> Result<usize> {
     let bad = |why: String| Err(Error::InvalidArgument { reason: why });
     if requested == 0 {
@@ -112,6 +115,7 @@ pub(crate) fn ring_capacity(requested: usize, elem_size: usize) -> Result<usize>
 }
 
 /// Checks a capacity read from a segment header.
+#[cfg(not(loom))]
 pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<usize> {
     let ok = cap.is_power_of_two() && usize::try_from(cap).is_ok_and(|c| ring_capacity(c, elem_size).ok() == Some(c));
     if ok {
@@ -133,7 +137,7 @@ pub(crate) const fn align_up(n: usize, align: usize) -> usize {
 /// whether the peer still lives.
 pub(crate) const PROBE_EVERY: u32 = 1024;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -31,6 +31,7 @@
 //! `Acquire` load in the other side's refresh; waking a sleeper costs one
 //! Relaxed load when nobody sleeps (see [`crate::sync::futex`]).
 
+#[cfg(not(loom))]
 use core::marker::PhantomData;
 #[cfg(not(loom))]
 use std::ptr::NonNull;

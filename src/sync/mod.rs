@@ -2,6 +2,7 @@
 //! uses), and the synchronisation primitives built on them.
 
 pub(crate) mod futex;
+#[cfg(not(loom))]
 pub(crate) mod wait;
 
 #[cfg(not(loom))]
