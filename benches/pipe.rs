@@ -189,7 +189,11 @@ fn round_trips(c: &mut Criterion) {
             })
         });
         // SAFETY: closing our own descriptors; the child sees EOF.
-        unsafe { [p1, p2].iter().flatten().for_each(|&fd| drop(libc::close(fd))) };
+        unsafe {
+            for fd in p1.into_iter().chain(p2) {
+                libc::close(fd);
+            }
+        }
     }
     {
         let mut sv = [0; 2];
@@ -208,7 +212,11 @@ fn round_trips(c: &mut Criterion) {
             })
         });
         // SAFETY: closing our own descriptors.
-        unsafe { sv.iter().for_each(|&fd| drop(libc::close(fd))) };
+        unsafe {
+            for fd in sv {
+                libc::close(fd);
+            }
+        }
     }
     {
         let (na, nb) = (format!("/{}-a", name("mq")), format!("/{}-b", name("mq")));

@@ -572,7 +572,10 @@ impl Pipe {
         })
     }
 
-    /// Sends `msg` as one message, waiting while the pipe is full.
+    /// Sends `msg` as one message, waiting while the pipe is full. (A
+    /// message that does not fit before the end of the ring waits for the
+    /// receiver to catch up; any message up to [`Pipe::max_message_len`]
+    /// goes through once everything queued before it was received.)
     ///
     /// # Errors
     /// [`PipeSendError::Disconnected`] if the other end is gone (it fails

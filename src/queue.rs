@@ -344,11 +344,11 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None).as_creator())
+        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None).into_creator())
     }
 
     /// The creating handle counts as a producer from the start.
-    fn as_creator(self) -> Self {
+    fn into_creator(self) -> Self {
         let _ = self.tx();
         self
     }
@@ -392,7 +392,7 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// [`Error::InvalidArgument`], [`Error::NoSpace`], [`Error::Io`].
     pub fn anonymous(capacity: usize) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None).as_creator())
+        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None).into_creator())
     }
 
     fn seg(&self) -> &Segment {

@@ -326,3 +326,29 @@ fn bounds() {
     is_error::<RecvIntoError>();
     is_error::<ringshm::RecvValueError>();
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn serde_values_across_pipe_and_byte_queue() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Login {
+        user: String,
+        password: String,
+        tries: Vec<u32>,
+    }
+    let _wd = common::watchdog(60);
+    let (a, b) = Pipe::pair(1024).unwrap();
+    let v = Login { user: "Joy".into(), password: "123".into(), tries: vec![1, 2, 3] };
+    a.send_value(&v).unwrap();
+    a.send_value(&("tuple", 7u8)).unwrap();
+    assert_eq!(b.recv_value::<Login>().unwrap(), v);
+    assert_eq!(b.recv_value::<(String, u8)>().unwrap(), ("tuple".to_string(), 7));
+    a.send_bytes(&[0xff, 0xff, 0xff]).unwrap();
+    assert!(matches!(b.recv_value::<Login>(), Err(ringshm::RecvValueError::Decode(_))));
+    let max = a.max_message_len();
+    assert!(matches!(a.send_value(&vec![0u8; max]), Err(PipeSendError::TooLarge { .. })));
+
+    let q = ringshm::ByteQueue::create(&common::unique("bq-serde"), 4, 64).unwrap();
+    q.put_value(&v).unwrap();
+    assert_eq!(q.get_value::<Login>().unwrap(), v);
+}
