@@ -94,7 +94,7 @@ mod inspect;
 #[cfg(not(loom))]
 pub mod pipe;
 #[cfg(not(loom))]
-mod queue;
+pub mod queue;
 #[cfg(not(loom))]
 pub mod shm;
 
@@ -104,6 +104,10 @@ pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 #[cfg(not(loom))]
 pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentState};
+#[cfg(not(loom))]
+pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
+#[cfg(not(loom))]
+pub use queue::{ByteQueue, GetError, JoinableQueue, PutBytesError, PutError, Queue, TaskDoneError};
 #[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;

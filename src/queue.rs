@@ -1,1 +1,1265 @@
-//! (placeholder: filled in by its issue)
+//! Python's `multiprocessing.Queue` and `JoinableQueue`, plus a
+//! variable-length [`ByteQueue`]: bounded, many producers and many consumers
+//! in any processes, met by name.
+//!
+//! ```no_run
+//! use ringshm::Queue;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // process 1
+//! let q = Queue::<[u8; 16]>::create("orders", 1024)?;
+//! q.put(*b"two coffees, pls")?;
+//! // process 2
+//! let q = Queue::<[u8; 16]>::open("orders")?;
+//! assert_eq!(&q.get()?, b"two coffees, pls");
+//! # Ok(()) }
+//! ```
+//!
+//! # Implementation details
+//!
+//! A queue is an MPMC ring (`ringshm::mpmc`, Vyukov's bounded queue with
+//! owner-tagged claims) in a segment of its own kind. The handle returned by
+//! `create` is a producer from the start (like the parent that owns a Python
+//! queue); any other handle joins the producers' side on its first `put` and
+//! the consumers' side on its first `get`. So "every producer is gone"
+//! (dropped, or dead) means the creator and every handle that ever put: a
+//! consumer then drains the queue and sees [`GetError::Disconnected`]
+//! instead of waiting forever, and producers that come and go while the
+//! creator lives never end the queue early. [`Queue::close`] ends putting
+//! for everyone (Python's `close` only ends the caller's).
+//!
+//! A producer killed between claiming a slot and publishing it leaves a
+//! half-written slot; consumers waiting on it find its owner dead (a kernel
+//! lock), skip it after a bounded time and count it in [`Queue::lost`].
+//!
+//! A `JoinableQueue` adds a block of counters after the slots:
+//!
+//! | offset | word          | meaning                                                   |
+//! |--------|---------------|-----------------------------------------------------------|
+//! | 0      | `unfinished`  | items put and not yet `task_done` (nor lost)               |
+//! | 128    | `taken`       | items got and not yet `task_done`: bounds `task_done` calls |
+//! | 256    | `lost_seen`   | lost messages already subtracted from `unfinished`        |
+//! | 384    | `joiners`     | futex word of `join` sleepers (`WAITING` bit)             |
+//!
+//! `put` adds to `unfinished` before publishing (so a fast consumer's
+//! `task_done` never underflows it) and takes it back if the put fails.
+//! Every decrement saturates at 0 and wakes joiners when it reaches 0.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytemuck::Pod;
+
+use crate::error::{Error, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::ring::bytes;
+use crate::ring::mpmc::{self, RawRing, SlotLayout};
+use crate::ring::mpmc_core::Blocked;
+use crate::ring::{stored_capacity, WAITING};
+use crate::shm::header::{ElemInfo, Expect, Kind};
+use crate::shm::{Options, Segment};
+use crate::sync::futex;
+use crate::sync::wait::{self, Waited};
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+/// Why a `put` failed; holds what could not be put (the value, or for
+/// `put_many` how many items were put before the failure).
+#[non_exhaustive]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PutError<T> {
+    /// The queue is full (from `try_put`), or still full when the timeout
+    /// expired (from `put_timeout`): Python's `queue.Full`.
+    Full(T),
+    /// [`Queue::close`] was called: no more puts, ever.
+    Closed(T),
+    /// Every consumer handle is gone (dropped, or its process died), or the
+    /// queue was found corrupted: nobody would ever get the item.
+    Disconnected(T),
+}
+
+impl<T> PutError<T> {
+    /// Hands back what could not be put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(v) | PutError::Closed(v) | PutError::Disconnected(v) => v,
+        }
+    }
+    /// `true` for [`PutError::Full`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, PutError::Full(_))
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PutError::Full(_) => "Full(..)",
+            PutError::Closed(_) => "Closed(..)",
+            PutError::Disconnected(_) => "Disconnected(..)",
+        })
+    }
+}
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PutError::Full(_) => "the queue is full",
+            PutError::Closed(_) => "the queue was closed",
+            PutError::Disconnected(_) => "every consumer of the queue is gone (or the queue is corrupted)",
+        })
+    }
+}
+impl<T> std::error::Error for PutError<T> {}
+
+/// Why a `get` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetError {
+    /// Nothing to get (from `try_get`), or nothing arrived before the
+    /// timeout (from `get_timeout`): Python's `queue.Empty`.
+    Empty,
+    /// The queue is empty and will stay so: it was closed, or every
+    /// producer handle is gone (or the queue was found corrupted).
+    Disconnected,
+}
+
+impl fmt::Display for GetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GetError::Empty => "the queue is empty",
+            GetError::Disconnected => "the queue is empty and closed (or every producer is gone)",
+        })
+    }
+}
+impl std::error::Error for GetError {}
+
+/// Why a [`ByteQueue`] `put` failed.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutBytesError {
+    /// Full now (`try_put`) or still full at the timeout (`put_timeout`).
+    Full,
+    /// [`ByteQueue::close`] was called.
+    Closed,
+    /// Every consumer is gone, or the queue was found corrupted.
+    Disconnected,
+    /// The message is longer than the queue's `max_message_bytes`.
+    TooLarge {
+        /// Length of the rejected message.
+        len: usize,
+        /// The queue's maximum.
+        max: usize,
+    },
+}
+
+impl fmt::Display for PutBytesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutBytesError::Full => f.write_str("the queue is full"),
+            PutBytesError::Closed => f.write_str("the queue was closed"),
+            PutBytesError::Disconnected => {
+                f.write_str("every consumer of the queue is gone (or the queue is corrupted)")
+            }
+            PutBytesError::TooLarge { len, max } => {
+                write!(f, "a message of {len} bytes is larger than this queue's max_message_bytes of {max}")
+            }
+        }
+    }
+}
+impl std::error::Error for PutBytesError {}
+
+/// [`JoinableQueue::task_done`] was called more often than items were got
+/// (Python's `ValueError: task_done() called too many times`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDoneError;
+
+impl fmt::Display for TaskDoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("task_done() called more times than items were taken from the queue")
+    }
+}
+impl std::error::Error for TaskDoneError {}
+
+/// How long an operation may wait.
+#[derive(Clone, Copy)]
+enum Form {
+    Try,
+    Block,
+    Timeout(Duration),
+}
+
+impl Form {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Form::Timeout(d) => wait::deadline(Some(d)),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// JoinableQueue counters.
+
+const J_UNFINISHED: usize = 0;
+const J_TAKEN: usize = 128;
+const J_LOST_SEEN: usize = 256;
+const J_WORD: usize = 384;
+/// Bytes of the counter block.
+const J_EXTRA: usize = 512;
+
+/// The unfinished-task counters of a `JoinableQueue`, at `off` in the body.
+#[derive(Clone, Copy)]
+struct Tasks {
+    off: usize,
+}
+
+impl Tasks {
+    fn u64_at<'a>(&self, seg: &'a Segment, at: usize) -> &'a AtomicU64 {
+        seg.body_at::<AtomicU64>(self.off + at)
+    }
+
+    fn word<'a>(&self, seg: &'a Segment) -> &'a AtomicU32 {
+        seg.body_at::<AtomicU32>(self.off + J_WORD)
+    }
+
+    fn add(&self, seg: &Segment, n: u64) {
+        // Relaxed: the item's publish (Release on its slot) orders this
+        // before the consumer's `task_done`.
+        self.u64_at(seg, J_UNFINISHED).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` (saturating) and wakes joiners if it reaches 0.
+    fn sub(&self, seg: &Segment, n: u64) {
+        let w = self.u64_at(seg, J_UNFINISHED);
+        let mut cur = w.load(Ordering::Relaxed);
+        loop {
+            let new = cur.saturating_sub(n);
+            // Release: pairs with the Acquire load in `unfinished`: work done
+            // before `task_done` is visible to whoever `join` releases.
+            match w.compare_exchange_weak(cur, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => {
+                    if new == 0 {
+                        futex::notify(self.word(seg), WAITING);
+                    }
+                    return;
+                }
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    fn taken(&self, seg: &Segment, n: u64) {
+        self.u64_at(seg, J_TAKEN).fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn task_done(&self, seg: &Segment, ring_lost: u64) -> Result<(), TaskDoneError> {
+        let t = self.u64_at(seg, J_TAKEN);
+        let mut cur = t.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return Err(TaskDoneError);
+            }
+            // Relaxed: a bound on calls only; `unfinished` carries the ordering.
+            match t.compare_exchange_weak(cur, cur - 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+        self.fold_lost(seg, ring_lost);
+        self.sub(seg, 1);
+        Ok(())
+    }
+
+    /// Subtracts messages lost with dead processes (they will never be
+    /// `task_done`) from `unfinished`, once each.
+    fn fold_lost(&self, seg: &Segment, ring_lost: u64) {
+        let seen = self.u64_at(seg, J_LOST_SEEN);
+        let s = seen.load(Ordering::Relaxed);
+        if ring_lost > s && seen.compare_exchange(s, ring_lost, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.sub(seg, ring_lost - s);
+        }
+    }
+
+    fn unfinished(&self, seg: &Segment, ring_lost: u64) -> u64 {
+        self.fold_lost(seg, ring_lost);
+        // Acquire: pairs with the Release decrement in `sub`.
+        self.u64_at(seg, J_UNFINISHED).load(Ordering::Acquire)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Queue<T>.
+
+/// A bounded many-producer many-consumer queue of `T: Pod` in shared memory:
+/// Python's `multiprocessing.Queue(maxsize)`.
+///
+/// `Send + Sync` and `Clone`: share it between threads by reference, clone
+/// it, or open it by name in other processes.
+///
+/// # Across processes
+/// Any process can [`Queue::open`] it by name and put and get. A consumer
+/// sees [`GetError::Disconnected`] once the queue is empty and either it was
+/// [`closed`](Queue::close) or every producer is gone — the creating handle
+/// and every handle that ever put, dropped or dead — never a wait that no
+/// one can end. A producer
+/// killed in the middle of a `put` costs that one item, which consumers
+/// skip within a bounded time and count in [`Queue::lost`].
+pub struct Queue<T> {
+    ring: mpmc::Ring<T>,
+    tx: OnceLock<mpmc::Sender<T>>,
+    rx: OnceLock<mpmc::Receiver<T>>,
+    tasks: Option<Tasks>,
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("ring", &self.ring).finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue { ring: self.ring.clone(), tx: OnceLock::new(), rx: OnceLock::new(), tasks: self.tasks }
+    }
+}
+
+impl<T: Pod> Queue<T> {
+    fn wrap(ring: mpmc::Ring<T>, tasks: Option<Tasks>) -> Self {
+        Queue { ring, tx: OnceLock::new(), rx: OnceLock::new(), tasks }
+    }
+
+    /// Creates a queue of at least `capacity` items (rounded up to a power of
+    /// two, at least 2: [`Queue::capacity`]). The returned handle counts as a
+    /// producer until it is dropped (see the type's docs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::AlreadyExists`],
+    /// [`Error::InvalidArgument`] (capacity 0 or too large), [`Error::NoSpace`],
+    /// [`Error::PermissionDenied`].
+    pub fn create(name: &str, capacity: usize) -> Result<Self> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Queue::create`] with options (mode, persist, wait strategy).
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None).into_creator())
+    }
+
+    /// The creating handle counts as a producer from the start.
+    fn into_creator(self) -> Self {
+        let _ = self.tx();
+        self
+    }
+
+    /// Opens an existing queue, checking kind and element type.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
+    /// [`Error::VersionMismatch`], [`Error::Corrupted`], [`Error::PermissionDenied`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`Queue::open`] with options (wait strategy).
+    ///
+    /// # Errors
+    /// As [`Queue::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        Ok(Self::wrap(mpmc::Ring::open_kind(Kind::Queue, name, opts)?, None))
+    }
+
+    /// Opens the queue, or creates it if it does not exist; race-free.
+    ///
+    /// # Errors
+    /// As [`Queue::create`] and [`Queue::open`].
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`Queue::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::open_or_create`].
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, true)?, None))
+    }
+
+    /// An unnamed queue (a `memfd`) for this process and the children it
+    /// forks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`], [`Error::NoSpace`], [`Error::Io`].
+    pub fn anonymous(capacity: usize) -> Result<Self> {
+        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None).into_creator())
+    }
+
+    fn seg(&self) -> &Segment {
+        self.ring.raw().segment()
+    }
+
+    fn tx(&self) -> Option<&mpmc::Sender<T>> {
+        if let Some(t) = self.tx.get() {
+            return Some(t);
+        }
+        let s = self.ring.sender().ok()?;
+        // Lost a race with another thread: ours is dropped (and leaves).
+        let _ = self.tx.set(s);
+        self.tx.get()
+    }
+
+    fn rx(&self) -> Option<&mpmc::Receiver<T>> {
+        if let Some(r) = self.rx.get() {
+            return Some(r);
+        }
+        let r = self.ring.receiver().ok()?;
+        let _ = self.rx.set(r);
+        self.rx.get()
+    }
+
+    fn gone<U>(&self, v: U) -> PutError<U> {
+        if self.ring.is_closed() {
+            PutError::Closed(v)
+        } else {
+            PutError::Disconnected(v)
+        }
+    }
+
+    fn put_impl(&self, v: T, form: Form) -> Result<(), PutError<T>> {
+        if let Some(t) = self.tasks {
+            t.add(self.seg(), 1);
+        }
+        let r = match self.tx() {
+            None => Err(self.gone(v)),
+            Some(tx) => match form {
+                Form::Try => tx.try_send(v).map_err(|e| match e {
+                    TrySendError::Full(v) => PutError::Full(v),
+                    TrySendError::Disconnected(v) => self.gone(v),
+                }),
+                Form::Block => tx.send(v).map_err(|SendError(v)| self.gone(v)),
+                Form::Timeout(d) => tx.send_timeout(v, d).map_err(|e| match e {
+                    SendTimeoutError::Timeout(v) => PutError::Full(v),
+                    SendTimeoutError::Disconnected(v) => self.gone(v),
+                }),
+            },
+        };
+        if r.is_err() {
+            if let Some(t) = self.tasks {
+                t.sub(self.seg(), 1);
+            }
+        }
+        r
+    }
+
+    /// Puts `v`, waiting while the queue is full (Python's `put`).
+    ///
+    /// # Errors
+    /// [`PutError::Closed`] after [`Queue::close`];
+    /// [`PutError::Disconnected`] if every consumer is gone. Both hold `v`.
+    pub fn put(&self, v: T) -> Result<(), PutError<T>> {
+        self.put_impl(v, Form::Block)
+    }
+
+    /// Puts `v`, waiting at most `timeout` for room (Python's
+    /// `put(timeout=)`).
+    ///
+    /// # Errors
+    /// [`PutError::Full`] if still full at the timeout, and as [`Queue::put`].
+    pub fn put_timeout(&self, v: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.put_impl(v, Form::Timeout(timeout))
+    }
+
+    /// Puts `v` if there is room now (Python's `put_nowait`).
+    ///
+    /// # Errors
+    /// [`PutError::Full`], and as [`Queue::put`].
+    pub fn try_put(&self, v: T) -> Result<(), PutError<T>> {
+        self.put_impl(v, Form::Try)
+    }
+
+    /// Puts every item of `items` in order, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// As [`Queue::put`], holding how many items were put before the failure.
+    pub fn put_many(&self, items: &[T]) -> Result<(), PutError<usize>> {
+        if let Some(t) = self.tasks {
+            t.add(self.seg(), items.len() as u64);
+        }
+        let mut n = 0;
+        let r = match self.tx() {
+            None => Err(self.gone(0)),
+            Some(tx) => loop {
+                n += tx.send_many(&items[n..]);
+                if n == items.len() {
+                    break Ok(());
+                }
+                match tx.send(items[n]) {
+                    Ok(()) => n += 1,
+                    Err(_) => break Err(self.gone(n)),
+                }
+            },
+        };
+        if let (Some(t), Err(_)) = (self.tasks, &r) {
+            t.sub(self.seg(), (items.len() - n) as u64);
+        }
+        r
+    }
+
+    /// Puts as many items of `items` as fit now, in order; returns how many.
+    pub fn try_put_many(&self, items: &[T]) -> usize {
+        if let Some(t) = self.tasks {
+            t.add(self.seg(), items.len() as u64);
+        }
+        let n = self.tx().map_or(0, |tx| tx.send_many(items));
+        if let Some(t) = self.tasks {
+            if n < items.len() {
+                t.sub(self.seg(), (items.len() - n) as u64);
+            }
+        }
+        n
+    }
+
+    fn got(&self, n: usize) {
+        if let (Some(t), true) = (self.tasks, n > 0) {
+            t.taken(self.seg(), n as u64);
+        }
+    }
+
+    fn get_impl(&self, form: Form) -> Result<T, GetError> {
+        let Some(rx) = self.rx() else { return Err(GetError::Disconnected) };
+        let r = match form {
+            Form::Try => rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => GetError::Empty,
+                TryRecvError::Disconnected => GetError::Disconnected,
+            }),
+            Form::Block => rx.recv().map_err(|_| GetError::Disconnected),
+            Form::Timeout(d) => rx.recv_timeout(d).map_err(|e| match e {
+                crate::error::RecvTimeoutError::Timeout => GetError::Empty,
+                crate::error::RecvTimeoutError::Disconnected => GetError::Disconnected,
+            }),
+        };
+        if r.is_ok() {
+            self.got(1);
+        }
+        r
+    }
+
+    /// Takes the oldest item, waiting while the queue is empty (Python's `get`).
+    ///
+    /// # Errors
+    /// [`GetError::Disconnected`] once the queue is empty and closed, or
+    /// every producer is gone.
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_impl(Form::Block)
+    }
+
+    /// Takes the oldest item, waiting at most `timeout` (Python's
+    /// `get(timeout=)`).
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] if nothing arrived in time, and as [`Queue::get`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.get_impl(Form::Timeout(timeout))
+    }
+
+    /// Takes the oldest item if there is one (Python's `get_nowait`).
+    ///
+    /// # Errors
+    /// [`GetError::Empty`], and as [`Queue::get`].
+    pub fn try_get(&self) -> Result<T, GetError> {
+        self.get_impl(Form::Try)
+    }
+
+    /// Waits for at least one item, then takes as many as are available (up
+    /// to `out.len()`) into `out`, oldest first; returns how many.
+    ///
+    /// # Errors
+    /// As [`Queue::get`].
+    pub fn get_many(&self, out: &mut [T]) -> Result<usize, GetError> {
+        let Some(first) = out.first_mut() else { return Ok(0) };
+        *first = self.get()?;
+        let rest = self.rx().map_or(0, |rx| rx.recv_many(&mut out[1..]));
+        self.got(rest);
+        Ok(1 + rest)
+    }
+
+    /// Takes as many items as are available now (up to `out.len()`); returns
+    /// how many (0 if none).
+    pub fn try_get_many(&self, out: &mut [T]) -> usize {
+        let n = self.rx().map_or(0, |rx| rx.recv_many(out));
+        self.got(n);
+        n
+    }
+
+    /// Items in the queue now (Python's `qsize`). Exact when no put or get
+    /// is in progress; a put or get in progress counts as done.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the queue is empty now (Python's `empty`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue is full now (Python's `full`).
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
+    /// The capacity in items (a power of two).
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Items lost so far because a process died in the middle of putting or
+    /// getting them (each was skipped by the consumers after a bounded time).
+    pub fn lost(&self) -> u64 {
+        self.ring.lost()
+    }
+
+    /// Ends putting for every handle in every process: puts fail with
+    /// [`PutError::Closed`]; gets drain what is left, then fail with
+    /// [`GetError::Disconnected`]. Cannot be undone.
+    pub fn close(&self) {
+        self.ring.close();
+    }
+
+    /// Whether [`Queue::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.ring.is_closed()
+    }
+
+    /// Test hook: claims the next slot and never publishes it, as a process
+    /// killed in the middle of `put` would. Not part of the API.
+    #[doc(hidden)]
+    pub fn __claim_and_abandon(&self) -> bool {
+        if let Some(t) = self.tasks {
+            t.add(self.seg(), 1);
+        }
+        self.tx().is_some_and(|tx| tx.__claim_and_abandon())
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.ring.name()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// JoinableQueue<T>.
+
+/// A [`Queue`] that counts unfinished tasks: Python's
+/// `multiprocessing.JoinableQueue`. Every `put` adds a task, every
+/// [`task_done`](JoinableQueue::task_done) finishes one, and
+/// [`join`](JoinableQueue::join) waits until none is left. Derefs to
+/// [`Queue`] for `put`/`get` and the rest.
+///
+/// # Across processes
+/// The count is shared: a producer's `join` waits for the `task_done` calls
+/// of consumers in other processes. Items lost with a process killed in the
+/// middle of a put or get ([`Queue::lost`]) are no longer counted as
+/// unfinished. A consumer that dies after `get` but before `task_done`
+/// leaves its task unfinished, as in Python: use
+/// [`join_timeout`](JoinableQueue::join_timeout) if that can happen.
+pub struct JoinableQueue<T> {
+    q: Queue<T>,
+}
+
+impl<T> fmt::Debug for JoinableQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinableQueue").field("ring", &self.q.ring).finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue { q: self.q.clone() }
+    }
+}
+
+impl<T> core::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+    fn deref(&self) -> &Queue<T> {
+        &self.q
+    }
+}
+
+impl<T: Pod> JoinableQueue<T> {
+    fn expect() -> Expect {
+        Expect { kind: Kind::JoinableQueue, elem: Some(ElemInfo::of::<T>()) }
+    }
+
+    fn layout() -> SlotLayout {
+        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>()).with_extra(J_EXTRA)
+    }
+
+    fn created(raw: RawRing) -> Self {
+        let q = Self::wrap(raw);
+        let _ = q.q.tx();
+        q
+    }
+
+    fn wrap(raw: RawRing) -> Self {
+        let tasks = Tasks { off: Self::layout().extra_offset(raw.capacity()) };
+        JoinableQueue { q: Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)) }
+    }
+
+    /// Creates a joinable queue of at least `capacity` items.
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create(name: &str, capacity: usize) -> Result<Self> {
+        Self::create_with(name, capacity, &Options::new())
+    }
+
+    /// [`JoinableQueue::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::create`].
+    pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        Ok(Self::created(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], opts, false)?))
+    }
+
+    /// Opens an existing joinable queue.
+    ///
+    /// # Errors
+    /// As [`Queue::open`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`JoinableQueue::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        Ok(Self::wrap(RawRing::open(name, &Self::expect(), Self::layout(), opts)?))
+    }
+
+    /// Opens the joinable queue, or creates it if it does not exist.
+    ///
+    /// # Errors
+    /// As [`Queue::open_or_create`].
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
+        let opts = Options::new();
+        Ok(Self::wrap(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], &opts, true)?))
+    }
+
+    fn tasks(&self) -> Tasks {
+        self.q.tasks.expect("a JoinableQueue has task counters")
+    }
+
+    /// Marks one task got from the queue as done.
+    ///
+    /// # Errors
+    /// [`TaskDoneError`] if called more often than items were taken (by all
+    /// handles, in all processes).
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.tasks().task_done(self.q.seg(), self.q.lost())
+    }
+
+    /// Tasks put and not yet done (nor lost), across all processes.
+    pub fn unfinished_tasks(&self) -> u64 {
+        self.tasks().unfinished(self.q.seg(), self.q.lost())
+    }
+
+    fn join_deadline(&self, deadline: Option<Instant>) -> bool {
+        let t = self.tasks();
+        let seg = self.q.seg();
+        let strategy = self.q.ring.raw().wait_strategy();
+        let r = wait::wait_until(
+            strategy,
+            deadline,
+            t.word(seg),
+            WAITING,
+            || (t.unfinished(seg, self.q.lost()) == 0).then_some(()),
+            || false,
+        );
+        matches!(r, Waited::Ready(()))
+    }
+
+    /// Waits until every task put so far is done (Python's `join`).
+    pub fn join(&self) {
+        self.join_deadline(None);
+    }
+
+    /// Waits at most `timeout` for every task to be done; `true` if they are.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        match wait::deadline(Some(timeout)) {
+            Some(d) => self.join_deadline(Some(d)),
+            None => self.join_deadline(None),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ByteQueue.
+
+/// Largest `max_message_bytes` of a [`ByteQueue`] (1 GiB).
+const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
+/// A bounded many-producer many-consumer queue of byte messages of up to
+/// `max_message_bytes` each, delivered whole and in order.
+///
+/// Each of the `capacity` slots holds one message of up to the maximum size
+/// (so the segment is about `capacity * (max_message_bytes + 16)` bytes).
+/// `Send + Sync`.
+///
+/// # Across processes
+/// As [`Queue`]: open it by name anywhere; consumers see
+/// [`GetError::Disconnected`] after draining once it is closed or every
+/// producer (the creating handle included) is gone; a producer killed mid-put costs one message, counted in
+/// [`ByteQueue::lost`]. A length found corrupted in a slot poisons the queue
+/// (every handle then sees it as disconnected) instead of being trusted.
+pub struct ByteQueue {
+    raw: Arc<RawRing>,
+    max: usize,
+    joined_tx: OnceLock<bool>,
+    joined_rx: OnceLock<bool>,
+}
+
+impl fmt::Debug for ByteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteQueue")
+            .field("name", &self.raw.segment().name())
+            .field("capacity", &self.raw.capacity())
+            .field("max_message_bytes", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for ByteQueue {
+    fn clone(&self) -> Self {
+        ByteQueue { raw: self.raw.clone(), max: self.max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() }
+    }
+}
+
+impl Drop for ByteQueue {
+    fn drop(&mut self) {
+        if self.joined_tx.get() == Some(&true) {
+            self.raw.leave(true);
+        }
+        if self.joined_rx.get() == Some(&true) {
+            self.raw.leave(false);
+        }
+    }
+}
+
+fn bq_expect() -> Expect {
+    Expect { kind: Kind::ByteQueue, elem: None }
+}
+
+impl ByteQueue {
+    fn wrap(raw: RawRing) -> Self {
+        let max = bytes::frame_max(&raw);
+        ByteQueue { raw: Arc::new(raw), max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() }
+    }
+
+    fn check_max(max: usize) -> Result<()> {
+        if max > MAX_MESSAGE_BYTES {
+            return Err(Error::InvalidArgument {
+                reason: format!("max_message_bytes {max} is larger than the limit of {MAX_MESSAGE_BYTES}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates a queue of at least `capacity` messages (rounded up to a power
+    /// of two, at least 2) of up to `max_message_bytes` each.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::AlreadyExists`],
+    /// [`Error::InvalidArgument`] (capacity 0, sizes too large),
+    /// [`Error::NoSpace`], [`Error::PermissionDenied`].
+    pub fn create(name: &str, capacity: usize, max_message_bytes: usize) -> Result<Self> {
+        Self::create_with(name, capacity, max_message_bytes, &Options::new())
+    }
+
+    /// [`ByteQueue::create`] with options.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::create`].
+    pub fn create_with(name: &str, capacity: usize, max_message_bytes: usize, opts: &Options) -> Result<Self> {
+        Self::check_max(max_message_bytes)?;
+        let layout = bytes::frame_layout(max_message_bytes);
+        let params = [max_message_bytes as u64, 0, 0, 0];
+        let q = Self::wrap(RawRing::create(name, &bq_expect(), capacity, layout, params, opts, false)?);
+        // The creating handle counts as a producer from the start.
+        q.join_side(true);
+        Ok(q)
+    }
+
+    /// Opens an existing byte queue (its `max_message_bytes` is read from
+    /// the segment).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::VersionMismatch`],
+    /// [`Error::Corrupted`], [`Error::PermissionDenied`].
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, &Options::new())
+    }
+
+    /// [`ByteQueue::open`] with options (wait strategy).
+    ///
+    /// # Errors
+    /// As [`ByteQueue::open`].
+    pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
+        let mut layout = None;
+        let seg = Segment::open(name, &bq_expect(), |h| {
+            let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= MAX_MESSAGE_BYTES).ok_or_else(|| {
+                Error::Corrupted { name: name.into(), reason: format!("stored max_message_bytes {}", h.params[0]) }
+            })?;
+            let l = bytes::frame_layout(max);
+            let cap = stored_capacity(name, h.capacity, l.stride)?;
+            if cap < 2 {
+                return Err(Error::Corrupted { name: name.into(), reason: "a queue has at least 2 slots".into() });
+            }
+            layout = Some(l);
+            Ok(l.body_size(cap))
+        })?;
+        let layout = layout.expect("set by the size check");
+        Ok(Self::wrap(RawRing::from_segment(seg, layout, opts.wait)?))
+    }
+
+    /// Opens the queue, or creates it if it does not exist.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::create`] and [`ByteQueue::open`].
+    pub fn open_or_create(name: &str, capacity: usize, max_message_bytes: usize) -> Result<Self> {
+        match Self::create(name, capacity, max_message_bytes) {
+            Err(Error::AlreadyExists { .. }) => Self::open(name),
+            other => other,
+        }
+    }
+
+    fn join_side(&self, sending: bool) -> bool {
+        let cell = if sending { &self.joined_tx } else { &self.joined_rx };
+        *cell.get_or_init(|| self.raw.join(sending).is_ok())
+    }
+
+    fn gone(&self) -> PutBytesError {
+        if self.raw.is_closed() {
+            PutBytesError::Closed
+        } else {
+            PutBytesError::Disconnected
+        }
+    }
+
+    fn attempt_put(&self, msg: &[u8]) -> Option<Result<(), PutBytesError>> {
+        if self.raw.send_shut() {
+            return Some(Err(self.gone()));
+        }
+        match bytes::try_send_frame(&self.raw, msg) {
+            Ok(()) => Some(Ok(())),
+            Err(Blocked::Wait) => None,
+            Err(Blocked::Corrupt) => Some(Err(PutBytesError::Disconnected)),
+        }
+    }
+
+    fn put_impl(&self, msg: &[u8], form: Form) -> Result<(), PutBytesError> {
+        if msg.len() > self.max {
+            return Err(PutBytesError::TooLarge { len: msg.len(), max: self.max });
+        }
+        if !self.join_side(true) {
+            return Err(PutBytesError::Disconnected);
+        }
+        if let Some(r) = self.attempt_put(msg) {
+            return r;
+        }
+        if self.raw.peer_gone(true, false) {
+            return Err(self.gone());
+        }
+        if let Form::Try = form {
+            return Err(PutBytesError::Full);
+        }
+        match self.raw.block(true, form.deadline(), || self.attempt_put(msg)) {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(PutBytesError::Full),
+            Waited::Gone => Err(self.gone()),
+        }
+    }
+
+    /// Puts `msg`, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// [`PutBytesError::TooLarge`], [`PutBytesError::Closed`],
+    /// [`PutBytesError::Disconnected`].
+    pub fn put(&self, msg: &[u8]) -> Result<(), PutBytesError> {
+        self.put_impl(msg, Form::Block)
+    }
+
+    /// Puts `msg`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`PutBytesError::Full`] if still full at the timeout, and as
+    /// [`ByteQueue::put`].
+    pub fn put_timeout(&self, msg: &[u8], timeout: Duration) -> Result<(), PutBytesError> {
+        self.put_impl(msg, Form::Timeout(timeout))
+    }
+
+    /// Puts `msg` if there is room now.
+    ///
+    /// # Errors
+    /// [`PutBytesError::Full`], and as [`ByteQueue::put`].
+    pub fn try_put(&self, msg: &[u8]) -> Result<(), PutBytesError> {
+        self.put_impl(msg, Form::Try)
+    }
+
+    /// Puts every message of `msgs` in order, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::put`]; the messages before the failing one were put.
+    pub fn put_many<M: AsRef<[u8]>>(&self, msgs: &[M]) -> Result<(), PutBytesError> {
+        msgs.iter().try_for_each(|m| self.put(m.as_ref()))
+    }
+
+    /// Puts as many of `msgs` as fit now, in order; returns how many.
+    pub fn try_put_many<M: AsRef<[u8]>>(&self, msgs: &[M]) -> usize {
+        msgs.iter().take_while(|m| self.try_put(m.as_ref()).is_ok()).count()
+    }
+
+    fn attempt_get(&self) -> Option<Result<Vec<u8>, GetError>> {
+        match bytes::try_recv_frame(&self.raw) {
+            Ok(Ok(v)) => Some(Ok(v)),
+            Ok(Err(_)) | Err(Blocked::Corrupt) => Some(Err(GetError::Disconnected)),
+            Err(Blocked::Wait) => None,
+        }
+    }
+
+    fn get_impl(&self, form: Form) -> Result<Vec<u8>, GetError> {
+        if !self.join_side(false) {
+            return Err(GetError::Disconnected);
+        }
+        if let Some(r) = self.attempt_get() {
+            return r;
+        }
+        if self.raw.peer_gone(false, false) {
+            // Gone: drain what was published before.
+            return self.attempt_get().unwrap_or(Err(GetError::Disconnected));
+        }
+        if let Form::Try = form {
+            return Err(GetError::Empty);
+        }
+        match self.raw.block(false, form.deadline(), || self.attempt_get()) {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(GetError::Empty),
+            Waited::Gone => self.attempt_get().unwrap_or(Err(GetError::Disconnected)),
+        }
+    }
+
+    /// Takes the oldest message, waiting while the queue is empty.
+    ///
+    /// # Errors
+    /// [`GetError::Disconnected`] once the queue is empty and closed, or
+    /// every producer is gone (or the queue was found corrupted).
+    pub fn get(&self) -> Result<Vec<u8>, GetError> {
+        self.get_impl(Form::Block)
+    }
+
+    /// Takes the oldest message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] if nothing arrived in time, and as [`ByteQueue::get`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
+        self.get_impl(Form::Timeout(timeout))
+    }
+
+    /// Takes the oldest message if there is one.
+    ///
+    /// # Errors
+    /// [`GetError::Empty`], and as [`ByteQueue::get`].
+    pub fn try_get(&self) -> Result<Vec<u8>, GetError> {
+        self.get_impl(Form::Try)
+    }
+
+    /// Waits for at least one message, then takes as many as are available
+    /// (up to `max`); returns them oldest first.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::get`].
+    pub fn get_many(&self, max: usize) -> Result<Vec<Vec<u8>>, GetError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![self.get()?];
+        while out.len() < max {
+            match self.attempt_get() {
+                Some(Ok(v)) => out.push(v),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes up to `max` messages available now (possibly none).
+    pub fn try_get_many(&self, max: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if !self.join_side(false) {
+            return out;
+        }
+        while out.len() < max {
+            match self.attempt_get() {
+                Some(Ok(v)) => out.push(v),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Messages in the queue now (exact when no put or get is in progress).
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the queue is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue is full now.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
+    /// The capacity in messages (a power of two).
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// The largest message accepted.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max
+    }
+
+    /// Messages lost with processes that died in the middle of a put or get.
+    pub fn lost(&self) -> u64 {
+        self.raw.lost()
+    }
+
+    /// Ends putting for everyone; gets drain, then fail with
+    /// [`GetError::Disconnected`].
+    pub fn close(&self) {
+        self.raw.close();
+    }
+
+    /// Whether [`ByteQueue::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.raw.is_closed()
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.raw.segment().name()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl ByteQueue {
+    /// Puts any serialisable value (postcard encoding).
+    ///
+    /// # Errors
+    /// [`PutBytesError::TooLarge`] if its encoding is longer than
+    /// `max_message_bytes` (or cannot be encoded), and as [`ByteQueue::put`].
+    pub fn put_value<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), PutBytesError> {
+        let v = postcard::to_allocvec(value).map_err(|_| PutBytesError::TooLarge { len: usize::MAX, max: self.max })?;
+        self.put(&v)
+    }
+
+    /// Takes a value put with [`ByteQueue::put_value`], waiting while the
+    /// queue is empty. A message that does not decode as `T` is consumed and
+    /// reported as `Err(Ok(postcard error text))`.
+    ///
+    /// # Errors
+    /// `Err(Err(GetError))` as [`ByteQueue::get`]; `Err(Ok(text))` for a
+    /// message that is not a valid `T`.
+    pub fn get_value<T: serde::de::DeserializeOwned>(&self) -> Result<T, core::result::Result<String, GetError>> {
+        let m = self.get().map_err(Err)?;
+        postcard::from_bytes(&m).map_err(|e| Ok(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(t: &str) -> String {
+        format!("ringshm-ut-queue-{t}-{}", std::process::id())
+    }
+
+    #[test]
+    fn queue_basics() {
+        let q = Queue::<u64>::create(&name("basic"), 5).unwrap();
+        assert_eq!(q.capacity(), 8);
+        assert_eq!(q.try_get(), Err(GetError::Empty));
+        assert_eq!(q.get_timeout(Duration::from_millis(5)), Err(GetError::Empty));
+        for i in 0..8 {
+            q.try_put(i).unwrap();
+        }
+        assert!(q.is_full());
+        assert_eq!(q.len(), 8);
+        assert_eq!(q.try_put(9), Err(PutError::Full(9)));
+        assert_eq!(q.put_timeout(9, Duration::from_millis(5)), Err(PutError::Full(9)));
+        let mut out = [0u64; 5];
+        assert_eq!(q.get_many(&mut out), Ok(5));
+        assert_eq!(out, [0, 1, 2, 3, 4]);
+        q.put_many(&[10, 11]).unwrap();
+        assert_eq!(q.len(), 5);
+        q.close();
+        assert_eq!(q.put(1), Err(PutError::Closed(1)));
+        let mut all = Vec::new();
+        while let Ok(v) = q.get() {
+            all.push(v);
+        }
+        assert_eq!(all, [5, 6, 7, 10, 11]);
+        assert_eq!(q.try_get(), Err(GetError::Disconnected));
+    }
+
+    #[test]
+    fn joinable_counts() {
+        let q = JoinableQueue::<u32>::create(&name("join"), 4).unwrap();
+        assert!(q.join_timeout(Duration::ZERO));
+        assert_eq!(q.task_done(), Err(TaskDoneError));
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        assert_eq!(q.unfinished_tasks(), 2);
+        assert!(!q.join_timeout(Duration::from_millis(5)));
+        assert_eq!(q.task_done(), Err(TaskDoneError), "nothing taken yet");
+        assert_eq!(q.get().unwrap(), 1);
+        q.task_done().unwrap();
+        assert_eq!(q.task_done(), Err(TaskDoneError));
+        assert_eq!(q.unfinished_tasks(), 1);
+        assert_eq!(q.get().unwrap(), 2);
+        q.task_done().unwrap();
+        assert!(q.join_timeout(Duration::from_millis(5)));
+        q.join();
+        // A failed put takes its task back.
+        for i in 0..4 {
+            q.put(i).unwrap();
+        }
+        assert!(q.try_put(9).is_err());
+        assert_eq!(q.unfinished_tasks(), 4);
+        let q2 = JoinableQueue::<u32>::open(&name("join")).unwrap();
+        assert_eq!(q2.unfinished_tasks(), 4);
+    }
+
+    #[test]
+    fn byte_queue_basics() {
+        let q = ByteQueue::create(&name("bytes"), 4, 100).unwrap();
+        assert_eq!(q.max_message_bytes(), 100);
+        q.put(b"").unwrap();
+        q.put(&[7; 100]).unwrap();
+        assert_eq!(q.put(&[0; 101]), Err(PutBytesError::TooLarge { len: 101, max: 100 }));
+        let o = ByteQueue::open(&name("bytes")).unwrap();
+        assert_eq!(o.max_message_bytes(), 100);
+        assert_eq!(o.get().unwrap(), b"");
+        assert_eq!(o.get().unwrap(), vec![7; 100]);
+        assert_eq!(o.try_get(), Err(GetError::Empty));
+        assert_eq!(q.try_put_many(&[b"a", b"b", b"c", b"d", b"e"]), 4);
+        assert_eq!(q.try_put(b"f"), Err(PutBytesError::Full));
+        assert_eq!(o.get_many(10).unwrap(), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        assert!(matches!(Queue::<u64>::open(&name("bytes")), Err(Error::WrongKind { .. })));
+    }
+}

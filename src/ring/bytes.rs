@@ -1,1 +1,1130 @@
-//! (placeholder: filled in by its issue)
+//! Variable-length message framing over a single-producer single-consumer
+//! byte ring: the transport under [`crate::Pipe`].
+//!
+//! # Implementation details
+//!
+//! The ring is the SPSC protocol of [`super::spsc`] (same [`Shared`] block:
+//! free-running `tail`/`head` counters on their own cache lines, cached
+//! opposite counters, one side-control word per end) with the counters
+//! counting *bytes* of a power-of-two data area instead of items. The data
+//! area holds *records*, each starting on an 8-byte boundary:
+//!
+//! ```text
+//! | header: u64 | payload (len bytes) | pad to 8 | header | payload ... | PAD | (unused to end) |
+//! ```
+//!
+//! | header value            | meaning                                                           |
+//! |-------------------------|-------------------------------------------------------------------|
+//! | `0..=cap - 8`           | a message of that many bytes follows; the record is `8 + align8(len)` bytes |
+//! | [`PAD`] (`u64::MAX`)    | padding: the rest of the data area up to its end is unused, the next record starts at offset 0 |
+//! | anything else           | corruption: the ring is poisoned                                  |
+//!
+//! A record never wraps: a message that does not fit between the write
+//! position and the end of the data area is preceded by a padding record, so
+//! every message is one contiguous byte slice (what makes zero-copy
+//! `send_with`/`recv_with` possible). The padding record is published on its
+//! own as soon as it fits: a message of the largest size (`cap - 8` bytes)
+//! then always finds the whole data area free once the consumer has caught
+//! up, so no sequence of sizes can deadlock.
+//!
+//! Publishing a record is one `Release` store of `tail` after the header and
+//! payload are written (pairs with the `Acquire` load of `tail` in
+//! [`Reader::refresh`]); releasing it is one `Release` store of `head` after
+//! the payload was read (pairs with the `Acquire` load of `head` in
+//! [`Writer::refresh`]). So a record is seen whole or not at all.
+//!
+//! # Never trusting the segment
+//!
+//! Everything read from shared memory is checked before it is used as an
+//! offset or a length, on a *copy* (never re-read after the check):
+//!
+//! | value            | check                                                            |
+//! |------------------|------------------------------------------------------------------|
+//! | `head` (writer)  | multiple of 8 and `tail - head <= cap`                            |
+//! | `tail` (reader)  | multiple of 8 and `tail - head <= cap`                            |
+//! | header: message  | `len <= cap - 8`, record fits before the end and within `tail`    |
+//! | header: padding  | not at offset 0, and published up to the end of the data area    |
+//!
+//! A failed check poisons both side words ([`super::POISONED`]): every handle
+//! of the ring then reports it as disconnected, and `open` refuses it with
+//! `Error::Corrupted`. Nothing is read out of bounds and nobody waits forever.
+
+#[cfg(not(loom))]
+use std::ptr::NonNull;
+#[cfg(not(loom))]
+use std::sync::Arc;
+#[cfg(not(loom))]
+use std::time::Instant;
+
+use super::spsc::Shared;
+use super::{poison, WAITING};
+use crate::primitive::Ordering;
+use crate::sync::futex;
+
+#[cfg(not(loom))]
+use super::spsc::Side;
+#[cfg(not(loom))]
+use super::{side_attach, side_close, side_gone_fast, PROBE_EVERY};
+#[cfg(not(loom))]
+use crate::error::{Error, RecvTimeoutError, Result, TryRecvError};
+#[cfg(not(loom))]
+use crate::shm::lock::RoleLock;
+#[cfg(not(loom))]
+use crate::shm::{Segment, WaitStrategy};
+#[cfg(not(loom))]
+use crate::sync::wait::{self, Waited};
+
+/// Bytes of a record header.
+pub(crate) const HDR: u64 = 8;
+/// Alignment of every record.
+pub(crate) const ALIGN: u64 = 8;
+/// Header value of a padding record.
+pub(crate) const PAD: u64 = u64::MAX;
+/// Smallest data area, in bytes (keeps every data area 128-aligned).
+pub(crate) const MIN_CAP: usize = 128;
+/// Largest data area, in bytes (1 TiB, as for item rings).
+#[cfg(not(loom))]
+pub(crate) const MAX_CAP: usize = 1 << 40;
+
+/// Bytes a record of a `len`-byte message takes: header plus payload rounded
+/// up to [`ALIGN`].
+#[inline(always)]
+pub(crate) const fn record_len(len: u64) -> u64 {
+    HDR + ((len + ALIGN - 1) & !(ALIGN - 1))
+}
+
+/// The data-area size for a ring that must accept messages of up to
+/// `max_message` bytes: the smallest power of two holding one such record
+/// (at least [`MIN_CAP`]).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if that is larger than [`MAX_CAP`].
+#[cfg(not(loom))]
+pub(crate) fn data_capacity(max_message: usize) -> Result<usize> {
+    let need = (max_message as u64).checked_add(HDR).map(|n| n.max(MIN_CAP as u64));
+    match need.and_then(u64::checked_next_power_of_two) {
+        Some(c) if c <= MAX_CAP as u64 => Ok(c as usize),
+        _ => {
+            Err(Error::InvalidArgument { reason: format!("a byte ring for {max_message}-byte messages is too large") })
+        }
+    }
+}
+
+/// Checks a data-area size read from a segment header.
+#[cfg(not(loom))]
+pub(crate) fn stored_data_capacity(name: &str, cap: u64) -> Result<usize> {
+    if cap.is_power_of_two() && cap >= MIN_CAP as u64 && cap <= MAX_CAP as u64 {
+        Ok(cap as usize)
+    } else {
+        Err(Error::Corrupted { name: name.into(), reason: format!("stored byte capacity {cap} is not valid") })
+    }
+}
+
+/// The shared indices or a header were found inconsistent; the ring is now
+/// poisoned.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) struct Corrupt;
+
+fn poison_ring(sh: &Shared) -> Corrupt {
+    poison(&sh.prod.ctl);
+    poison(&sh.cons.ctl);
+    Corrupt
+}
+
+// ---------------------------------------------------------------------------
+// Storage of the data area.
+
+/// The data area: `len` bytes (a multiple of 8), 8-byte aligned.
+#[cfg(not(loom))]
+pub(crate) struct Buf {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+#[cfg(not(loom))]
+impl Buf {
+    /// # Safety
+    /// `base` is 8-byte aligned and valid for reads and writes of `len`
+    /// bytes for the life of the returned value; `len` is a multiple of 8.
+    pub(crate) unsafe fn new(base: NonNull<u8>, len: usize) -> Self {
+        debug_assert!(base.as_ptr() as usize % 8 == 0 && len % 8 == 0);
+        Buf { base, len }
+    }
+
+    /// Pointer to byte `off`.
+    #[inline(always)]
+    pub(crate) fn ptr(&self, off: usize) -> *mut u8 {
+        debug_assert!(off <= self.len);
+        // SAFETY: callers pass `off <= len` (offsets come from masked
+        // counters and validated headers); one-past-the-end is allowed.
+        unsafe { self.base.as_ptr().add(off) }
+    }
+
+    /// Reads the header word at `off`.
+    ///
+    /// # Safety
+    /// `off` is a multiple of 8 below `len`, and the reader owns the record
+    /// there (it was published and is not yet released).
+    #[inline(always)]
+    pub(crate) unsafe fn read_word(&self, off: usize) -> u64 {
+        // SAFETY: in bounds and aligned by the caller's contract; any bits are
+        // a valid `u64` (a hostile process may have written them: the value is
+        // validated by the caller before use).
+        unsafe { self.ptr(off).cast::<u64>().read() }
+    }
+
+    /// Writes the header word at `off`.
+    ///
+    /// # Safety
+    /// `off` is a multiple of 8 below `len`, and the writer owns the bytes
+    /// there (free, not yet published).
+    #[inline(always)]
+    pub(crate) unsafe fn write_word(&self, off: usize, v: u64) {
+        // SAFETY: in bounds, aligned and exclusively ours by the contract.
+        unsafe { self.ptr(off).cast::<u64>().write(v) }
+    }
+
+    /// Copies `src` to byte `off`.
+    ///
+    /// # Safety
+    /// `off + src.len() <= len` and the writer owns those bytes.
+    #[cfg(test)]
+    pub(crate) unsafe fn write_bytes(&self, off: usize, src: &[u8]) {
+        // SAFETY: in bounds and exclusively ours; `src` is a Rust slice, so it
+        // cannot overlap the free part of the ring that only we write.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr(off), src.len()) }
+    }
+
+    /// Copies bytes at `off` into `dst`.
+    ///
+    /// # Safety
+    /// `off + dst.len() <= len` and the reader owns those bytes.
+    #[cfg(test)]
+    pub(crate) unsafe fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        // SAFETY: in bounds and owned by the reader; `dst` is a distinct Rust slice.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr(off), dst.as_mut_ptr(), dst.len()) }
+    }
+}
+
+/// The data area under loom: one tracked cell per 8-byte word.
+#[cfg(loom)]
+#[derive(Clone)]
+pub(crate) struct Buf {
+    words: crate::primitive::Slots<u64>,
+}
+
+#[cfg(loom)]
+impl Buf {
+    /// A zeroed heap data area of `len` bytes.
+    pub(crate) fn new_heap(len: usize) -> Self {
+        Buf { words: crate::primitive::Slots::new_heap(len / 8) }
+    }
+    pub(crate) unsafe fn read_word(&self, off: usize) -> u64 {
+        // SAFETY: forwarded; loom checks the access.
+        unsafe { self.words.read(off / 8) }
+    }
+    pub(crate) unsafe fn write_word(&self, off: usize, v: u64) {
+        // SAFETY: forwarded; loom checks the access.
+        unsafe { self.words.write(off / 8, v) }
+    }
+    pub(crate) unsafe fn write_bytes(&self, off: usize, src: &[u8]) {
+        for (i, c) in src.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            // SAFETY: forwarded (records are 8-aligned, so whole words are ours).
+            unsafe { self.words.write(off / 8 + i, u64::from_le_bytes(w)) }
+        }
+    }
+    pub(crate) unsafe fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        for (i, c) in dst.chunks_mut(8).enumerate() {
+            // SAFETY: forwarded.
+            let w = unsafe { self.words.read(off / 8 + i) }.to_le_bytes();
+            c.copy_from_slice(&w[..c.len()]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The framing algorithm, independent of where memory lives.
+
+/// Writer-side state and algorithm.
+pub(crate) struct Writer {
+    /// Our copy of `tail` (we are its only writer); a multiple of 8.
+    pub tail: u64,
+    /// Last `head` we read; `tail - cached_head <= cap`.
+    pub cached_head: u64,
+    /// Bytes in the data area, a power of two `>= MIN_CAP`.
+    pub cap: u64,
+    pub buf: Buf,
+}
+
+/// Where a message lies in the data area (validated: `off + len <= cap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Msg {
+    /// Byte offset of the payload.
+    pub off: usize,
+    /// Payload length.
+    pub len: usize,
+}
+
+impl Writer {
+    /// A writer resuming at `tail` (from the segment: validated by the caller).
+    pub(crate) fn new(tail: u64, head: u64, cap: u64, buf: Buf) -> Self {
+        Writer { tail, cached_head: head, cap, buf }
+    }
+
+    /// The largest message this ring accepts.
+    #[inline]
+    pub(crate) fn max_message(&self) -> usize {
+        Self::max_for(self.cap as usize)
+    }
+
+    /// The largest message a ring of `cap` data bytes accepts.
+    pub(crate) const fn max_for(cap: usize) -> usize {
+        cap - HDR as usize
+    }
+
+    /// Re-reads `head`; returns the free byte count.
+    #[inline]
+    pub(crate) fn refresh(&mut self, sh: &Shared) -> Result<u64, Corrupt> {
+        // Acquire: pairs with the Release store of `head` in
+        // `Reader::release_bytes`: the reader is done with the bytes we reuse.
+        let h = sh.head.load(Ordering::Acquire);
+        let used = self.tail.wrapping_sub(h);
+        if used > self.cap || h % ALIGN != 0 {
+            return Err(poison_ring(sh));
+        }
+        self.cached_head = h;
+        Ok(self.cap - used)
+    }
+
+    /// Free bytes by the cached head, refreshed when that says fewer than `want`.
+    #[inline]
+    fn free(&mut self, sh: &Shared, want: u64) -> Result<u64, Corrupt> {
+        let free = self.cap - self.tail.wrapping_sub(self.cached_head);
+        if free >= want {
+            Ok(free)
+        } else {
+            self.refresh(sh)
+        }
+    }
+
+    /// Finds room for a `len`-byte message (`len <= max_message()`).
+    /// `Ok(Some(off))`: write the payload at byte `off` (contiguous), then
+    /// [`Writer::commit`]. `Ok(None)`: no room now. Calling it again before
+    /// committing returns the same place.
+    ///
+    /// May publish a padding record first (see the module docs).
+    #[inline]
+    pub(crate) fn reserve(&mut self, sh: &Shared, len: usize) -> Result<Option<usize>, Corrupt> {
+        debug_assert!(len <= self.max_message());
+        let rec = record_len(len as u64);
+        let pos = self.tail & (self.cap - 1);
+        let contiguous = self.cap - pos;
+        if rec <= contiguous {
+            return Ok((self.free(sh, rec)? >= rec).then_some((pos + HDR) as usize));
+        }
+        self.wrap(sh, pos, contiguous, rec)
+    }
+
+    #[cold]
+    fn wrap(&mut self, sh: &Shared, pos: u64, contiguous: u64, rec: u64) -> Result<Option<usize>, Corrupt> {
+        if self.free(sh, contiguous + rec)? < contiguous {
+            return Ok(None);
+        }
+        // SAFETY: `[pos, cap)` is free (at least `contiguous` bytes are) and
+        // only the writer touches free bytes; `pos` is a multiple of 8 below cap.
+        unsafe { self.buf.write_word(pos as usize, PAD) };
+        self.publish(sh, contiguous);
+        // Now at offset 0, where the whole data area is contiguous.
+        Ok((self.free(sh, rec)? >= rec).then_some(HDR as usize))
+    }
+
+    /// Writes the header of the message reserved with `len` bytes, without
+    /// publishing it (see [`Writer::publish_staged`]).
+    #[inline]
+    pub(crate) fn stage(&mut self, len: usize) -> u64 {
+        let pos = self.tail & (self.cap - 1);
+        // SAFETY: `reserve` found `record_len(len)` free contiguous bytes at
+        // `pos`; only the writer touches them until they are published.
+        unsafe { self.buf.write_word(pos as usize, len as u64) };
+        let rec = record_len(len as u64);
+        self.tail = self.tail.wrapping_add(rec);
+        rec
+    }
+
+    /// Publishes everything staged and wakes a sleeping reader.
+    #[inline]
+    pub(crate) fn publish_staged(&mut self, sh: &Shared) {
+        // Release: pairs with the Acquire load of `tail` in `Reader::refresh`:
+        // the header and payload writes happen-before the reader's reads.
+        sh.tail.store(self.tail, Ordering::Release);
+        futex::notify(&sh.cons.ctl, WAITING);
+    }
+
+    /// Writes the header of the reserved `len`-byte message and publishes it.
+    #[inline]
+    pub(crate) fn commit(&mut self, sh: &Shared, len: usize) {
+        self.stage(len);
+        self.publish_staged(sh);
+    }
+
+    fn publish(&mut self, sh: &Shared, n: u64) {
+        self.tail = self.tail.wrapping_add(n);
+        self.publish_staged(sh);
+    }
+
+    /// Copies `msg` in if it fits now; `Ok(false)` when there is no room.
+    #[cfg(any(test, loom))]
+    pub(crate) fn try_write(&mut self, sh: &Shared, msg: &[u8]) -> Result<bool, Corrupt> {
+        let Some(off) = self.reserve(sh, msg.len())? else { return Ok(false) };
+        // SAFETY: `reserve` gave `off..off + len` as free, contiguous, ours.
+        unsafe { self.buf.write_bytes(off, msg) };
+        self.commit(sh, msg.len());
+        Ok(true)
+    }
+}
+
+/// Reader-side state and algorithm.
+pub(crate) struct Reader {
+    /// Our copy of `head` (we are its only writer); a multiple of 8.
+    pub head: u64,
+    /// Last `tail` we read; `cached_tail - head <= cap`.
+    pub cached_tail: u64,
+    /// Bytes in the data area, a power of two `>= MIN_CAP`.
+    pub cap: u64,
+    pub buf: Buf,
+}
+
+impl Reader {
+    /// A reader resuming at `head` (from the segment: validated by the caller).
+    pub(crate) fn new(head: u64, cap: u64, buf: Buf) -> Self {
+        Reader { head, cached_tail: head, cap, buf }
+    }
+
+    /// Re-reads `tail`; returns the available byte count.
+    #[inline]
+    pub(crate) fn refresh(&mut self, sh: &Shared) -> Result<u64, Corrupt> {
+        // Acquire: pairs with the Release store of `tail` in
+        // `Writer::publish_staged`.
+        let t = sh.tail.load(Ordering::Acquire);
+        let avail = t.wrapping_sub(self.head);
+        if avail > self.cap || t % ALIGN != 0 {
+            return Err(poison_ring(sh));
+        }
+        self.cached_tail = t;
+        Ok(avail)
+    }
+
+    /// The oldest message, if one is published; skips (and releases)
+    /// padding records. Every field of the result is validated.
+    #[inline]
+    pub(crate) fn peek(&mut self, sh: &Shared) -> Result<Option<Msg>, Corrupt> {
+        loop {
+            let mut avail = self.cached_tail.wrapping_sub(self.head);
+            if avail == 0 {
+                avail = self.refresh(sh)?;
+                if avail == 0 {
+                    return Ok(None);
+                }
+            }
+            let pos = self.head & (self.cap - 1);
+            // SAFETY: `head < tail` (avail > 0, both multiples of 8, so at
+            // least 8 bytes): the header word was published (Acquire in
+            // `refresh`) and the writer does not reuse it until we release it.
+            let h = unsafe { self.buf.read_word(pos as usize) };
+            let contiguous = self.cap - pos;
+            if h == PAD {
+                if pos == 0 || avail < contiguous {
+                    return Err(poison_ring(sh));
+                }
+                self.release_bytes(sh, contiguous);
+                continue;
+            }
+            if h > self.cap - HDR {
+                return Err(poison_ring(sh));
+            }
+            let rec = record_len(h);
+            if rec > contiguous || rec > avail {
+                return Err(poison_ring(sh));
+            }
+            return Ok(Some(Msg { off: (pos + HDR) as usize, len: h as usize }));
+        }
+    }
+
+    /// Releases the message `m` (the last one `peek` returned) to the writer.
+    #[inline]
+    pub(crate) fn consume(&mut self, sh: &Shared, m: Msg) {
+        self.release_bytes(sh, record_len(m.len as u64));
+    }
+
+    fn release_bytes(&mut self, sh: &Shared, n: u64) {
+        self.head = self.head.wrapping_add(n);
+        // Release: pairs with the Acquire load of `head` in `Writer::refresh`:
+        // our reads of the released bytes happen-before the writer reuses them.
+        sh.head.store(self.head, Ordering::Release);
+        futex::notify(&sh.prod.ctl, WAITING);
+    }
+
+    /// Copies the oldest message into a new vector, if there is one.
+    #[cfg(any(test, loom))]
+    pub(crate) fn try_read(&mut self, sh: &Shared) -> Result<Option<Vec<u8>>, Corrupt> {
+        let Some(m) = self.peek(sh)? else { return Ok(None) };
+        let mut v = vec![0u8; m.len];
+        // SAFETY: `m` is a validated, published, unreleased message.
+        unsafe { self.buf.read_bytes(m.off, &mut v) };
+        self.consume(sh, m);
+        Ok(Some(v))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Segment-backed ends: a `Shared` block plus a data area inside a segment.
+
+/// Where one byte ring lies inside a segment's body.
+#[cfg(not(loom))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Place {
+    /// Offset of its [`Shared`] block (128-aligned).
+    pub shared: usize,
+    /// Offset of its data area (128-aligned).
+    pub data: usize,
+    /// Bytes in the data area (validated with [`stored_data_capacity`]).
+    pub cap: usize,
+}
+
+/// Why a send did not happen.
+#[cfg(not(loom))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxError {
+    /// No room (try form) or still no room at the deadline.
+    Full,
+    /// The reader is gone, or the ring is poisoned.
+    Disconnected,
+    /// The message is larger than the ring accepts.
+    TooLarge { len: usize, max: usize },
+}
+
+// SAFETY: the ends own their side of the ring; the data-area pointer they
+// hold points into a mapping kept alive by the `Arc<Segment>` they own.
+#[cfg(not(loom))]
+unsafe impl Send for Tx {}
+// SAFETY: as above.
+#[cfg(not(loom))]
+unsafe impl Send for Rx {}
+
+/// Whether a peer end is gone: closed, poisoned, or its role lock no longer
+/// held by any live process.
+#[cfg(not(loom))]
+fn peer_gone(seg: &Segment, role: u32, side: &Side) -> bool {
+    match side_gone_fast(&side.ctl) {
+        Some(g) => g,
+        None => seg.role_held(role) == Some(false),
+    }
+}
+
+/// The sending end of a byte ring inside a segment.
+#[cfg(not(loom))]
+pub(crate) struct Tx {
+    core: Writer,
+    seg: Arc<Segment>,
+    place: Place,
+    /// Role number of the reading end (for liveness probes).
+    peer_role: u32,
+    pub(crate) wait: WaitStrategy,
+    polls: u32,
+    gen: u32,
+}
+
+/// The receiving end of a byte ring inside a segment.
+#[cfg(not(loom))]
+pub(crate) struct Rx {
+    core: Reader,
+    seg: Arc<Segment>,
+    place: Place,
+    /// Role number of the writing end.
+    peer_role: u32,
+    pub(crate) wait: WaitStrategy,
+    polls: u32,
+    gen: u32,
+}
+
+#[cfg(not(loom))]
+fn shared_at(seg: &Segment, place: Place) -> &Shared {
+    seg.body_at::<Shared>(place.shared)
+}
+
+#[cfg(not(loom))]
+fn buf_at(seg: &Segment, place: Place) -> Buf {
+    assert!(place.data % 128 == 0 && place.data + place.cap <= seg.body_len(), "byte ring data area out of range");
+    // SAFETY: 1. the data area lies inside the body (asserted) and is
+    // 128-aligned (the body is 512-aligned); 2. the mapping outlives the
+    // `Buf`: both are owned next to an `Arc<Segment>`; 3. `cap` is a power
+    // of two >= 64, so a multiple of 8.
+    unsafe { Buf::new(NonNull::new_unchecked(seg.body_ptr().as_ptr().add(place.data)), place.cap) }
+}
+
+#[cfg(not(loom))]
+fn corrupted(seg: &Segment) -> Error {
+    Error::Corrupted { name: seg.name().into(), reason: "byte ring indices out of range".into() }
+}
+
+#[cfg(not(loom))]
+impl Tx {
+    /// The writing end of the ring at `place`; marks its side attached.
+    /// The caller holds the writer's role.
+    pub(crate) fn attach(seg: Arc<Segment>, place: Place, peer_role: u32, wait: WaitStrategy) -> Result<Tx> {
+        let sh = shared_at(&seg, place);
+        // Acquire: pairs with the Release stores of `tail` (a previous holder
+        // of this end) and `head` (the reader).
+        let tail = sh.tail.load(Ordering::Acquire);
+        let head = sh.head.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) > place.cap as u64 || tail % ALIGN != 0 || head % ALIGN != 0 {
+            return Err(corrupted(&seg));
+        }
+        let gen = side_attach(&sh.prod.ctl);
+        let core = Writer::new(tail, head, place.cap as u64, buf_at(&seg, place));
+        Ok(Tx { core, seg, place, peer_role, wait, polls: 0, gen })
+    }
+
+    #[inline]
+    fn sh(&self) -> &Shared {
+        shared_at(&self.seg, self.place)
+    }
+
+    /// Marks this end closed (if `last`) and wakes the reader.
+    pub(crate) fn close(&self, last: bool) {
+        let sh = self.sh();
+        if last {
+            side_close(&sh.prod.ctl, self.gen);
+        }
+        // Wake the reader so it sees CLOSED.
+        futex::notify(&sh.cons.ctl, WAITING);
+    }
+
+    /// Is the reader gone? Probes the kernel only every `PROBE_EVERY` calls
+    /// unless `force`.
+    fn reader_gone(&mut self, force: bool) -> bool {
+        let sh = shared_at(&self.seg, self.place);
+        match side_gone_fast(&sh.cons.ctl) {
+            Some(g) => g,
+            None => {
+                self.polls = self.polls.wrapping_add(1);
+                (force || self.polls % PROBE_EVERY == 0) && self.seg.role_held(self.peer_role) == Some(false)
+            }
+        }
+    }
+
+    /// Whether the reader is gone (asks the kernel).
+    pub(crate) fn is_peer_gone(&mut self) -> bool {
+        self.reader_gone(true)
+    }
+
+    /// Sends a `len`-byte message written in place by `fill`, waiting for
+    /// room until `deadline` (`Some(None)`: do not wait, `None`: forever).
+    pub(crate) fn send_with_deadline<R>(
+        &mut self,
+        len: usize,
+        deadline: Option<Option<Instant>>,
+        fill: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, TxError> {
+        let max = self.core.max_message();
+        if len > max {
+            return Err(TxError::TooLarge { len, max });
+        }
+        let seg = &*self.seg;
+        let sh = shared_at(seg, self.place);
+        // Relaxed: only a hint; a real disconnect is confirmed with Acquire.
+        if sh.cons.ctl.load(Ordering::Relaxed) & (super::CLOSED | super::POISONED) != 0 {
+            return Err(TxError::Disconnected);
+        }
+        let off = match self.core.reserve(sh, len) {
+            Ok(Some(off)) => off,
+            Ok(None) => self.reserve_slow(len, deadline)?,
+            Err(Corrupt) => return Err(TxError::Disconnected),
+        };
+        let p = self.core.buf.ptr(off);
+        // SAFETY: 1. `reserve` gave `off..off + len` as free, contiguous bytes
+        // of the data area that only this writer touches until `commit`;
+        // 2. the mapping stays alive (our `Arc<Segment>`), and `&mut self`
+        // keeps the slice unique; 3. `u8` accepts whatever stale bytes are there.
+        let r = fill(unsafe { core::slice::from_raw_parts_mut(p, len) });
+        self.core.commit(shared_at(&self.seg, self.place), len);
+        Ok(r)
+    }
+
+    #[cold]
+    fn reserve_slow(&mut self, len: usize, deadline: Option<Option<Instant>>) -> Result<usize, TxError> {
+        let Some(deadline) = deadline else { return self.wait_reserve(len, None) };
+        if deadline.is_none() {
+            return Err(if self.reader_gone(false) { TxError::Disconnected } else { TxError::Full });
+        }
+        self.wait_reserve(len, deadline)
+    }
+
+    fn wait_reserve(&mut self, len: usize, deadline: Option<Instant>) -> Result<usize, TxError> {
+        let seg = self.seg.clone();
+        let sh = shared_at(&seg, self.place);
+        let peer = self.peer_role;
+        let core = &mut self.core;
+        let r = wait::wait_until(
+            self.wait,
+            deadline,
+            &sh.prod.ctl,
+            WAITING,
+            || match core.reserve(sh, len) {
+                Ok(Some(off)) => Some(Ok(off)),
+                Ok(None) => None,
+                Err(Corrupt) => Some(Err(TxError::Disconnected)),
+            },
+            || peer_gone(&seg, peer, &sh.cons),
+        );
+        match r {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(TxError::Full),
+            Waited::Gone => Err(TxError::Disconnected),
+        }
+    }
+}
+
+/// What a receive closure decided about the message it saw.
+#[cfg(not(loom))]
+pub(crate) enum Take<R> {
+    /// Consume the message and return this.
+    Consume(R),
+    /// Leave the message queued and return this.
+    Keep(R),
+}
+
+#[cfg(not(loom))]
+impl Rx {
+    /// The reading end of the ring at `place`; marks its side attached.
+    /// The caller holds the reader's role.
+    pub(crate) fn attach(seg: Arc<Segment>, place: Place, peer_role: u32, wait: WaitStrategy) -> Result<Rx> {
+        let sh = shared_at(&seg, place);
+        // Acquire: pairs with the Release stores of `head` (a previous holder
+        // of this end) and `tail` (the writer).
+        let head = sh.head.load(Ordering::Acquire);
+        let tail = sh.tail.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) > place.cap as u64 || tail % ALIGN != 0 || head % ALIGN != 0 {
+            return Err(corrupted(&seg));
+        }
+        let gen = side_attach(&sh.cons.ctl);
+        let core = Reader::new(head, place.cap as u64, buf_at(&seg, place));
+        Ok(Rx { core, seg, place, peer_role, wait, polls: 0, gen })
+    }
+
+    fn sh(&self) -> &Shared {
+        shared_at(&self.seg, self.place)
+    }
+
+    /// Marks this end closed (if `last`) and wakes the writer.
+    pub(crate) fn close(&self, last: bool) {
+        let sh = self.sh();
+        if last {
+            side_close(&sh.cons.ctl, self.gen);
+        }
+        // Wake the writer so it sees CLOSED.
+        futex::notify(&sh.prod.ctl, WAITING);
+    }
+
+    /// Is the writer gone? Probes the kernel only every `PROBE_EVERY` calls
+    /// unless `force`.
+    fn writer_gone(&mut self, force: bool) -> bool {
+        let sh = shared_at(&self.seg, self.place);
+        match side_gone_fast(&sh.prod.ctl) {
+            Some(g) => g,
+            None => {
+                self.polls = self.polls.wrapping_add(1);
+                (force || self.polls % PROBE_EVERY == 0) && self.seg.role_held(self.peer_role) == Some(false)
+            }
+        }
+    }
+
+    /// Whether the writer is gone (asks the kernel).
+    pub(crate) fn is_peer_gone(&mut self) -> bool {
+        self.writer_gone(true)
+    }
+
+    /// The next message, waiting until `deadline` (`Some(None)`: do not
+    /// wait; `None`: forever). Once the writer is gone, what it published is
+    /// still delivered, then `Disconnected`.
+    fn next(&mut self, deadline: Option<Option<Instant>>) -> Result<Msg, TryRecvError> {
+        let sh = shared_at(&self.seg, self.place);
+        match self.core.peek(sh) {
+            Ok(Some(m)) => return Ok(m),
+            Ok(None) => {}
+            Err(Corrupt) => return Err(TryRecvError::Disconnected),
+        }
+        self.next_slow(deadline)
+    }
+
+    #[cold]
+    fn next_slow(&mut self, deadline: Option<Option<Instant>>) -> Result<Msg, TryRecvError> {
+        let seg = self.seg.clone();
+        let sh = shared_at(&seg, self.place);
+        let gone = match deadline {
+            Some(None) => {
+                if !self.writer_gone(false) {
+                    return Err(TryRecvError::Empty);
+                }
+                true
+            }
+            Some(Some(d)) => match self.wait_msg(Some(d)) {
+                Waited::Ready(r) => return r,
+                Waited::TimedOut => return Err(TryRecvError::Empty),
+                Waited::Gone => true,
+            },
+            None => match self.wait_msg(None) {
+                Waited::Ready(r) => return r,
+                Waited::TimedOut => unreachable!("no deadline"),
+                Waited::Gone => true,
+            },
+        };
+        debug_assert!(gone);
+        // Gone: drain what it published before leaving (CLOSED was stored
+        // with Release after its last publish; a dead process published
+        // everything it ever will).
+        match self.core.peek(sh) {
+            Ok(Some(m)) => Ok(m),
+            _ => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    fn wait_msg(&mut self, deadline: Option<Instant>) -> Waited<Result<Msg, TryRecvError>> {
+        let seg = self.seg.clone();
+        let sh = shared_at(&seg, self.place);
+        let peer = self.peer_role;
+        let core = &mut self.core;
+        wait::wait_until(
+            self.wait,
+            deadline,
+            &sh.cons.ctl,
+            WAITING,
+            || match core.peek(sh) {
+                Ok(Some(m)) => Some(Ok(m)),
+                Ok(None) => None,
+                Err(Corrupt) => Some(Err(TryRecvError::Disconnected)),
+            },
+            || peer_gone(&seg, peer, &sh.prod),
+        )
+    }
+
+    /// Shows the next message to `f` in place, then consumes it or leaves
+    /// it queued as `f` says.
+    ///
+    /// # Errors
+    /// `Empty` (no message by the deadline) or `Disconnected` (none, and the
+    /// writer is gone or the ring poisoned).
+    #[inline]
+    pub(crate) fn recv_with<R>(
+        &mut self,
+        deadline: Option<Option<Instant>>,
+        f: impl FnOnce(&[u8]) -> Take<R>,
+    ) -> Result<R, TryRecvError> {
+        let m = self.next(deadline)?;
+        // SAFETY: 1. `m` was validated by `peek`: `off + len <= cap`, inside
+        // the data area; 2. it is published and the writer does not reuse it
+        // until we consume it, which happens only after `f` returns; 3. the
+        // mapping stays alive (our `Arc<Segment>`).
+        let msg = unsafe { core::slice::from_raw_parts(self.core.buf.ptr(m.off), m.len) };
+        match f(msg) {
+            Take::Consume(r) => {
+                self.core.consume(shared_at(&self.seg, self.place), m);
+                Ok(r)
+            }
+            Take::Keep(r) => Ok(r),
+        }
+    }
+
+    /// Waits until a message is waiting (`true`), the writer is gone
+    /// (`true`: a receive would not block) or the deadline passes (`false`).
+    pub(crate) fn poll(&mut self, deadline: Option<Option<Instant>>) -> bool {
+        !matches!(self.next(deadline), Err(TryRecvError::Empty))
+    }
+
+    /// Whether a message is waiting now (never blocks, no system call).
+    pub(crate) fn has_message(&mut self) -> bool {
+        let sh = shared_at(&self.seg, self.place);
+        matches!(self.core.peek(sh), Ok(Some(_)))
+    }
+}
+
+/// Maps a [`TryRecvError`] from a wait with a deadline.
+#[cfg(not(loom))]
+pub(crate) fn timeout_err(e: TryRecvError) -> RecvTimeoutError {
+    match e {
+        TryRecvError::Empty => RecvTimeoutError::Timeout,
+        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+    }
+}
+
+/// Releases a role and tells whether no handle (in any process) holds it
+/// any more, i.e. whether this was the last copy of the end.
+#[cfg(not(loom))]
+pub(crate) fn give_back_role(seg: &Segment, role: u32, lock: Option<RoleLock>) -> bool {
+    match lock {
+        Some(l) => {
+            drop(l);
+            seg.role_held(role) == Some(false)
+        }
+        None => true,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Fixed-slot framing for `ByteQueue`: each MPMC slot holds a `u64` length
+// followed by up to `max` payload bytes.
+
+/// Slot layout of a byte queue whose messages are at most `max` bytes.
+#[cfg(not(loom))]
+pub(crate) fn frame_layout(max: usize) -> super::mpmc::SlotLayout {
+    super::mpmc::SlotLayout::new(HDR as usize + max, ALIGN as usize)
+}
+
+/// The largest message the slots of `raw` hold.
+#[cfg(not(loom))]
+pub(crate) fn frame_max(raw: &super::mpmc::RawRing) -> usize {
+    raw.layout().payload_len - HDR as usize
+}
+
+/// Sends `msg` (at most `frame_max(raw)` bytes: checked by the caller) into
+/// one slot of `raw` if there is room.
+#[cfg(not(loom))]
+pub(crate) fn try_send_frame(
+    raw: &super::mpmc::RawRing,
+    msg: &[u8],
+) -> core::result::Result<(), super::mpmc_core::Blocked> {
+    assert!(msg.len() <= frame_max(raw), "message longer than a slot");
+    raw.try_send_with(|p| {
+        // SAFETY: `try_send_with` hands us the payload of a slot this sender
+        // claimed exclusively: 8-aligned (`frame_layout` aligns to 8) and
+        // `8 + max` bytes long, and `msg.len() <= max` (asserted above).
+        unsafe {
+            p.cast::<u64>().write(msg.len() as u64);
+            core::ptr::copy_nonoverlapping(msg.as_ptr(), p.add(HDR as usize), msg.len());
+        }
+    })
+}
+
+/// Receives one message from `raw` into a new vector. `Ok(Err(Corrupt))` if
+/// the slot held a length larger than a slot (the ring is then poisoned; the
+/// slot itself was consumed).
+#[cfg(not(loom))]
+pub(crate) fn try_recv_frame(
+    raw: &super::mpmc::RawRing,
+) -> core::result::Result<core::result::Result<Vec<u8>, Corrupt>, super::mpmc_core::Blocked> {
+    let max = frame_max(raw);
+    let r = raw.try_recv_with(|p| {
+        // SAFETY: `try_recv_with` hands us the payload of a published slot
+        // this receiver claimed: 8-aligned and `8 + max` bytes long. The
+        // length word may hold anything (another process can scribble on
+        // it): it is copied out once and checked against `max` before any
+        // byte is read with it.
+        let len = unsafe { p.cast::<u64>().read() };
+        if len > max as u64 {
+            return Err(Corrupt);
+        }
+        let mut v = vec![0u8; len as usize];
+        // SAFETY: `len <= max`, so the bytes lie inside the slot's payload.
+        unsafe { core::ptr::copy_nonoverlapping(p.add(HDR as usize), v.as_mut_ptr(), v.len()) };
+        Ok(v)
+    })?;
+    if r.is_err() {
+        let sh = raw.shared();
+        poison(&sh.send);
+        poison(&sh.recv);
+        futex::wake_all(&sh.send);
+        futex::wake_all(&sh.recv);
+    }
+    Ok(r)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::primitive::AtomicU64;
+
+    /// A heap ring: `Shared` plus a data area, 128-aligned.
+    struct Heap {
+        sh: Box<Shared>,
+        mem: Vec<AtomicU64>,
+    }
+
+    impl Heap {
+        fn new(cap: usize) -> Self {
+            Heap { sh: Box::default(), mem: (0..cap / 8).map(|_| AtomicU64::new(0)).collect() }
+        }
+        fn buf(&self) -> Buf {
+            // SAFETY: the vector holds `len / 8` 8-aligned words and outlives
+            // the test's use of the buffer.
+            unsafe { Buf::new(NonNull::new(self.mem.as_ptr() as *mut u8).unwrap(), self.mem.len() * 8) }
+        }
+    }
+
+    fn pattern(seq: u64, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
+    }
+
+    #[test]
+    fn capacities() {
+        assert_eq!(data_capacity(0).unwrap(), 128);
+        assert_eq!(data_capacity(120).unwrap(), 128);
+        assert_eq!(data_capacity(121).unwrap(), 256);
+        assert_eq!(data_capacity(64 * 1024).unwrap(), 128 * 1024);
+        assert!(data_capacity(usize::MAX).is_err());
+        assert!(stored_data_capacity("x", 64).is_err());
+        assert!(stored_data_capacity("x", 100).is_err());
+        assert_eq!(stored_data_capacity("x", 128).unwrap(), 128);
+        assert_eq!(record_len(0), 8);
+        assert_eq!(record_len(1), 16);
+        assert_eq!(record_len(8), 16);
+        assert_eq!(record_len(9), 24);
+    }
+
+    #[test]
+    fn frames_in_order_with_wrap_and_every_size() {
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf());
+        let mut r = Reader::new(0, 64, h.buf());
+        let (mut sent, mut got) = (0u64, 0u64);
+        let mut sizes = (0..=56usize).cycle();
+        let mut pending = std::collections::VecDeque::new();
+        for it in 0..100_000u64 {
+            if sent >= 2000 {
+                break;
+            }
+            let len = sizes.next().unwrap();
+            let m = pattern(sent, len);
+            if w.try_write(&h.sh, &m).unwrap() {
+                pending.push_back(m);
+                sent += 1;
+            }
+            // Read about every other time so the ring fills and wraps.
+            if it % 3 != 0 {
+                if let Some(v) = r.try_read(&h.sh).unwrap() {
+                    assert_eq!(v, pending.pop_front().unwrap(), "message {got}");
+                    got += 1;
+                }
+            }
+        }
+        while let Some(v) = r.try_read(&h.sh).unwrap() {
+            assert_eq!(v, pending.pop_front().unwrap());
+            got += 1;
+        }
+        assert_eq!(sent, got);
+        assert_eq!(sent, 2000);
+    }
+
+    #[test]
+    fn largest_message_always_fits_eventually() {
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf());
+        let mut r = Reader::new(0, 64, h.buf());
+        for first in [0usize, 8, 24, 40, 48] {
+            let big = pattern(first as u64, 56);
+            assert!(w.try_write(&h.sh, &pattern(1, first)).unwrap());
+            assert_eq!(r.try_read(&h.sh).unwrap().unwrap().len(), first);
+            // Empty now, write position mid-ring: the biggest message needs a pad.
+            let mut ok = w.try_write(&h.sh, &big).unwrap();
+            if !ok {
+                // The pad was published; the reader skips it, then there is room.
+                assert_eq!(r.try_read(&h.sh).unwrap(), None);
+                ok = w.try_write(&h.sh, &big).unwrap();
+            }
+            assert!(ok);
+            assert_eq!(r.try_read(&h.sh).unwrap().unwrap(), big);
+        }
+    }
+
+    #[test]
+    fn corrupt_headers_and_indices_poison() {
+        // A length larger than the ring.
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf());
+        let mut r = Reader::new(0, 64, h.buf());
+        assert!(w.try_write(&h.sh, b"hello").unwrap());
+        h.mem[0].store(1 << 40, Ordering::Relaxed);
+        assert_eq!(r.peek(&h.sh), Err(Corrupt));
+        assert!(h.sh.cons.ctl.load(Ordering::Relaxed) & super::super::POISONED != 0);
+
+        // A length that runs past what was published.
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf());
+        let mut r = Reader::new(0, 64, h.buf());
+        assert!(w.try_write(&h.sh, b"hello").unwrap());
+        h.mem[0].store(40, Ordering::Relaxed);
+        assert_eq!(r.peek(&h.sh), Err(Corrupt));
+
+        // A padding record at offset 0.
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf());
+        let mut r = Reader::new(0, 64, h.buf());
+        assert!(w.try_write(&h.sh, b"hello").unwrap());
+        h.mem[0].store(PAD, Ordering::Relaxed);
+        assert_eq!(r.peek(&h.sh), Err(Corrupt));
+
+        // A scribbled tail (misaligned, then too far ahead).
+        let h = Heap::new(64);
+        let mut r = Reader::new(0, 64, h.buf());
+        h.sh.tail.store(3, Ordering::Relaxed);
+        assert_eq!(r.peek(&h.sh), Err(Corrupt));
+        let h = Heap::new(64);
+        let mut r = Reader::new(0, 64, h.buf());
+        h.sh.tail.store(1 << 20, Ordering::Relaxed);
+        assert_eq!(r.peek(&h.sh), Err(Corrupt));
+
+        // A scribbled head seen by the writer.
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf());
+        for _ in 0..4 {
+            assert!(w.try_write(&h.sh, &[1; 8]).unwrap());
+        }
+        h.sh.head.store(u64::MAX - 7, Ordering::Relaxed);
+        assert_eq!(w.try_write(&h.sh, &[1; 8]), Err(Corrupt));
+    }
+}
+
+/// loom model of the publish/consume protocol: a writer and a reader on a
+/// tiny ring, with messages that force a padding record.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    fn msg(i: u8, len: usize) -> Vec<u8> {
+        (0..len).map(|j| i.wrapping_mul(17).wrapping_add(j as u8)).collect()
+    }
+
+    #[test]
+    fn loom_frames_delivered_whole_and_in_order() {
+        loom::model(|| {
+            // 32-byte ring: max message 24 bytes. Sizes 9 (record 24) then 16
+            // (record 24, needs a pad at offset 24) then 0.
+            let sh = Arc::new(Shared::default());
+            let buf = Buf::new_heap(32);
+            let sizes = [9usize, 16, 0];
+            let (sh2, buf2) = (sh.clone(), buf.clone());
+            let t = loom::thread::spawn(move || {
+                let mut w = Writer::new(0, 0, 32, buf2);
+                for (i, &len) in sizes.iter().enumerate() {
+                    let m = msg(i as u8, len);
+                    while !w.try_write(&sh2, &m).unwrap() {
+                        loom::thread::yield_now();
+                    }
+                }
+            });
+            let mut r = Reader::new(0, 32, buf);
+            for (i, &len) in sizes.iter().enumerate() {
+                let v = loop {
+                    if let Some(v) = r.try_read(&sh).unwrap() {
+                        break v;
+                    }
+                    loom::thread::yield_now();
+                };
+                assert_eq!(v, msg(i as u8, len));
+            }
+            t.join().unwrap();
+        });
+    }
+}

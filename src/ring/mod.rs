@@ -20,6 +20,7 @@
 //! kernel released its lock). The first is one load; the second a system
 //! call, so it is only asked on slow paths and rate-limited.
 
+pub(crate) mod bytes;
 #[cfg(not(loom))]
 pub mod mpmc;
 pub(crate) mod mpmc_core;

@@ -78,6 +78,9 @@ pub(crate) struct SlotLayout {
     pub payload_len: usize,
     /// Bytes from one slot to the next.
     pub stride: usize,
+    /// Bytes of a kind-specific area after the slot array (128-aligned
+    /// offset, see [`SlotLayout::extra_offset`]); 0 for plain rings.
+    pub extra: usize,
 }
 
 impl SlotLayout {
@@ -85,15 +88,30 @@ impl SlotLayout {
     pub(crate) fn new(len: usize, align: usize) -> SlotLayout {
         let a = align.max(8);
         let payload_off = super::align_up(8, a);
-        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a) }
+        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a), extra: 0 }
+    }
+
+    /// The same layout with `bytes` of kind-specific shared state after the
+    /// slots (a `JoinableQueue`'s counters).
+    pub(crate) fn with_extra(self, bytes: usize) -> SlotLayout {
+        SlotLayout { extra: bytes, ..self }
+    }
+
+    /// Body offset of the extra area of a ring of `cap` slots.
+    pub(crate) fn extra_offset(&self, cap: usize) -> usize {
+        super::align_up(self.slots_offset() + cap * self.stride, 128)
     }
 
     fn slots_offset(&self) -> usize {
         super::align_up(core::mem::size_of::<Shared>(), 128)
     }
 
-    fn body_size(&self, cap: usize) -> usize {
-        self.slots_offset() + cap * self.stride
+    pub(crate) fn body_size(&self, cap: usize) -> usize {
+        if self.extra == 0 {
+            self.slots_offset() + cap * self.stride
+        } else {
+            self.extra_offset(cap) + self.extra
+        }
     }
 }
 
@@ -521,6 +539,11 @@ impl<T: Pod> Ring<T> {
 
     pub(crate) fn from_raw(raw: RawRing) -> Self {
         Ring { raw: Arc::new(raw), _t: PhantomData }
+    }
+
+    /// The untyped ring underneath (for the queues).
+    pub(crate) fn raw(&self) -> &Arc<RawRing> {
+        &self.raw
     }
 
     pub(crate) fn create_kind(kind: Kind, name: &str, capacity: usize, opts: &Options, or_open: bool) -> Result<Self> {
