@@ -301,13 +301,10 @@ fn bounds() {
     is_error::<TaskDoneError>();
 }
 
-/// Reproduces an MPMC issue for the lead: a consumer that registers on the
-/// ring only after a producer died mid-put inherits the dead producer's owner
-/// tag, so the stuck slot looks owned by a live process and is never
-/// recovered. Ignored until `mpmc::RawRing::register_owner` releases slots
-/// still claimed under a tag it takes over.
+/// A consumer that registers on the ring only after a producer died mid-put
+/// is handed the dead producer's owner tag: the slot still claimed under that
+/// tag must be released (and counted lost), not mistaken for its own.
 #[test]
-#[ignore = "mpmc owner-tag reuse after a death (reported to the lead)"]
 fn late_consumer_recovers_slot_of_dead_producer() {
     if let Some(role) = common::role() {
         assert_eq!(role, "victim");

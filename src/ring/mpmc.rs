@@ -299,6 +299,10 @@ impl RawRing {
         if let Some(o) = owners.iter().find(|o| o.pid == me) {
             return o.tag;
         }
+        // Entries of other pids are copies inherited through `fork`: closing
+        // ours leaves the lock to the process that took it, so that its death
+        // is still seen while we live.
+        owners.clear();
         let mut got = (UNKNOWN_TAG, None);
         if self.seg.fd().is_some() {
             for tag in 1..=MAX_TAG {
@@ -307,6 +311,17 @@ impl RawRing {
                 {
                     got = (tag, Some(l));
                     break;
+                }
+            }
+        }
+        if got.1.is_some() {
+            // The tag's lock was free, so whoever held it before is dead (or
+            // gone with no claim in progress): slots still tagged with it are
+            // a dead process's, and would look like ours from now on.
+            for i in 0..self.cap {
+                let s = alg::Mem::seq(self, i).load(Ordering::Acquire);
+                if s & 0xff == u64::from(got.0) {
+                    alg::release(self, s, i);
                 }
             }
         }

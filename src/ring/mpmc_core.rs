@@ -189,6 +189,12 @@ pub(crate) fn recover_now(m: &impl Mem, s: u64, pos: u64) -> bool {
     if tag == 0 || !m.owner_dead(tag) {
         return false;
     }
+    release(m, s, pos)
+}
+
+/// Releases the slot of `pos` (any position with the same slot index), held
+/// in state `s` by an owner known to be dead.
+pub(crate) fn release(m: &impl Mem, s: u64, pos: u64) -> bool {
     let cap = m.cap();
     let b = s >> 8;
     // A write claim of position p is `p << 8 | t` with p ≡ slot (mod cap); a
