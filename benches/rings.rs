@@ -6,7 +6,8 @@
 //! summary: every contender is measured in turn, round after round, and the
 //! table reports medians and ratios, so the host's fast/slow phases hit all
 //! contenders alike. Set `RINGSHM_BENCH_SUMMARY=0` to skip the summary,
-//! `RINGSHM_BENCH_ROUNDS=N` to change its rounds.
+//! `RINGSHM_BENCH_ONLY_SUMMARY=1` to run only it, `RINGSHM_BENCH_ROUNDS=N` to
+//! change its rounds.
 
 use std::cell::UnsafeCell;
 use std::hint::black_box;
@@ -28,6 +29,19 @@ const ROLE: &str = "RINGSHM_BENCH_ROLE";
 // ---------------------------------------------------------------------------
 // Child processes.
 
+/// Pins the calling thread to `cpu` (consumers on 0, producers on 1), so
+/// that every contender runs its two sides on two different CPUs from the
+/// first item on, threads and processes alike.
+fn pin(cpu: usize) {
+    // Online CPUs, not `available_parallelism` (which shrinks with the
+    // affinity mask we set, and which children and threads inherit).
+    // SAFETY: `sysconf` only reads a system value.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu % online);
+    let _ = rustix::thread::sched_setaffinity(None, &set);
+}
+
 fn spawn_child(role: &str, args: &[&str], pipes: bool) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.env(ROLE, role).env("RINGSHM_BENCH_ARGS", args.join(" "));
@@ -40,6 +54,7 @@ fn spawn_child(role: &str, args: &[&str], pipes: bool) -> Child {
 }
 
 fn child_main(role: &str) {
+    pin(1);
     let args: Vec<String> = std::env::var("RINGSHM_BENCH_ARGS").unwrap().split(' ').map(str::to_owned).collect();
     match role {
         "producer" => {
@@ -239,6 +254,7 @@ fn threaded<P: Send + 'static>(
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let t = std::thread::spawn(move || {
+        pin(1);
         let mut p = producer;
         produce(&mut p, &s2);
         p
@@ -616,6 +632,11 @@ fn summary() {
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         child_main(&role);
+        return;
+    }
+    pin(0);
+    if std::env::var("RINGSHM_BENCH_ONLY_SUMMARY").as_deref() == Ok("1") {
+        summary();
         return;
     }
     let mut c = Criterion::default()
