@@ -52,8 +52,8 @@ fn child(role: &str) -> Result<(), Box<dyn std::error::Error>> {
         // One of four workers squaring jobs from a shared MPMC queue.
         "worker" => {
             let (jobs, results) = arg.split_once(',').ok_or("bad args")?;
-            let rx = mpmc::Ring::<u64>::open(jobs)?.receiver()?;
-            let tx = mpmc::Ring::<[u64; 2]>::open(results)?.sender()?;
+            let rx = mpmc::Ring::<u64>::open(jobs)?.receiver();
+            let tx = mpmc::Ring::<[u64; 2]>::open(results)?.sender();
             while let Ok(x) = rx.recv() {
                 tx.send([x, x * x])?;
             }
@@ -116,7 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (jobs_name, results_name) = (format!("showcase-jobs-{tag}"), format!("showcase-results-{tag}"));
     let jobs = mpmc::Ring::<u64>::create(&jobs_name, 256)?;
     let results = mpmc::Ring::<[u64; 2]>::create(&results_name, 256)?;
-    let (jtx, rrx) = (jobs.sender()?, results.receiver()?);
+    let (jtx, rrx) = (jobs.sender(), results.receiver());
     let workers: Vec<Kid> = (0..4).map(|_| spawn("worker", &format!("{jobs_name},{results_name}"))).collect();
     let mut total = 0u64;
     let mut got = 0;

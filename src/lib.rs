@@ -99,7 +99,7 @@ pub mod queue;
 pub mod shm;
 
 #[cfg(not(loom))]
-pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
+pub use cell::{Array, ArrayGuard, CompareExchangeError, Numeric, Shareable, Value};
 #[cfg(not(loom))]
 pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 #[cfg(not(loom))]

@@ -404,7 +404,7 @@ impl<T: Pod> Queue<T> {
         if let Some(t) = self.tx.get() {
             return Some(t);
         }
-        let s = self.ring.sender().ok()?;
+        let s = self.ring.sender();
         // Lost a race with another thread: ours is dropped (and leaves).
         let _ = self.tx.set(s);
         self.tx.get()
@@ -414,7 +414,7 @@ impl<T: Pod> Queue<T> {
         if let Some(r) = self.rx.get() {
             return Some(r);
         }
-        let r = self.ring.receiver().ok()?;
+        let r = self.ring.receiver();
         let _ = self.rx.set(r);
         self.rx.get()
     }
@@ -937,7 +937,10 @@ impl ByteQueue {
 
     fn join_side(&self, sending: bool) -> bool {
         let cell = if sending { &self.joined_tx } else { &self.joined_rx };
-        *cell.get_or_init(|| self.raw.join(sending).is_ok())
+        *cell.get_or_init(|| {
+            self.raw.join(sending);
+            true
+        })
     }
 
     fn gone(&self) -> PutBytesError {

@@ -86,7 +86,7 @@ fn atomic_ops_and_types() {
     let v = Value::<u32>::create(&common::unique("ops"), 5).unwrap();
     assert_eq!(v.swap(9), 5);
     assert_eq!(v.compare_exchange(9, 10), Ok(9));
-    assert_eq!(v.compare_exchange(9, 11), Err(10));
+    assert_eq!(v.compare_exchange(9, 11).map_err(|e| e.actual), Err(10));
     assert_eq!(v.update(|x| x * 2), 10);
     assert_eq!(v.fetch_sub(5), 20);
     assert_eq!(v.load(), 15);

@@ -28,13 +28,13 @@ fn two_by_two_counts_every_message() {
         match role.as_str() {
             "producer" => {
                 let p: u64 = a[1].parse().unwrap();
-                let tx = ring.sender().unwrap();
+                let tx = ring.sender();
                 for i in 0..PER_PRODUCER {
                     tx.send(tag(p, i)).unwrap();
                 }
             }
             "consumer" => {
-                let rx = ring.receiver().unwrap();
+                let rx = ring.receiver();
                 let mut last = [None::<u64>; 2];
                 let mut got = Vec::with_capacity(PER_PRODUCER as usize);
                 let mut buf = [0u64; 32];
@@ -108,7 +108,7 @@ fn two_by_two_counts_every_message() {
 fn slot_of_killed_sender_is_skipped_and_counted() {
     if let Some(_role) = common::role() {
         let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
-        let tx = ring.sender().unwrap();
+        let tx = ring.sender();
         tx.send(1).unwrap();
         assert!(tx.__claim_and_abandon());
         tx.send(3).unwrap(); // lands after the abandoned slot
@@ -118,8 +118,8 @@ fn slot_of_killed_sender_is_skipped_and_counted() {
     let _wd = common::watchdog(60);
     let name = common::unique("skip");
     let ring = Ring::<u64>::create(&name, 8).unwrap();
-    let rx = ring.receiver().unwrap();
-    let tx = ring.sender().unwrap(); // keeps the ring connected after the kill
+    let rx = ring.receiver();
+    let tx = ring.sender(); // keeps the ring connected after the kill
     let child = common::spawn("slot_of_killed_sender_is_skipped_and_counted", "s", &[&name]);
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(1));
     assert!(common::eventually(30, || ring.len() == 2), "claimed slot + one message");
@@ -144,7 +144,7 @@ fn random_sender_kills_never_wedge() {
         let a = common::args();
         let ring = Ring::<u64>::open(&a[0]).unwrap();
         let p: u64 = a[1].parse().unwrap();
-        let tx = ring.sender().unwrap();
+        let tx = ring.sender();
         for i in 0.. {
             if tx.send(tag(p, i)).is_err() {
                 break;
@@ -156,7 +156,7 @@ fn random_sender_kills_never_wedge() {
     for round in 0..4u64 {
         let name = common::unique("kills");
         let ring = Ring::<u64>::create(&name, 16).unwrap();
-        let rx = ring.receiver().unwrap();
+        let rx = ring.receiver();
         let kids: Vec<_> =
             (0..2).map(|p| common::spawn("random_sender_kills_never_wedge", "p", &[&name, &p.to_string()])).collect();
         let mut last = [None::<u64>; 2];
@@ -188,7 +188,7 @@ fn random_sender_kills_never_wedge() {
 fn blocked_send_ends_when_receivers_are_killed() {
     if let Some(_role) = common::role() {
         let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
-        let rx = ring.receiver().unwrap();
+        let rx = ring.receiver();
         assert_eq!(rx.recv(), Ok(0));
         std::thread::sleep(Duration::from_secs(600));
         return;
@@ -196,7 +196,7 @@ fn blocked_send_ends_when_receivers_are_killed() {
     let _wd = common::watchdog(60);
     let name = common::unique("rdie");
     let ring = Ring::<u64>::create(&name, 2).unwrap();
-    let tx = ring.sender().unwrap();
+    let tx = ring.sender();
     let kids: Vec<_> =
         (0..2).map(|_| common::spawn("blocked_send_ends_when_receivers_are_killed", "r", &[&name])).collect();
     tx.send(0).unwrap();

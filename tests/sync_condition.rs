@@ -15,7 +15,7 @@ fn ping_pong_hand_off() {
         let turn = Value::<u32>::open(&a[1]).unwrap();
         for i in 0..ROUNDS {
             let g = cv.lock().unwrap();
-            let g = cv.wait_while(g, || turn.load() != 2 * i + 1).unwrap();
+            let g = cv.wait_while(g, |_| turn.load() != 2 * i + 1).unwrap();
             turn.store(2 * i + 2);
             cv.notify_all();
             drop(g);
@@ -31,7 +31,7 @@ fn ping_pong_hand_off() {
         let g = cv.lock().unwrap();
         turn.store(2 * i + 1);
         cv.notify_all();
-        let g = cv.wait_while(g, || turn.load() != 2 * i + 2).unwrap();
+        let g = cv.wait_while(g, |_| turn.load() != 2 * i + 2).unwrap();
         drop(g);
     }
     common::expect_success(kid, 30);
@@ -47,7 +47,7 @@ fn notify_all_wakes_every_process() {
         let waiting = Value::<u32>::open(&a[2]).unwrap();
         let g = cv.lock().unwrap();
         waiting.fetch_add(1);
-        let g = cv.wait_while(g, || go.load() == 0).unwrap();
+        let g = cv.wait_while(g, |_| go.load() == 0).unwrap();
         drop(g);
         return;
     }
@@ -75,9 +75,9 @@ fn wait_timeout_returns_and_notify_one() {
     let g = cv.lock().unwrap();
     let (g, r) = cv.wait_timeout(g, Duration::from_millis(20)).unwrap();
     assert!(r.timed_out());
-    let (g, r) = cv.wait_timeout_while(g, Duration::from_millis(20), || true).unwrap();
+    let (g, r) = cv.wait_timeout_while(g, Duration::from_millis(20), |_| true).unwrap();
     assert!(r.timed_out());
-    let (g, r) = cv.wait_timeout_while(g, Duration::from_millis(20), || false).unwrap();
+    let (g, r) = cv.wait_timeout_while(g, Duration::from_millis(20), |_| false).unwrap();
     assert!(!r.timed_out());
     drop(g);
     cv.notify_one(); // nobody waits: a no-op

@@ -29,6 +29,34 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::{Numeric, Shareable};
+
+/// [`Value::compare_exchange`] found another value than the expected one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CompareExchangeError<T> {
+    /// The value that was there instead.
+    pub actual: T,
+}
+
+impl<T> CompareExchangeError<T> {
+    /// The value that was there instead.
+    pub fn into_inner(self) -> T {
+        self.actual
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for CompareExchangeError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompareExchangeError").field("actual", &self.actual).finish()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Display for CompareExchangeError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "compare_exchange failed: the value was {:?}", self.actual)
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for CompareExchangeError<T> {}
 use crate::error::Result;
 use crate::shm::header::{ElemInfo, HeaderData, Kind};
 use crate::shm::segment::{CreateSpec, ShmSafe};
@@ -327,14 +355,18 @@ impl<T: Shareable> Value<T> {
     }
 
     /// Stores `new` if the value is (bitwise) `current`. `Ok(previous)` on
-    /// success, `Err(actual)` otherwise. Floats compare by bits (`-0.0` is not
-    /// `0.0`, a NaN equals the same NaN).
+    /// success. Floats compare by bits (`-0.0` is not `0.0`, a NaN equals the
+    /// same NaN).
     ///
     /// # Errors
-    /// `Err(actual)` when the value was not `current`.
-    pub fn compare_exchange(&self, current: T, new: T) -> std::result::Result<T, T> {
+    /// [`CompareExchangeError`] holding the actual value when it was not
+    /// `current` (an `std::error::Error`, so `?` works in any error context).
+    pub fn compare_exchange(&self, current: T, new: T) -> std::result::Result<T, CompareExchangeError<T>> {
         if is_native::<T>() {
-            return self.native(|w| w.cas(to_bits(current), to_bits(new))).map(from_bits).map_err(from_bits);
+            return self
+                .native(|w| w.cas(to_bits(current), to_bits(new)))
+                .map(from_bits)
+                .map_err(|a| CompareExchangeError { actual: from_bits(a) });
         }
         let _g = self.write_lock();
         let old = self.seq_load();
@@ -342,7 +374,7 @@ impl<T: Shareable> Value<T> {
             self.seq_store(new);
             Ok(old)
         } else {
-            Err(old)
+            Err(CompareExchangeError { actual: old })
         }
     }
 

@@ -4,8 +4,8 @@
 //! use ringshm::mpmc;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let q = mpmc::Ring::<[u8; 32]>::create("jobs", 1024)?;
-//! let tx = q.sender()?;                    // Clone + Send + Sync
-//! let rx = mpmc::Ring::<[u8; 32]>::open("jobs")?.receiver()?;
+//! let tx = q.sender();                    // Clone + Send + Sync
+//! let rx = mpmc::Ring::<[u8; 32]>::open("jobs")?.receiver();
 //! tx.send([7; 32])?;
 //! assert_eq!(rx.recv()?, [7; 32]);
 //! # Ok(()) }
@@ -386,16 +386,17 @@ impl RawRing {
     }
 
     /// Counts one more handle of a side in this process (taking the side's
-    /// shared lock for the first).
-    pub(crate) fn join(&self, sending: bool) -> Result<()> {
+    /// shared lock for the first). Shared locks never conflict with each
+    /// other; should the kernel refuse one anyway, the side still works, only
+    /// without death detection for this process's handles.
+    pub(crate) fn join(&self, sending: bool) {
         let (reg, role, word, _, name) = self.side(sending);
         let mut r = reg.lock().unwrap_or_else(|e| e.into_inner());
         if r.count == 0 {
-            r.lock = self.seg.take_role(role, name, true)?;
+            r.lock = self.seg.take_role(role, name, true).ok().flatten();
             side_attach(word);
         }
         r.count += 1;
-        Ok(())
     }
 
     /// Counts one handle of a side less; the last one in the last process
@@ -619,21 +620,15 @@ impl<T: Pod> Ring<T> {
     }
 
     /// A new sending handle.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the kernel refuses the side's lock.
-    pub fn sender(&self) -> Result<Sender<T>> {
-        self.raw.join(true)?;
-        Ok(Sender { raw: self.raw.clone(), _t: PhantomData })
+    pub fn sender(&self) -> Sender<T> {
+        self.raw.join(true);
+        Sender { raw: self.raw.clone(), _t: PhantomData }
     }
 
     /// A new receiving handle.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the kernel refuses the side's lock.
-    pub fn receiver(&self) -> Result<Receiver<T>> {
-        self.raw.join(false)?;
-        Ok(Receiver { raw: self.raw.clone(), _t: PhantomData })
+    pub fn receiver(&self) -> Receiver<T> {
+        self.raw.join(false);
+        Receiver { raw: self.raw.clone(), _t: PhantomData }
     }
 
     /// The capacity in items (a power of two).
@@ -759,14 +754,13 @@ pub struct Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        // The side is already joined by `self`, so this cannot fail.
-        let _ = self.raw.join(true);
+        self.raw.join(true);
         Sender { raw: self.raw.clone(), _t: PhantomData }
     }
 }
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        let _ = self.raw.join(false);
+        self.raw.join(false);
         Receiver { raw: self.raw.clone(), _t: PhantomData }
     }
 }
@@ -1018,8 +1012,8 @@ mod tests {
     fn fifo_and_wrap() {
         let q = Ring::<u32>::create(&name("fifo"), 3).unwrap();
         assert_eq!(q.capacity(), 4);
-        let tx = q.sender().unwrap();
-        let rx = q.receiver().unwrap();
+        let tx = q.sender();
+        let rx = q.receiver();
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         let mut next = 0;
         let mut expect = 0;
@@ -1065,8 +1059,8 @@ mod tests {
             let b = unsafe { Ring::<u64>::attach_in(region) }.unwrap();
             // SAFETY: as above.
             assert!(matches!(unsafe { spsc::Ring::<u64>::attach_in(region) }, Err(Error::WrongKind { .. })));
-            let tx = a.sender().unwrap();
-            let rx = b.receiver().unwrap();
+            let tx = a.sender();
+            let rx = b.receiver();
             tx.send(5).unwrap();
             assert_eq!(rx.recv(), Ok(5));
             drop(tx);
@@ -1081,8 +1075,8 @@ mod tests {
     #[test]
     fn close_drains_then_disconnects() {
         let q = Ring::<u64>::create(&name("close"), 8).unwrap();
-        let tx = q.sender().unwrap();
-        let rx = q.receiver().unwrap();
+        let tx = q.sender();
+        let rx = q.receiver();
         tx.send(1).unwrap();
         q.close();
         assert!(tx.try_send(2).unwrap_err().is_disconnected());
@@ -1096,7 +1090,7 @@ mod tests {
         let per = 20_000u64;
         std::thread::scope(|s| {
             for p in 0..2u64 {
-                let tx = q.sender().unwrap();
+                let tx = q.sender();
                 s.spawn(move || {
                     for i in 0..per {
                         tx.send(p << 32 | i).unwrap();
@@ -1105,7 +1099,7 @@ mod tests {
             }
             let mut hs = Vec::new();
             for _ in 0..2 {
-                let rx = q.receiver().unwrap();
+                let rx = q.receiver();
                 hs.push(s.spawn(move || {
                     let mut last = [None::<u64>; 2];
                     let mut got = Vec::new();

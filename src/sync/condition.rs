@@ -7,7 +7,7 @@
 //! let ready = ringshm::Value::<u32>::create("ready", 0)?;
 //! // waiter
 //! let g = cv.lock().unwrap_or_else(|e| e.into_inner());
-//! let _g = cv.wait_while(g, || ready.load() == 0).unwrap_or_else(|e| e.into_inner());
+//! let _g = cv.wait_while(g, |_| ready.load() == 0).unwrap_or_else(|e| e.into_inner());
 //! // notifier (another process): set `ready` under cv.lock(), then cv.notify_all()
 //! # Ok(()) }
 //! ```
@@ -249,7 +249,8 @@ impl Condition {
         wrap(a, (g, WaitTimeoutResult(t)))
     }
 
-    /// Waits while `condition()` returns `true` (checked under the lock).
+    /// Waits while `condition(&mut guard)` returns `true` (checked under the
+    /// lock), like `std::sync::Condvar::wait_while`.
     ///
     /// # Errors
     /// As for [`Condition::wait`]; the waiting goes on after a takeover
@@ -260,10 +261,10 @@ impl Condition {
     pub fn wait_while<'a>(
         &'a self,
         mut guard: LockGuard<'a>,
-        mut condition: impl FnMut() -> bool,
+        mut condition: impl FnMut(&mut LockGuard<'a>) -> bool,
     ) -> LockResult<LockGuard<'a>> {
         let mut died = false;
-        while condition() {
+        while condition(&mut guard) {
             let (g, a, _) = self.wait_inner(guard, None);
             died |= a == Acquired::OwnerDied;
             guard = g;
@@ -283,13 +284,13 @@ impl Condition {
         &'a self,
         mut guard: LockGuard<'a>,
         timeout: Duration,
-        mut condition: impl FnMut() -> bool,
+        mut condition: impl FnMut(&mut LockGuard<'a>) -> bool,
     ) -> LockResult<(LockGuard<'a>, WaitTimeoutResult)> {
         let d = crate::sync::wait::deadline(Some(timeout)).or(Some(far_future()));
         let mut died = false;
         let mut timed_out = false;
         loop {
-            if !condition() {
+            if !condition(&mut guard) {
                 timed_out = false;
                 break;
             }

@@ -287,7 +287,9 @@ pub struct OwnerDied<G> {
 }
 
 impl<G> OwnerDied<G> {
-    pub(crate) fn new(guard: G) -> Self {
+    /// Wraps `guard` (like `std::sync::PoisonError::new`), e.g. to carry
+    /// another guard type through `?`.
+    pub fn new(guard: G) -> Self {
         OwnerDied { guard }
     }
     /// The guard: the lock is held.
