@@ -69,10 +69,15 @@
 //! | Python `multiprocessing` | ringshm |
 //! |---|---|
 //! | (none: the building blocks) | [`spsc::Ring`] (one producer, one consumer), [`mpmc::Ring`] (many of each) |
-//! | `Pipe(duplex)` | `Pipe::create` / `Pipe::open` / `Pipe::pair` |
-//! | `Queue(maxsize)`, `JoinableQueue` | `Queue`, `ByteQueue`, `JoinableQueue` |
-//! | `Value`, `Array` | `Value`, `Array` |
-//! | `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`, `Barrier` | same names |
+//! | `Pipe(duplex)` | [`Pipe::create`] / [`Pipe::open`] / [`Pipe::pair`] |
+//! | `Queue(maxsize)`, `JoinableQueue` | [`Queue`], [`ByteQueue`], [`JoinableQueue`] |
+//! | `Value`, `Array` | [`Value`], [`Array`] |
+//! | `Lock`, `RLock` | [`Lock`], [`RLock`] (robust: [`OwnerDied`] after a holder's death) |
+//! | `Semaphore`, `BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`] |
+//! | `Event`, `Condition`, `Barrier` | [`Event`], [`Condition`], [`Barrier`] |
+//!
+//! Segments are listed and cleaned up with [`list`], [`info`],
+//! [`remove_stale`] and [`unlink`], or the `ringshm` command-line tool.
 //!
 //! Objects can also be placed in memory the caller maps itself (memfd,
 //! hugepages, another crate's mapping) with `init_in` / `attach_in`.

@@ -448,19 +448,29 @@ impl Pipe {
     /// After `fork()`, each process should drop the end it does not use:
     /// an end is alive while any process holds a copy of it.
     ///
+    /// # Panics
+    /// Like Python's `Pipe()`, it has no error to return: if the system
+    /// refuses the memory (no memfd, no space) or `capacity` is absurd, it
+    /// panics with the reason. [`Pipe::try_pair`] returns the error instead.
+    pub fn pair(capacity: usize) -> (Connection, Connection) {
+        Self::try_pair(capacity).unwrap_or_else(|e| panic!("Pipe::pair({capacity}): {e}"))
+    }
+
+    /// [`Pipe::pair`] that returns the error instead of panicking.
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a capacity that is too large,
     /// [`Error::NoSpace`], [`Error::Io`].
-    pub fn pair(capacity: usize) -> Result<(Connection, Connection)> {
+    pub fn try_pair(capacity: usize) -> Result<(Connection, Connection)> {
         Self::pair_with(capacity, &Options::new())
     }
 
-    /// [`Pipe::pair`] with options (`duplex(false)`: the first end only
+    /// [`Pipe::try_pair`] with options (`duplex(false)`: the first end only
     /// sends, the second only receives — Python's `Pipe(duplex=False)`
     /// returns them the other way round; wait strategy).
     ///
     /// # Errors
-    /// As [`Pipe::pair`].
+    /// As [`Pipe::try_pair`].
     pub fn pair_with(capacity: usize, opts: &Options) -> Result<(Connection, Connection)> {
         let (dirs, cap) = Self::dirs_and_cap(capacity, opts)?;
         let e = expect();

@@ -37,7 +37,7 @@
 //! [`Ring::lost`]) and go on. A slow but live claimer is never robbed.
 //! Positions are below 2^56 (decades at 10^8 operations per second).
 //!
-//! Each side (senders, receivers) has a control word as in [`super`]; a
+//! Each side (senders, receivers) has a control word (`src/ring/mod.rs`); a
 //! queue [`Ring::close`]d by the user sets `SHUT` on the senders' word.
 
 use core::marker::PhantomData;

@@ -29,7 +29,7 @@
 //!
 //! Publishing is a `Release` store of the own counter, paired with the
 //! `Acquire` load in the other side's refresh; waking a sleeper costs one
-//! Relaxed load when nobody sleeps (see [`crate::sync::futex`]).
+//! Relaxed load when nobody sleeps (see `src/sync/futex.rs`).
 
 #[cfg(not(loom))]
 use core::marker::PhantomData;

@@ -11,12 +11,12 @@
 //! ```
 //!
 //! The header is written by the creator while it holds the `INIT` lock byte and
-//! published by storing [`header::MAGIC`] with `Release` last; `open` validates
+//! published by storing the magic word with `Release` last; `open` validates
 //! every field against what the caller expects *before* it computes a single
 //! offset, and computes offsets itself from validated values.
 //!
 //! Liveness is kernel-tracked: every handle holds open-file-description (OFD)
-//! byte-range locks on the segment file, far past its end (see [`lock`]). The
+//! byte-range locks on the segment file, far past its end (`src/shm/lock.rs`). The
 //! kernel drops them when the last descriptor copy closes — at `drop`, at
 //! `exit`, or at `SIGKILL` — so "is anyone still holding role R" is one
 //! `F_OFD_GETLK`, immune to pid reuse and correct across `fork()`.
