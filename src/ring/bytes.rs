@@ -916,11 +916,10 @@ pub(crate) fn try_recv_frame(
 ) -> core::result::Result<core::result::Result<Vec<u8>, Corrupt>, super::mpmc_core::Blocked> {
     let max = frame_max(raw);
     let r = raw.try_recv_with(|p| {
+        // The length word may hold anything (another process can scribble
+        // on it): it is copied out once and checked against `max` below.
         // SAFETY: `try_recv_with` hands us the payload of a published slot
-        // this receiver claimed: 8-aligned and `8 + max` bytes long. The
-        // length word may hold anything (another process can scribble on
-        // it): it is copied out once and checked against `max` before any
-        // byte is read with it.
+        // this receiver claimed: 8-aligned and `8 + max` bytes long.
         let len = unsafe { p.cast::<u64>().read() };
         if len > max as u64 {
             return Err(Corrupt);
