@@ -498,3 +498,25 @@ fn remove_stale_removes_dead_creators_segments_and_keeps_held_ones() {
     assert!(exists(&kept));
     ringshm::unlink(&kept).unwrap();
 }
+
+/// A segment larger than all of `/dev/shm` is refused at create time with
+/// `NoSpace` (the space is reserved up front, never a later SIGBUS), and the
+/// half-made name is removed.
+#[test]
+fn segment_larger_than_the_tmpfs_is_no_space() {
+    let st = rustix::fs::statvfs("/dev/shm").unwrap();
+    let total = st.f_blocks * st.f_frsize;
+    if total == 0 || 2 * total > 1 << 42 {
+        eprintln!("skipped: /dev/shm is unlimited or larger than a ring may be");
+        return;
+    }
+    // Twice the whole file system, in 4 KiB elements. tmpfs refuses such a
+    // `fallocate` before allocating anything.
+    let cap = ((2 * total / 4096) as usize).next_power_of_two();
+    let name = common::unique("nospace");
+    match ringshm::spsc::Ring::<[u8; 4096]>::create(&name, cap) {
+        Err(Error::NoSpace { bytes, .. }) => assert!(bytes > total),
+        other => panic!("expected NoSpace for {cap} x 4 KiB on a {total}-byte tmpfs, got {other:?}"),
+    }
+    assert!(!exists(&name), "the half-made segment is removed");
+}
