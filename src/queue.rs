@@ -703,7 +703,7 @@ impl<T: Pod> JoinableQueue<T> {
     }
 
     fn wrap(raw: RawRing) -> Self {
-        let tasks = Tasks { off: Self::layout().extra_offset(raw.capacity()) };
+        let tasks = Tasks { off: Self::layout().extra_offset(raw.slot_count()) };
         JoinableQueue { q: Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)) }
     }
 
@@ -1195,28 +1195,32 @@ mod tests {
     #[test]
     fn queue_basics() {
         let q = Queue::<u64>::create(&name("basic"), 5).unwrap();
-        assert_eq!(q.capacity(), 8);
+        assert_eq!(q.capacity(), 5);
         assert_eq!(q.try_get(), Err(GetError::Empty));
         assert_eq!(q.get_timeout(Duration::from_millis(5)), Err(GetError::Empty));
-        for i in 0..8 {
+        // Exactly 5, like Python's Queue(5), though the ring has 8 slots.
+        for i in 0..5 {
             q.try_put(i).unwrap();
         }
         assert!(q.is_full());
-        assert_eq!(q.len(), 8);
+        assert_eq!(q.len(), 5);
         assert_eq!(q.try_put(9), Err(PutError::Full(9)));
         assert_eq!(q.put_timeout(9, Duration::from_millis(5)), Err(PutError::Full(9)));
-        let mut out = [0u64; 5];
-        assert_eq!(q.get_many(&mut out), Ok(5));
-        assert_eq!(out, [0, 1, 2, 3, 4]);
+        let mut out = [0u64; 2];
+        assert_eq!(q.get_many(&mut out), Ok(2));
+        assert_eq!(out, [0, 1]);
         q.put_many(&[10, 11]).unwrap();
         assert_eq!(q.len(), 5);
+        let mut out = [0u64; 3];
+        assert_eq!(q.get_many(&mut out), Ok(3));
+        assert_eq!(out, [2, 3, 4]);
         q.close();
         assert_eq!(q.put(1), Err(PutError::Closed(1)));
         let mut all = Vec::new();
         while let Ok(v) = q.get() {
             all.push(v);
         }
-        assert_eq!(all, [5, 6, 7, 10, 11]);
+        assert_eq!(all, [10, 11]);
         assert_eq!(q.try_get(), Err(GetError::Disconnected));
     }
 

@@ -130,6 +130,8 @@ struct Owner {
 
 /// An untyped MPMC ring: the engine under [`Ring`] and the queues.
 pub(crate) struct RawRing {
+    /// Most items held at once (`<= cap`); the capacity the creator asked for.
+    bound: u64,
     seg: Segment,
     /// `seg.body_at::<Shared>(0)`, checked once.
     shared: NonNull<Shared>,
@@ -165,6 +167,7 @@ impl RawRing {
         open_if_exists: bool,
     ) -> Result<RawRing> {
         let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let params = with_bound(params, capacity);
         let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
         let init = |s: &Segment| init_slots(s, cap, layout);
         let seg = if open_if_exists {
@@ -190,6 +193,7 @@ impl RawRing {
         opts: &Options,
     ) -> Result<RawRing> {
         let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let params = with_bound(params, capacity);
         let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
         let seg = Segment::create_anonymous("ringshm-mpmc", &spec, |s| init_slots(s, cap, layout))?;
         Self::from_segment(seg, layout, opts.wait)
@@ -197,6 +201,12 @@ impl RawRing {
 
     fn body_size_of(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
         let cap = stored_capacity(name, h.capacity, layout.stride)?;
+        if h.params[BOUND_PARAM] > cap as u64 {
+            return Err(Error::Corrupted {
+                name: name.into(),
+                reason: format!("stored bound {} exceeds the {cap} slots", h.params[BOUND_PARAM]),
+            });
+        }
         if cap < 2 {
             return Err(Error::Corrupted { name: name.into(), reason: "an MPMC ring has at least 2 slots".into() });
         }
@@ -212,6 +222,10 @@ impl RawRing {
         let side = || Mutex::new(SideReg { count: 0, lock: None });
         let shared = NonNull::from(seg.body_at::<Shared>(0));
         let r = RawRing {
+            bound: match seg.header().params[BOUND_PARAM] {
+                0 => cap,
+                b => b.min(cap),
+            },
             seg,
             shared,
             cap,
@@ -252,7 +266,13 @@ impl RawRing {
         &self.seg
     }
 
+    /// How many items the ring holds at most (the capacity asked for).
     pub(crate) fn capacity(&self) -> usize {
+        self.bound as usize
+    }
+
+    /// Number of slots (a power of two, at least the capacity).
+    pub(crate) fn slot_count(&self) -> usize {
         self.cap as usize
     }
 
@@ -353,7 +373,7 @@ impl RawRing {
         let sh = self.shared();
         let h = sh.head.load(Ordering::Acquire);
         let t = sh.tail.load(Ordering::Acquire);
-        t.saturating_sub(h).min(self.cap) as usize
+        t.saturating_sub(h).min(self.bound) as usize
     }
 
     /// Messages lost with dead processes so far.
@@ -504,6 +524,19 @@ impl alg::Mem for RawRing {
     fn polls(&self) -> &AtomicU32 {
         &self.polls
     }
+    #[inline(always)]
+    fn bound(&self) -> u64 {
+        self.bound
+    }
+}
+
+/// Header parameter that records the capacity asked for (0: the slot count).
+const BOUND_PARAM: usize = 3;
+
+fn with_bound(mut params: [u64; 4], capacity: usize) -> [u64; 4] {
+    debug_assert_eq!(params[BOUND_PARAM], 0, "params[3] is the ring's bound");
+    params[BOUND_PARAM] = capacity.max(1) as u64;
+    params
 }
 
 fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
@@ -575,8 +608,8 @@ impl<T: Pod> Ring<T> {
         Ok(Self::from_raw(RawRing::anonymous(&Self::expect(kind), capacity, Self::layout(), [0; 4], opts)?))
     }
 
-    /// Creates a ring of at least `capacity` items (rounded up to a power of
-    /// two, at least 2).
+    /// Creates a ring that holds at most `capacity` items (exactly, like
+    /// Python's `Queue(maxsize)`; the slot array is a power of two).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::InvalidArgument`],
@@ -1010,7 +1043,7 @@ mod tests {
 
     #[test]
     fn fifo_and_wrap() {
-        let q = Ring::<u32>::create(&name("fifo"), 3).unwrap();
+        let q = Ring::<u32>::create(&name("fifo"), 4).unwrap();
         assert_eq!(q.capacity(), 4);
         let tx = q.sender();
         let rx = q.receiver();

@@ -52,6 +52,10 @@ pub(crate) trait Mem {
     fn owner_dead(&self, tag: u8) -> bool;
     /// A counter that rate-limits liveness probes.
     fn polls(&self) -> &AtomicU32;
+    /// Most items held at once; at most `cap`.
+    fn bound(&self) -> u64 {
+        self.cap()
+    }
 }
 
 /// Advances `word` from `pos` to `pos + 1` if nobody did yet.
@@ -89,6 +93,12 @@ pub(crate) fn try_send(m: &impl Mem, tag: u8, write: impl FnOnce(u64)) -> Result
         let s = seq.load(Ordering::Acquire);
         let free = pos << 8;
         if s == free {
+            // A capacity that is not a power of two: refuse positions at or
+            // past `head + bound`. A stale `head` only errs towards "full".
+            // Relaxed: a bound, not a hand-off; `seq` carries the data.
+            if m.bound() < cap && pos.wrapping_sub(sh.head.load(Ordering::Relaxed)) >= m.bound() {
+                return Err(Blocked::Wait);
+            }
             // Acquire: as above (the CAS reads the same store).
             if seq.compare_exchange(s, free | u64::from(tag), Ordering::Acquire, Ordering::Relaxed).is_ok() {
                 help(&sh.tail, pos);
