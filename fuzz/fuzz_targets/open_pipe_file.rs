@@ -160,7 +160,9 @@ fn run(e: &mut Ends<'_>, ops: &[Op]) {
                 let i = usize::from(b);
                 e.p[i] = None;
                 let end = if b { End::B } else { End::A };
-                e.p[i] = Pipe::open_end(e.file.name(), end).ok();
+                if !e.file.waits_for_creator() {
+                    e.p[i] = Pipe::open_end(e.file.name(), end).ok();
+                }
             }
             Op::Scribble(off, v) => e.file.scribble(usize::from(off), v),
         }
@@ -170,7 +172,11 @@ fn run(e: &mut Ends<'_>, ops: &[Op]) {
 fuzz_target!(|data: &[u8]| {
     let Some((flags, segment, op_bytes)) = ringshm_fuzz::split(data) else { return };
     let tmpl = (flags & 1 != 0).then(|| template_pipe((flags >> 1) & 3));
-    let file = ShmFile::new("pipe", &ringshm_fuzz::overlay(tmpl.as_deref(), segment, 0));
+    let bytes = ringshm_fuzz::overlay(tmpl.as_deref(), segment, 0);
+    if ringshm_fuzz::waits_for_creator(&bytes) {
+        return;
+    }
+    let file = ShmFile::new("pipe", &bytes);
     let ops: Vec<Op> = ringshm_fuzz::parse_ops(op_bytes);
     let mut e = Ends { file: &file, p: [None, None] };
     if flags & 8 != 0 {

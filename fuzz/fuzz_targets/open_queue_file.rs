@@ -75,7 +75,9 @@ fn run(file: &ShmFile, kind: u8, qs: &mut [Option<Q>; 2], ops: &[Op]) {
         match *op {
             Op::Reopen(b) => {
                 qs[h(b)] = None;
-                qs[h(b)] = open(kind, file.name());
+                if !file.waits_for_creator() {
+                    qs[h(b)] = open(kind, file.name());
+                }
             }
             Op::Scribble(off, v) => file.scribble(usize::from(off), v),
             ref op => {
@@ -194,7 +196,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((flags, segment, op_bytes)) = ringshm_fuzz::split(data) else { return };
     let kind = (flags >> 1) & 3;
     let tmpl = (flags & 1 != 0).then(|| template_queue(kind, flags & 8 != 0));
-    let file = ShmFile::new("queue", &ringshm_fuzz::overlay(tmpl.as_deref(), segment, 0));
+    let bytes = ringshm_fuzz::overlay(tmpl.as_deref(), segment, 0);
+    if ringshm_fuzz::waits_for_creator(&bytes) {
+        return;
+    }
+    let file = ShmFile::new("queue", &bytes);
     let ops: Vec<Op> = ringshm_fuzz::parse_ops(op_bytes);
     let mut qs = [open(kind, file.name()), None];
     if qs[0].is_none() {

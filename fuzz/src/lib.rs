@@ -354,7 +354,7 @@ impl ShmFile {
         let name = unique_name(what);
         let path = format!("/dev/shm/{name}");
         std::fs::write(&path, bytes).expect("write segment file");
-        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("reopen segment file");
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("reopen segment file");
         ShmFile { name, path, file, len: bytes.len() }
     }
 
@@ -374,10 +374,27 @@ impl ShmFile {
     }
 }
 
+impl ShmFile {
+    /// Whether `open` would now only wait for a creator (see
+    /// [`waits_for_creator`]): targets skip re-opening then.
+    pub fn waits_for_creator(&self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut m = [0u8; 8];
+        self.file.read_at(&mut m, 0).map_or(true, |n| waits_for_creator(&m[..n]))
+    }
+}
+
 impl Drop for ShmFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Whether `open` would only wait for a creator on these segment bytes: a
+/// magic word of 0 (or a file too short for one) makes it wait 100 ms and
+/// fail, one slow path that needs no fuzzing. Targets skip such inputs.
+pub fn waits_for_creator(segment: &[u8]) -> bool {
+    segment.get(..8).is_none_or(|m| m.iter().all(|b| *b == 0))
 }
 
 /// A deterministic message of `len` bytes (for sends).
