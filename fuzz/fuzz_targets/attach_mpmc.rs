@@ -47,6 +47,9 @@ enum Op {
     Reattach,
     /// Another process writes `v` at byte offset `off` of the region.
     Scribble(u16, u64),
+    /// Another process adds `delta` to the 8-aligned word `i` (an index or
+    /// length off by a little).
+    Nudge(u16, i8),
 }
 
 fn pick<T>(v: &[T], i: u8) -> Option<&T> {
@@ -153,6 +156,7 @@ fn run(ring: Ring<u64>, buf: &AlignedBuf, ops: &[Op]) {
                 }
             }
             Op::Scribble(off, v) => buf.scribble(usize::from(off), v),
+            Op::Nudge(w, d) => buf.nudge(usize::from(w), d),
         }
     }
 }

@@ -47,6 +47,9 @@ enum Op {
     Reopen(bool),
     /// Another process writes `v` at byte offset `off` of the file.
     Scribble(u16, u64),
+    /// Another process adds `delta` to the 8-aligned word `i` (an index or
+    /// length off by a little).
+    Nudge(u16, i8),
 }
 
 struct Ends<'a> {
@@ -165,6 +168,7 @@ fn run(e: &mut Ends<'_>, ops: &[Op]) {
                 }
             }
             Op::Scribble(off, v) => e.file.scribble(usize::from(off), v),
+            Op::Nudge(w, d) => e.file.nudge(usize::from(w), d),
         }
     }
 }

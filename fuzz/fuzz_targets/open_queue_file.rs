@@ -50,6 +50,9 @@ enum Op {
     Reopen(bool),
     /// Another process writes `v` at byte offset `off` of the file.
     Scribble(u16, u64),
+    /// Another process adds `delta` to the 8-aligned word `i` (an index or
+    /// length off by a little).
+    Nudge(u16, i8),
 }
 
 enum Q {
@@ -80,6 +83,7 @@ fn run(file: &ShmFile, kind: u8, qs: &mut [Option<Q>; 2], ops: &[Op]) {
                 }
             }
             Op::Scribble(off, v) => file.scribble(usize::from(off), v),
+            Op::Nudge(w, d) => file.nudge(usize::from(w), d),
             ref op => {
                 let b = match *op {
                     Op::TryPut(b, _)
@@ -93,7 +97,7 @@ fn run(file: &ShmFile, kind: u8, qs: &mut [Option<Q>; 2], ops: &[Op]) {
                     | Op::TaskDone(b)
                     | Op::JoinTimeout(b, _)
                     | Op::ClaimAndAbandon(b) => b,
-                    Op::Reopen(_) | Op::Scribble(..) => unreachable!("handled above"),
+                    Op::Reopen(_) | Op::Scribble(..) | Op::Nudge(..) => unreachable!("handled above"),
                 };
                 match &qs[h(b)] {
                     None => {}

@@ -125,6 +125,21 @@ impl AlignedBuf {
         // while the interpreter runs this.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(off), n) };
     }
+
+    /// Adds `delta` to the 8-aligned word `word` (wrapped into the buffer):
+    /// a plausible corruption (an index or length off by a little).
+    pub fn nudge(&self, word: usize, delta: i8) {
+        let words = self.len() / 8;
+        if words == 0 {
+            return;
+        }
+        let off = word % words * 8;
+        let mut b = [0u8; 8];
+        // SAFETY: `off + 8 <= len`; as for `scribble`.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), b.as_mut_ptr(), 8) };
+        let v = u64::from_le_bytes(b).wrapping_add(i64::from(delta) as u64);
+        self.scribble(off, v);
+    }
 }
 
 impl Drop for AlignedBuf {
@@ -371,6 +386,21 @@ impl ShmFile {
         let off = off % len;
         let b = v.to_le_bytes();
         let _ = self.file.write_at(&b[..b.len().min(len - off)], off as u64);
+    }
+
+    /// Adds `delta` to the 8-aligned word `word` (wrapped into the file): a
+    /// plausible corruption (an index or length off by a little).
+    pub fn nudge(&self, word: usize, delta: i8) {
+        use std::os::unix::fs::FileExt;
+        let words = self.len / 8;
+        if words == 0 {
+            return;
+        }
+        let off = word % words * 8;
+        let mut b = [0u8; 8];
+        if self.file.read_exact_at(&mut b, off as u64).is_ok() {
+            self.scribble(off, u64::from_le_bytes(b).wrapping_add(i64::from(delta) as u64));
+        }
     }
 }
 
