@@ -15,6 +15,8 @@
 //! rest        operations (`arbitrary`), at most `MAX_OPS`
 //! ```
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ptr::NonNull;
 use std::time::Duration;
 
@@ -122,6 +124,21 @@ impl AlignedBuf {
         // through atomics and raw pointers, never through a live `&`/`&mut`
         // while the interpreter runs this.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(off), n) };
+    }
+
+    /// Adds `delta` to the 8-aligned word `word` (wrapped into the buffer):
+    /// a plausible corruption (an index or length off by a little).
+    pub fn nudge(&self, word: usize, delta: i8) {
+        let words = self.len() / 8;
+        if words == 0 {
+            return;
+        }
+        let off = word % words * 8;
+        let mut b = [0u8; 8];
+        // SAFETY: `off + 8 <= len`; as for `scribble`.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), b.as_mut_ptr(), 8) };
+        let v = u64::from_le_bytes(b).wrapping_add(i64::from(delta) as u64);
+        self.scribble(off, v);
     }
 }
 
@@ -272,4 +289,275 @@ pub fn run_ops(ring: &Ring<u64>, ops: &[Op], mut scribble: impl FnMut(usize, u64
             Op::Scribble(off, v) => scribble(usize::from(off), v),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for targets with their own operation sets (`attach_mpmc`,
+// `open_pipe_file`, `open_queue_file`). They share the input format above:
+// flags byte, u16 segment length, segment bytes, then operations of the
+// target's own `Arbitrary` type.
+
+/// Splits `data` into `(flags, segment bytes, operation bytes)`; `None` if
+/// too short (see the input format in the crate docs).
+pub fn split(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&flags, rest) = data.split_first()?;
+    let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+    let rest = &rest[2..];
+    let (segment, ops) = rest.split_at(len.min(rest.len()));
+    Some((flags, segment, ops))
+}
+
+/// Up to [`MAX_OPS`] operations of type `O` decoded from `bytes`.
+pub fn parse_ops<'a, O: Arbitrary<'a>>(bytes: &'a [u8]) -> Vec<O> {
+    let mut u = Unstructured::new(bytes);
+    let mut list = Vec::new();
+    while list.len() < MAX_OPS && !u.is_empty() {
+        match O::arbitrary(&mut u) {
+            Ok(op) => list.push(op),
+            Err(_) => break,
+        }
+    }
+    list
+}
+
+/// The segment to test: `segment` XORed onto `template` (template mode; the
+/// result is at least as long as the template), or `segment` itself (raw
+/// mode, `template == None`). Padded with zeros to `min_len`.
+pub fn overlay(template: Option<&[u8]>, segment: &[u8], min_len: usize) -> Vec<u8> {
+    let mut out = template.map(<[u8]>::to_vec).unwrap_or_default();
+    let len = out.len().max(segment.len()).max(min_len);
+    out.resize(len, 0);
+    for (o, s) in out.iter_mut().zip(segment) {
+        *o ^= *s;
+    }
+    out
+}
+
+/// A fresh segment name, unique in this process (and among processes: it
+/// holds the pid).
+pub fn unique_name(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("ringshm-fuzz-{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The bytes of a real named segment: `make(name)` creates it (with
+/// `Options::persist(true)`, so that dropping its handles leaves the file)
+/// and does whatever should be in flight; the file is then read and removed.
+pub fn segment_file_bytes(what: &str, make: impl FnOnce(&str)) -> Vec<u8> {
+    let name = unique_name(what);
+    make(&name);
+    let path = format!("/dev/shm/{name}");
+    let bytes = std::fs::read(&path).expect("read template segment");
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
+/// A segment file in /dev/shm written from fuzz bytes; removed on drop.
+/// [`ShmFile::scribble`] overwrites bytes of it through its own descriptor —
+/// the same tmpfs pages the library has mapped — as a hostile process could.
+pub struct ShmFile {
+    name: String,
+    path: String,
+    file: std::fs::File,
+    len: usize,
+}
+
+impl ShmFile {
+    /// Writes `bytes` as a new segment file with a unique name.
+    pub fn new(what: &str, bytes: &[u8]) -> Self {
+        let name = unique_name(what);
+        let path = format!("/dev/shm/{name}");
+        std::fs::write(&path, bytes).expect("write segment file");
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("reopen segment file");
+        ShmFile { name, path, file, len: bytes.len() }
+    }
+
+    /// The segment name (for `open`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Writes `v` at `off` (wrapped into the file; never past its end, which
+    /// would grow it).
+    pub fn scribble(&self, off: usize, v: u64) {
+        use std::os::unix::fs::FileExt;
+        let len = self.len.max(1);
+        let off = off % len;
+        let b = v.to_le_bytes();
+        let _ = self.file.write_at(&b[..b.len().min(len - off)], off as u64);
+    }
+
+    /// Adds `delta` to the 8-aligned word `word` (wrapped into the file): a
+    /// plausible corruption (an index or length off by a little).
+    pub fn nudge(&self, word: usize, delta: i8) {
+        use std::os::unix::fs::FileExt;
+        let words = self.len / 8;
+        if words == 0 {
+            return;
+        }
+        let off = word % words * 8;
+        let mut b = [0u8; 8];
+        if self.file.read_exact_at(&mut b, off as u64).is_ok() {
+            self.scribble(off, u64::from_le_bytes(b).wrapping_add(i64::from(delta) as u64));
+        }
+    }
+}
+
+impl ShmFile {
+    /// Whether `open` would now only wait for a creator (see
+    /// [`waits_for_creator`]): targets skip re-opening then.
+    pub fn waits_for_creator(&self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut m = [0u8; 8];
+        self.file.read_at(&mut m, 0).map_or(true, |n| waits_for_creator(&m[..n]))
+    }
+}
+
+impl Drop for ShmFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `open` would only wait for a creator on these segment bytes: a
+/// magic word of 0 (or a file too short for one) makes it wait 100 ms and
+/// fail, one slow path that needs no fuzzing. Targets skip such inputs.
+pub fn waits_for_creator(segment: &[u8]) -> bool {
+    segment.get(..8).is_none_or(|m| m.iter().all(|b| *b == 0))
+}
+
+/// A deterministic message of `len` bytes (for sends).
+pub fn message(seed: u64, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (seed as usize).wrapping_mul(31).wrapping_add(i) as u8).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Templates of the newer targets (cached per thread: building one creates a
+// segment). Template mode XORs the input onto these.
+
+/// The bytes of a freshly `init_in`-made `Ring<u64>` of `capacity`, with
+/// items in flight if `busy`.
+pub fn template_mpmc_u64(capacity: usize, busy: bool) -> Vec<u8> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<(usize, bool), Vec<u8>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .entry((capacity, busy))
+            .or_insert_with(|| {
+                let size = ringshm::mpmc::Ring::<u64>::region_size(capacity).expect("capacity");
+                let buf = AlignedBuf::zeroed(size);
+                {
+                    // SAFETY: the buffer is 128-aligned, `size` bytes, and
+                    // outlives the ring (dropped at the end of this block).
+                    let ring = unsafe { ringshm::mpmc::Ring::<u64>::init_in(buf.region(), capacity) }.expect("init_in");
+                    if busy {
+                        let (tx, rx) = (ring.sender(), ring.receiver());
+                        let cap = ring.capacity() as u64;
+                        for i in 0..cap {
+                            tx.try_send(i).expect("room");
+                        }
+                        for _ in 0..cap {
+                            rx.try_recv().expect("item");
+                        }
+                        for i in 0..cap / 2 + 1 {
+                            tx.try_send(100 + i).expect("room");
+                        }
+                    }
+                }
+                buf.to_vec()
+            })
+            .clone()
+    })
+}
+
+/// The bytes of a real pipe segment for template `variant`.
+pub fn template_pipe(variant: u8) -> Vec<u8> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<u8, Vec<u8>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .entry(variant)
+            .or_insert_with(|| {
+                let (duplex, cap, busy) = match variant {
+                    0 => (true, 120, false),
+                    1 => (false, 248, false),
+                    2 => (true, 120, true),
+                    _ => (false, 1016, true),
+                };
+                segment_file_bytes("pipe-tmpl", |name| {
+                    let opts = ringshm::Options::new().persist(true).duplex(duplex);
+                    let a = ringshm::Pipe::create_with(name, cap, &opts).expect("create");
+                    let b = ringshm::Pipe::open(name).expect("open");
+                    if busy {
+                        let dirs: &[(&ringshm::Pipe, &ringshm::Pipe)] =
+                            if duplex { &[(&a, &b), (&b, &a)] } else { &[(&a, &b)] };
+                        for &(tx, rx) in dirs {
+                            // Leave the writer 40 bytes before the end, so
+                            // the 48-byte record after it needs a padding
+                            // record; then one more message behind it.
+                            let c = tx.capacity();
+                            tx.try_send_bytes(&message(1, c - 48)).expect("room");
+                            rx.try_recv_bytes().expect("message");
+                            tx.try_send_bytes(&message(2, 40)).expect("room");
+                            tx.try_send_bytes(&message(3, 8)).expect("room");
+                        }
+                    }
+                })
+            })
+            .clone()
+    })
+}
+
+/// The bytes of a real queue segment of `kind`, with items in flight if `busy`.
+pub fn template_queue(kind: u8, busy: bool) -> Vec<u8> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<(u8, bool), Vec<u8>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .entry((kind, busy))
+            .or_insert_with(|| {
+                segment_file_bytes("queue-tmpl", |name| {
+                    let opts = ringshm::Options::new().persist(true);
+                    match kind {
+                        1 => {
+                            let q = ringshm::Queue::<u64>::create_with(name, 8, &opts).expect("create");
+                            if busy {
+                                assert_eq!(q.try_put_many(&[1, 2, 3, 4, 5, 6, 7, 8]), 8);
+                                assert_eq!(q.try_get_many(&mut [0; 8]), 8);
+                                assert_eq!(q.try_put_many(&[9, 10, 11, 12, 13]), 5);
+                            }
+                        }
+                        2 => {
+                            let q = ringshm::JoinableQueue::<u64>::create_with(name, 4, &opts).expect("create");
+                            if busy {
+                                assert_eq!(q.try_put_many(&[1, 2, 3, 4]), 4);
+                                assert_eq!(q.try_get_many(&mut [0; 3]), 3);
+                                q.task_done().expect("taken");
+                                assert_eq!(q.try_put_many(&[5, 6]), 2);
+                            }
+                        }
+                        _ => {
+                            let (cap, max) = if kind == 0 { (4, 24) } else { (2, 100) };
+                            let q = ringshm::ByteQueue::create_with(name, cap, max, &opts).expect("create");
+                            if busy {
+                                for i in 0..cap {
+                                    q.try_put(&message(i as u64, (i * 7) % (max + 1))).expect("room");
+                                }
+                                for _ in 0..cap {
+                                    q.try_get().expect("message");
+                                }
+                                for i in 0..cap / 2 + 1 {
+                                    q.try_put(&message(i as u64, max - i)).expect("room");
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .clone()
+    })
 }

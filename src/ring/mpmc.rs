@@ -1106,6 +1106,22 @@ mod tests {
     }
 
     #[test]
+    fn dead_owner_claim_in_impossible_state_poisons() {
+        // Found by fuzz/open_queue_file: slot 1 holding position 0 with an
+        // owner tag is neither a write nor a read claim of that slot;
+        // releasing it computed `0 - 1` (a panic in debug builds).
+        let q = Ring::<u64>::create(&name("badclaim"), 4).unwrap();
+        let (tx, rx) = (q.sender(), q.receiver());
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        // Tag 7 is held by nobody, so its owner counts as dead.
+        alg::Mem::seq(&**q.raw(), 1).store(7, Ordering::Relaxed);
+        assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Disconnected));
+        assert!(tx.try_send(2).unwrap_err().is_disconnected());
+        assert_eq!(q.lost(), 0);
+    }
+
+    #[test]
     fn close_drains_then_disconnects() {
         let q = Ring::<u64>::create(&name("close"), 8).unwrap();
         let tx = q.sender();

@@ -209,8 +209,16 @@ pub(crate) fn release(m: &impl Mem, s: u64, pos: u64) -> bool {
     let b = s >> 8;
     // A write claim of position p is `p << 8 | t` with p ≡ slot (mod cap); a
     // read claim is `(p + 1) << 8 | t`. Capacity >= 2 tells them apart.
-    let write_claim = b & (cap - 1) == pos & (cap - 1);
-    let next = if write_claim { b + cap } else { b - 1 + cap };
+    // Anything else (e.g. position 0 tagged on slot 1, which would make
+    // `b - 1` underflow) was written by a hostile or buggy process: poison.
+    let next = if b & (cap - 1) == pos & (cap - 1) {
+        b + cap
+    } else if b != 0 && b & (cap - 1) == pos.wrapping_add(1) & (cap - 1) {
+        b - 1 + cap
+    } else {
+        corrupt(m);
+        return false;
+    };
     // AcqRel: we take over the dead owner's slot; Release pairs with the
     // Acquire loads of `seq` by the next sender or receiver.
     if m.seq(pos).compare_exchange(s, next << 8, Ordering::AcqRel, Ordering::Relaxed).is_err() {
