@@ -83,6 +83,7 @@ struct HeapRing {
     vals: Slots<u32>,
     polls: AtomicU32,
     dead: u8,
+    bound: u64,
 }
 
 impl Mem for HeapRing {
@@ -101,6 +102,9 @@ impl Mem for HeapRing {
     fn polls(&self) -> &AtomicU32 {
         &self.polls
     }
+    fn bound(&self) -> u64 {
+        self.bound
+    }
 }
 
 fn mpmc(cap: usize, dead: u8) -> Arc<HeapRing> {
@@ -110,6 +114,7 @@ fn mpmc(cap: usize, dead: u8) -> Arc<HeapRing> {
         vals: Slots::new_heap(cap),
         polls: AtomicU32::new(0),
         dead,
+        bound: cap as u64,
     })
 }
 
@@ -188,6 +193,31 @@ fn loom_mpmc_receivers_race() {
         }
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
+    });
+}
+
+/// A bound below the slot count (Python's `Queue(3)` on 4 slots): two
+/// senders race for the one free place; exactly one gets it.
+#[test]
+fn loom_mpmc_exact_bound() {
+    loom::model(|| {
+        let mut r = mpmc(4, 0);
+        Arc::get_mut(&mut r).unwrap().bound = 3;
+        send(&r, 1, 1);
+        send(&r, 1, 2);
+        let try_one = |r: Arc<HeapRing>, tag: u8| {
+            // SAFETY: `try_send` hands us the position of a slot we claimed.
+            thread::spawn(move || mpmc_core::try_send(&*r, tag, |pos| unsafe { r.vals.write((pos % 4) as usize, 9) }))
+        };
+        let a = try_one(r.clone(), 2);
+        let b = try_one(r.clone(), 3);
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        assert_eq!(u32::from(a.is_ok()) + u32::from(b.is_ok()), 1, "{a:?} {b:?}");
+        let mut got = Vec::new();
+        while let Some(v) = recv(&r, 4) {
+            got.push(v);
+        }
+        assert_eq!(got, [1, 2, 9]);
     });
 }
 
