@@ -527,8 +527,9 @@ fn peer_gone(seg: &Segment, role: u32, side: &Side) -> bool {
 #[cfg(not(loom))]
 pub(crate) struct Tx {
     core: Writer,
+    /// The ring's shared header in `seg`, checked once by `shared_at`.
+    shared: NonNull<Shared>,
     seg: Arc<Segment>,
-    place: Place,
     /// Role number of the reading end (for liveness probes).
     peer_role: u32,
     pub(crate) wait: WaitStrategy,
@@ -540,8 +541,9 @@ pub(crate) struct Tx {
 #[cfg(not(loom))]
 pub(crate) struct Rx {
     core: Reader,
+    /// The ring's shared header in `seg`, checked once by `shared_at`.
+    shared: NonNull<Shared>,
     seg: Arc<Segment>,
-    place: Place,
     /// Role number of the writing end.
     peer_role: u32,
     pub(crate) wait: WaitStrategy,
@@ -552,6 +554,16 @@ pub(crate) struct Rx {
 #[cfg(not(loom))]
 fn shared_at(seg: &Segment, place: Place) -> &Shared {
     seg.body_at::<Shared>(place.shared)
+}
+
+/// The shared header behind a pointer made from [`shared_at`].
+#[cfg(not(loom))]
+#[inline(always)]
+fn view(p: &NonNull<Shared>) -> &Shared {
+    // SAFETY: `p` came from `shared_at` (in range, aligned, `ShmSafe`) and
+    // the `Tx`/`Rx` holding it also holds the `Arc<Segment>` that keeps the
+    // mapping alive; callers copy it out of such a struct.
+    unsafe { p.as_ref() }
 }
 
 #[cfg(not(loom))]
@@ -584,12 +596,13 @@ impl Tx {
         }
         let gen = side_attach(&sh.prod.ctl);
         let core = Writer::new(tail, head, place.cap as u64, buf_at(&seg, place));
-        Ok(Tx { core, seg, place, peer_role, wait, polls: 0, gen })
+        let shared = NonNull::from(shared_at(&seg, place));
+        Ok(Tx { core, shared, seg, peer_role, wait, polls: 0, gen })
     }
 
     #[inline]
     fn sh(&self) -> &Shared {
-        shared_at(&self.seg, self.place)
+        view(&self.shared)
     }
 
     /// Marks this end closed (if `last`) and wakes the reader.
@@ -605,7 +618,8 @@ impl Tx {
     /// Is the reader gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
     fn reader_gone(&mut self, force: bool) -> bool {
-        let sh = shared_at(&self.seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         match side_gone_fast(&sh.cons.ctl) {
             Some(g) => g,
             None => {
@@ -632,8 +646,8 @@ impl Tx {
         if len > max {
             return Err(TxError::TooLarge { len, max });
         }
-        let seg = &*self.seg;
-        let sh = shared_at(seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         // Relaxed: only a hint; a real disconnect is confirmed with Acquire.
         if sh.cons.ctl.load(Ordering::Relaxed) & (super::CLOSED | super::POISONED) != 0 {
             return Err(TxError::Disconnected);
@@ -649,7 +663,7 @@ impl Tx {
         // 2. the mapping stays alive (our `Arc<Segment>`), and `&mut self`
         // keeps the slice unique; 3. `u8` accepts whatever stale bytes are there.
         let r = fill(unsafe { core::slice::from_raw_parts_mut(p, len) });
-        self.core.commit(shared_at(&self.seg, self.place), len);
+        self.core.commit(view(&self.shared), len);
         Ok(r)
     }
 
@@ -664,7 +678,8 @@ impl Tx {
 
     fn wait_reserve(&mut self, len: usize, deadline: Option<Instant>) -> Result<usize, TxError> {
         let seg = self.seg.clone();
-        let sh = shared_at(&seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         let peer = self.peer_role;
         let core = &mut self.core;
         let r = wait::wait_until(
@@ -711,11 +726,12 @@ impl Rx {
         }
         let gen = side_attach(&sh.cons.ctl);
         let core = Reader::new(head, place.cap as u64, buf_at(&seg, place));
-        Ok(Rx { core, seg, place, peer_role, wait, polls: 0, gen })
+        let shared = NonNull::from(shared_at(&seg, place));
+        Ok(Rx { core, shared, seg, peer_role, wait, polls: 0, gen })
     }
 
     fn sh(&self) -> &Shared {
-        shared_at(&self.seg, self.place)
+        view(&self.shared)
     }
 
     /// Marks this end closed (if `last`) and wakes the writer.
@@ -731,7 +747,8 @@ impl Rx {
     /// Is the writer gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
     fn writer_gone(&mut self, force: bool) -> bool {
-        let sh = shared_at(&self.seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         match side_gone_fast(&sh.prod.ctl) {
             Some(g) => g,
             None => {
@@ -750,7 +767,8 @@ impl Rx {
     /// wait; `None`: forever). Once the writer is gone, what it published is
     /// still delivered, then `Disconnected`.
     fn next(&mut self, deadline: Option<Option<Instant>>) -> Result<Msg, TryRecvError> {
-        let sh = shared_at(&self.seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         match self.core.peek(sh) {
             Ok(Some(m)) => return Ok(m),
             Ok(None) => {}
@@ -761,8 +779,8 @@ impl Rx {
 
     #[cold]
     fn next_slow(&mut self, deadline: Option<Option<Instant>>) -> Result<Msg, TryRecvError> {
-        let seg = self.seg.clone();
-        let sh = shared_at(&seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         let gone = match deadline {
             Some(None) => {
                 if !self.writer_gone(false) {
@@ -793,7 +811,8 @@ impl Rx {
 
     fn wait_msg(&mut self, deadline: Option<Instant>) -> Waited<Result<Msg, TryRecvError>> {
         let seg = self.seg.clone();
-        let sh = shared_at(&seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         let peer = self.peer_role;
         let core = &mut self.core;
         wait::wait_until(
@@ -830,7 +849,7 @@ impl Rx {
         let msg = unsafe { core::slice::from_raw_parts(self.core.buf.ptr(m.off), m.len) };
         match f(msg) {
             Take::Consume(r) => {
-                self.core.consume(shared_at(&self.seg, self.place), m);
+                self.core.consume(view(&self.shared), m);
                 Ok(r)
             }
             Take::Keep(r) => Ok(r),
@@ -845,7 +864,8 @@ impl Rx {
 
     /// Whether a message is waiting now (never blocks, no system call).
     pub(crate) fn has_message(&mut self) -> bool {
-        let sh = shared_at(&self.seg, self.place);
+        let shared = self.shared;
+        let sh = view(&shared);
         matches!(self.core.peek(sh), Ok(Some(_)))
     }
 }
