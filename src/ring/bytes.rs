@@ -64,7 +64,7 @@ use crate::sync::futex;
 #[cfg(not(loom))]
 use super::spsc::Side;
 #[cfg(not(loom))]
-use super::{side_attach, side_close, side_gone_fast, PROBE_EVERY};
+use super::{probe_due, side_attach, side_close, side_gone};
 #[cfg(not(loom))]
 use crate::error::{Error, RecvTimeoutError, Result, TryRecvError};
 #[cfg(not(loom))]
@@ -517,10 +517,7 @@ unsafe impl Send for Rx {}
 /// held by any live process.
 #[cfg(not(loom))]
 fn peer_gone(seg: &Segment, role: u32, side: &Side) -> bool {
-    match side_gone_fast(&side.ctl) {
-        Some(g) => g,
-        None => seg.role_held(role) == Some(false),
-    }
+    side_gone(&side.ctl, || true, || seg.role_held(role) != Some(false))
 }
 
 /// The sending end of a byte ring inside a segment.
@@ -618,15 +615,9 @@ impl Tx {
     /// Is the reader gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
     fn reader_gone(&mut self, force: bool) -> bool {
-        let shared = self.shared;
-        let sh = view(&shared);
-        match side_gone_fast(&sh.cons.ctl) {
-            Some(g) => g,
-            None => {
-                self.polls = self.polls.wrapping_add(1);
-                (force || self.polls % PROBE_EVERY == 0) && self.seg.role_held(self.peer_role) == Some(false)
-            }
-        }
+        let sh = view(&self.shared);
+        let (seg, peer) = (&self.seg, self.peer_role);
+        side_gone(&sh.cons.ctl, || probe_due(&mut self.polls, force), || seg.role_held(peer) != Some(false))
     }
 
     /// Whether the reader is gone (asks the kernel).
@@ -747,15 +738,9 @@ impl Rx {
     /// Is the writer gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
     fn writer_gone(&mut self, force: bool) -> bool {
-        let shared = self.shared;
-        let sh = view(&shared);
-        match side_gone_fast(&sh.prod.ctl) {
-            Some(g) => g,
-            None => {
-                self.polls = self.polls.wrapping_add(1);
-                (force || self.polls % PROBE_EVERY == 0) && self.seg.role_held(self.peer_role) == Some(false)
-            }
-        }
+        let sh = view(&self.shared);
+        let (seg, peer) = (&self.seg, self.peer_role);
+        side_gone(&sh.prod.ctl, || probe_due(&mut self.polls, force), || seg.role_held(peer) != Some(false))
     }
 
     /// Whether the writer is gone (asks the kernel).

@@ -97,6 +97,26 @@ pub(crate) fn side_gone_fast(word: &AtomicU32) -> Option<bool> {
     }
 }
 
+/// Is the side whose control word is `word` gone? Closed or poisoned is one
+/// load; a side that was attached is then asked about with `alive` (a system
+/// call), but only if `due()` says a probe is due.
+#[inline]
+pub(crate) fn side_gone(word: &AtomicU32, due: impl FnOnce() -> bool, alive: impl FnOnce() -> bool) -> bool {
+    match side_gone_fast(word) {
+        Some(g) => g,
+        None => due() && !alive(),
+    }
+}
+
+/// Counts one poll of a non-blocking call; a kernel probe is due on every
+/// `PROBE_EVERY`-th, or at once when `force`.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn probe_due(polls: &mut u32, force: bool) -> bool {
+    *polls = polls.wrapping_add(1);
+    force || *polls % PROBE_EVERY == 0
+}
+
 /// Rounds a requested capacity up to a power of two and checks the slot array
 /// fits in a segment.
 #[cfg(not(loom))]

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use super::mpmc_core::{self as alg, Blocked, Shared, POS_LIMIT, SHUT};
-use super::{ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY, WAITING};
+use super::{ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity, PROBE_EVERY, WAITING};
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -446,15 +446,11 @@ impl RawRing {
         if !sending && other.load(Ordering::Acquire) & SHUT != 0 {
             return true;
         }
-        match side_gone_fast(other) {
-            Some(g) => g,
-            None => {
-                if !force && self.polls.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY != 0 {
-                    return false;
-                }
-                self.seg.role_held(role) == Some(false)
-            }
-        }
+        side_gone(
+            other,
+            || force || self.polls.fetch_add(1, Ordering::Relaxed) % PROBE_EVERY == 0,
+            || self.seg.role_held(role) != Some(false),
+        )
     }
 
     /// Whether sending is over: shut by `close`, receivers closed, or poisoned.

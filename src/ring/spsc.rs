@@ -48,7 +48,7 @@ use crate::primitive::{AtomicU32, AtomicU64, Ordering, Padded, Slots};
 use crate::sync::futex;
 
 #[cfg(not(loom))]
-use super::{ring_capacity, side_attach, side_close, side_gen, side_gone_fast, stored_capacity, PROBE_EVERY};
+use super::{probe_due, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity};
 #[cfg(not(loom))]
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -290,10 +290,7 @@ impl Inner {
 
     /// Is the end holding `role` (whose control word is `side`) gone?
     fn gone(&self, role: u32, side: &Side) -> bool {
-        match side_gone_fast(&side.ctl) {
-            Some(g) => g,
-            None => !self.alive(role, side),
-        }
+        side_gone(&side.ctl, || true, || self.alive(role, side))
     }
 
     fn alive(&self, role: u32, side: &Side) -> bool {
@@ -621,13 +618,7 @@ impl<T: Pod> Producer<T> {
     /// unless `force`.
     fn consumer_gone(&mut self, force: bool) -> bool {
         let sh = self.inner.shared();
-        match side_gone_fast(&sh.cons.ctl) {
-            Some(g) => g,
-            None => {
-                self.polls = self.polls.wrapping_add(1);
-                (force || self.polls % PROBE_EVERY == 0) && !self.inner.alive(ROLE_CONSUMER, &sh.cons)
-            }
-        }
+        side_gone(&sh.cons.ctl, || probe_due(&mut self.polls, force), || self.inner.alive(ROLE_CONSUMER, &sh.cons))
     }
 
     /// Pushes `v` if there is room.
@@ -807,13 +798,7 @@ impl<T: Pod> Consumer<T> {
     /// unless `force`.
     fn producer_gone(&mut self, force: bool) -> bool {
         let sh = self.inner.shared();
-        match side_gone_fast(&sh.prod.ctl) {
-            Some(g) => g,
-            None => {
-                self.polls = self.polls.wrapping_add(1);
-                (force || self.polls % PROBE_EVERY == 0) && !self.inner.alive(ROLE_PRODUCER, &sh.prod)
-            }
-        }
+        side_gone(&sh.prod.ctl, || probe_due(&mut self.polls, force), || self.inner.alive(ROLE_PRODUCER, &sh.prod))
     }
 
     /// Takes the oldest item if there is one.
