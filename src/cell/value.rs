@@ -383,6 +383,7 @@ impl<T: Shareable> Value<T> {
     /// types). Returns the previous value.
     pub fn update(&self, mut f: impl FnMut(T) -> T) -> T {
         if is_native::<T>() {
+            // Acquire: pairs with the Release half of the last store/swap/CAS.
             let mut cur = self.native(|w| w.load(Ordering::Acquire));
             loop {
                 let new = to_bits(f(from_bits::<T>(cur)));

@@ -60,6 +60,7 @@ pub(crate) fn side_attach(word: &AtomicU32) -> u32 {
 /// The side's current generation; read it *before* the liveness probe that
 /// decides a close, and pass it to [`side_close`].
 pub(crate) fn side_gen(word: &AtomicU32) -> u32 {
+    // Acquire: pairs with the AcqRel CAS in `side_attach`.
     word.load(Ordering::Acquire) & !(GEN - 1)
 }
 
@@ -79,6 +80,7 @@ pub(crate) fn side_close(word: &AtomicU32, gen: u32) {
 
 /// Sets `POISONED` on a side word.
 pub(crate) fn poison(word: &AtomicU32) {
+    // Release: pairs with the Acquire load in `side_gone_fast`.
     word.fetch_or(POISONED, Ordering::Release);
 }
 

@@ -307,6 +307,8 @@ impl RawRing {
     #[inline]
     fn tag(&self) -> u8 {
         let me = lock::current_pid();
+        // Acquire: pairs with the Release store in `register_owner`, so the
+        // tag read next is the one registered for `me`.
         if self.owner_pid.load(Ordering::Acquire) == me {
             return self.owner_tag.load(Ordering::Relaxed);
         }
@@ -339,6 +341,7 @@ impl RawRing {
             // gone with no claim in progress): slots still tagged with it are
             // a dead process's, and would look like ours from now on.
             for i in 0..self.cap {
+                // Acquire: pairs with the Release stores of `seq` in `mpmc_core`.
                 let s = alg::Mem::seq(self, i).load(Ordering::Acquire);
                 if s & 0xff == u64::from(got.0) {
                     alg::release(self, s, i);
@@ -371,8 +374,9 @@ impl RawRing {
     /// Items in the ring (a snapshot; claimed-but-unfinished slots count).
     pub(crate) fn len(&self) -> usize {
         let sh = self.shared();
-        let h = sh.head.load(Ordering::Acquire);
-        let t = sh.tail.load(Ordering::Acquire);
+        // Relaxed: a snapshot for `len`; nothing is read through it.
+        let h = sh.head.load(Ordering::Relaxed);
+        let t = sh.tail.load(Ordering::Relaxed);
         t.saturating_sub(h).min(self.bound) as usize
     }
 
@@ -393,6 +397,7 @@ impl RawRing {
 
     /// Whether `close` was called.
     pub(crate) fn is_closed(&self) -> bool {
+        // Acquire: pairs with the Release `fetch_or` in `close`.
         self.shared().send.load(Ordering::Acquire) & SHUT != 0
     }
 
@@ -443,6 +448,8 @@ impl RawRing {
     pub(crate) fn peer_gone(&self, sending: bool, force: bool) -> bool {
         let (_, _, _, other, _) = self.side(sending);
         let role = if sending { ROLE_RECEIVERS } else { ROLE_SENDERS };
+        // Acquire: pairs with the Release `fetch_or` in `close`: what was sent
+        // before it is visible to the drain that follows.
         if !sending && other.load(Ordering::Acquire) & SHUT != 0 {
             return true;
         }
@@ -485,6 +492,7 @@ impl RawRing {
         if pos >= POS_LIMIT {
             return;
         }
+        // Acquire: pairs with the Release stores of `seq` in `mpmc_core`.
         let s = alg::Mem::seq(self, pos).load(Ordering::Acquire);
         if s & 0xff != 0 {
             alg::recover_now(self, s, pos);

@@ -504,6 +504,8 @@ impl<T: Pod> Ring<T> {
         let taken = self.inner.take(ROLE_PRODUCER, "producer", &sh.prod)?;
         // Acquire: pairs with the consumer's Release of `head`.
         let tail = sh.tail.load(Ordering::Acquire);
+        // Acquire (both): pair with the Release stores of the previous holders
+        // of the ends, so a taken-over end starts from what they published.
         let head = sh.head.load(Ordering::Acquire);
         let core = ProdCore { tail, cached_head: head, cap: self.inner.cap as u64, slots: self.inner.slots() };
         let p = Producer { inner: self.inner.clone(), taken, wait: self.inner.wait, polls: 0, core };
@@ -518,6 +520,7 @@ impl<T: Pod> Ring<T> {
     pub fn consumer(&self) -> Result<Consumer<T>> {
         let sh = self.inner.shared();
         let taken = self.inner.take(ROLE_CONSUMER, "consumer", &sh.cons)?;
+        // Acquire (both): as in `producer`.
         let head = sh.head.load(Ordering::Acquire);
         let tail = sh.tail.load(Ordering::Acquire);
         let c = Consumer {
@@ -541,8 +544,9 @@ impl<T: Pod> Ring<T> {
     /// Items in the ring now (a snapshot).
     pub fn len(&self) -> usize {
         let sh = self.inner.shared();
-        let h = sh.head.load(Ordering::Acquire);
-        let t = sh.tail.load(Ordering::Acquire);
+        // Relaxed: a snapshot for `len`; nothing is read through it.
+        let h = sh.head.load(Ordering::Relaxed);
+        let t = sh.tail.load(Ordering::Relaxed);
         (t.wrapping_sub(h)).min(self.inner.cap as u64) as usize
     }
 

@@ -396,6 +396,7 @@ impl Segment {
         let base = region.cast::<u8>();
         // SAFETY: the region holds at least HEADER_SIZE bytes (checked), is
         // 128-aligned, and the magic word is an atomic.
+        // Acquire: pairs with the Release store of the magic word in `init_in`.
         let magic = unsafe { &*base.as_ptr().cast::<AtomicU64>() }.load(Ordering::Acquire);
         if magic != MAGIC {
             return Err(corrupted(name, "bad magic: no initialised ringshm object in this region"));

@@ -331,6 +331,8 @@ impl Barrier {
             deadline,
             ctl,
             WAITING,
+            // Acquire: pairs with the Release update of `ctl` by the last arrival
+            // (or by `abort`/`break_gen`).
             || Self::outcome(ctl.load(Ordering::Acquire), gen),
             || {
                 if last_scan.elapsed() >= SCAN_EVERY {
@@ -347,6 +349,7 @@ impl Barrier {
             Waited::Ready(r) => r,
             Waited::TimedOut => {
                 self.break_gen(gen);
+                // Acquire: as in the wait above.
                 match Self::outcome(ctl.load(Ordering::Acquire), gen) {
                     Some(Ok(r)) => Ok(r),
                     _ => Err(BarrierError::Timeout),
@@ -396,6 +399,7 @@ impl Barrier {
 
     /// Whether the barrier is broken.
     pub fn is_broken(&self) -> bool {
+        // Acquire: pairs with the Release update that sets BROKEN.
         self.ctl().load(Ordering::Acquire) & BROKEN != 0
     }
 

@@ -196,6 +196,8 @@ impl Condition {
         drop(g);
         let mut timed_out = false;
         loop {
+            // SeqCst: in one total order with the `seq` bump of `notify_*`, so a
+            // notify after our unlock is never missed.
             if b.seq.load(Ordering::SeqCst) != seq {
                 break;
             }

@@ -45,7 +45,9 @@ static REGISTERED: AtomicBool = AtomicBool::new(false);
 pub(crate) fn register_process() {
     use rustix::thread::{membarrier, MembarrierCommand};
     let ok = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-    REGISTERED.store(ok, Ordering::SeqCst);
+    // Relaxed: a process-local flag; the registration itself completed in
+    // the kernel before this store, so any thread that sees `true` is covered.
+    REGISTERED.store(ok, Ordering::Relaxed);
 }
 
 /// Called in a forked child: registration is per address space, so register

@@ -172,6 +172,7 @@ pub(crate) fn sem_help(word: &AtomicU64, cw: u64, ledger: &[AtomicU64]) {
     }
     // Still the pending operation? If the commit word moved on, its next
     // committer already helped (every committer helps first).
+    // Acquire: pairs with the AcqRel commit CAS of the next operation.
     if word.load(Ordering::Acquire) != cw {
         return;
     }
@@ -189,6 +190,7 @@ pub(crate) fn sem_help(word: &AtomicU64, cw: u64, ledger: &[AtomicU64]) {
 /// Takes one permit if one is available (no waiting).
 #[inline]
 pub(crate) fn sem_try_acquire(word: &AtomicU64, ledger: &[AtomicU64], me: u64) -> bool {
+    // Acquire: pairs with the AcqRel commit CAS of the previous operation.
     let mut cw = word.load(Ordering::Acquire);
     loop {
         let c = Commit::decode(cw);
@@ -212,6 +214,7 @@ pub(crate) fn sem_try_acquire(word: &AtomicU64, ledger: &[AtomicU64], me: u64) -
 /// Returns one permit unless the count would exceed `max`; `Err(count)` then.
 #[inline]
 pub(crate) fn sem_release(word: &AtomicU64, ledger: &[AtomicU64], me: u64, max: u64) -> Result<(), u64> {
+    // Acquire: pairs with the AcqRel commit CAS of the previous operation.
     let mut cw = word.load(Ordering::Acquire);
     loop {
         let c = Commit::decode(cw);
@@ -235,6 +238,7 @@ pub(crate) fn sem_release(word: &AtomicU64, ledger: &[AtomicU64], me: u64, max: 
 /// which the caller has claimed for repair so nobody else uses it) to the
 /// pool, capped at `max`, and zeroes the slot. Returns how many it returned.
 pub(crate) fn sem_repair(word: &AtomicU64, ledger: &[AtomicU64], slot: usize, max: u64) -> u64 {
+    // Acquire: pairs with the AcqRel commit CAS of the previous operation.
     let mut cw = word.load(Ordering::Acquire);
     loop {
         // The dead process commits nothing any more; once the pending update

@@ -206,6 +206,7 @@ impl Core {
         let me = current_pid();
         let mut returned = 0;
         for (i, o) in b.owners.iter().enumerate() {
+            // Acquire: pairs with the Release claim of the ledger slot's owner.
             let cur = o.pid.load(Ordering::Acquire);
             if cur == 0 {
                 continue;
@@ -289,6 +290,7 @@ impl Core {
         let b = self.b();
         match b.ledger.get(s as usize) {
             Some(w) => {
+                // Acquire: pairs with the AcqRel commit CAS of the pending operation.
                 raw::sem_help(&b.commit, b.commit.load(Ordering::Acquire), &b.ledger);
                 raw::ledger_held(w.load(Ordering::Acquire)) as isize
             }
