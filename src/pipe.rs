@@ -42,9 +42,9 @@ use bytemuck::Pod;
 use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
 use crate::ring::bytes::{self, Place, Rx, Take, Tx, TxError};
 use crate::ring::spsc::Shared;
-use crate::shm::header::{Expect, HeaderData, Kind};
+use crate::shm::header::{HeaderData, Kind};
 use crate::shm::lock::RoleLock;
-use crate::shm::segment::CreateSpec;
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::wait;
 
@@ -286,10 +286,6 @@ impl fmt::Debug for Pipe {
     }
 }
 
-fn expect() -> Expect {
-    Expect { kind: Kind::Pipe, elem: None }
-}
-
 fn body_size(dirs: usize, cap: usize) -> usize {
     dirs * (SHARED + cap)
 }
@@ -314,21 +310,30 @@ fn stored_layout(name: &str, h: &HeaderData) -> Result<(usize, usize)> {
     Ok((dirs, cap))
 }
 
+/// `Pipe::create` parameters: the capacity in bytes (the direction count
+/// comes from `Options::duplex`).
+impl SharedObject for Pipe {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::Pipe;
+
+    fn shape(capacity: &usize, opts: &Options) -> Result<Shape> {
+        let dirs = if opts.duplex { 2 } else { 1 };
+        let cap = bytes::data_capacity(*capacity)?;
+        Ok(Shape { capacity: cap as u64, params: [dirs as u64, 0, 0, 0], body_size: body_size(dirs, cap) })
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        let (dirs, cap) = stored_layout(name, h)?;
+        Ok(body_size(dirs, cap))
+    }
+
+    /// The creator gets end A, an opener end B.
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        Self::take_end(Arc::new(seg), if created { End::A } else { End::B }, opts.wait)
+    }
+}
+
 impl Pipe {
-    fn spec<'a>(expect: &'a Expect, dirs: usize, cap: usize, opts: &'a Options) -> CreateSpec<'a> {
-        CreateSpec {
-            expect,
-            capacity: cap as u64,
-            params: [dirs as u64, 0, 0, 0],
-            body_size: body_size(dirs, cap),
-            opts,
-        }
-    }
-
-    fn dirs_and_cap(capacity: usize, opts: &Options) -> Result<(usize, usize)> {
-        Ok((if opts.duplex { 2 } else { 1 }, bytes::data_capacity(capacity)?))
-    }
-
     /// Takes `end` of the pipe in `seg`.
     fn take_end(seg: Arc<Segment>, end: End, wait: WaitStrategy) -> Result<Pipe> {
         let name = seg.name().to_owned();
@@ -376,10 +381,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Pipe> {
-        let (dirs, cap) = Self::dirs_and_cap(capacity, opts)?;
-        let e = expect();
-        let seg = Segment::create(name, &Self::spec(&e, dirs, cap, opts), |_| {})?;
-        Self::take_end(Arc::new(seg), End::A, opts.wait)
+        object::create(name, capacity, opts)
     }
 
     /// Opens end B of an existing named pipe.
@@ -414,11 +416,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::open_end`].
     pub fn open_end_with(name: &str, end: End, opts: &Options) -> Result<Pipe> {
-        let seg = Segment::open(name, &expect(), |h| {
-            let (dirs, cap) = stored_layout(name, h)?;
-            Ok(body_size(dirs, cap))
-        })?;
-        Self::take_end(Arc::new(seg), end, opts.wait)
+        Self::take_end(Arc::new(object::open_segment::<Pipe>(name)?), end, opts.wait)
     }
 
     /// Creates the pipe and returns end A, or — if it exists — opens it and
@@ -435,10 +433,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Pipe> {
-        match Self::create_with(name, capacity, opts) {
-            Err(Error::AlreadyExists { .. }) => Self::open_with(name, opts),
-            other => other,
-        }
+        object::open_or_create(name, capacity, opts)
     }
 
     /// An anonymous duplex pipe (a `memfd`, no name), Python's `Pipe()`: both
@@ -472,9 +467,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::try_pair`].
     pub fn pair_with(capacity: usize, opts: &Options) -> Result<(Connection, Connection)> {
-        let (dirs, cap) = Self::dirs_and_cap(capacity, opts)?;
-        let e = expect();
-        let seg = Arc::new(Segment::create_anonymous("ringshm-pipe", &Self::spec(&e, dirs, cap, opts), |_| {})?);
+        let seg = Arc::new(object::anonymous_segment::<Pipe>("ringshm-pipe", &capacity, opts)?);
         let a = Self::take_end(seg.clone(), End::A, opts.wait)?;
         let b = Self::take_end(seg, End::B, opts.wait)?;
         Ok((a, b))

@@ -55,8 +55,9 @@ use crate::error::{Error, Result, SendError, SendTimeoutError, TryRecvError, Try
 use crate::ring::bytes;
 use crate::ring::mpmc::{self, RawRing, SlotLayout};
 use crate::ring::mpmc_core::Blocked;
-use crate::ring::{stored_capacity, WAITING};
-use crate::shm::header::{ElemInfo, Expect, Kind};
+use crate::ring::WAITING;
+use crate::shm::header::{ElemInfo, HeaderData, Kind};
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
 use crate::sync::wait::{self, Waited};
@@ -323,14 +324,49 @@ impl<T: Pod> Clone for Queue<T> {
     }
 }
 
+impl<T: Pod> SharedObject for Queue<T> {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::Queue;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
+    }
+
+    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
+        RawRing::shape(*capacity, mpmc::Ring::<T>::layout(), [0; 4])
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        RawRing::check(name, h, mpmc::Ring::<T>::layout())
+    }
+
+    fn init(seg: &Segment, _: &usize) {
+        RawRing::init(seg, mpmc::Ring::<T>::layout());
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        let raw = RawRing::from_segment(seg, mpmc::Ring::<T>::layout(), opts.wait)?;
+        Ok(Self::wrap(mpmc::Ring::from_raw(raw), None).creator_if(created))
+    }
+}
+
 impl<T: Pod> Queue<T> {
     fn wrap(ring: mpmc::Ring<T>, tasks: Option<Tasks>) -> Self {
         Queue { ring, tx: OnceLock::new(), rx: OnceLock::new(), tasks }
     }
 
-    /// Creates a queue of at least `capacity` items (rounded up to a power of
-    /// two, at least 2: [`Queue::capacity`]). The returned handle counts as a
-    /// producer until it is dropped (see the type's docs).
+    /// The creating handle (of `create`, or of an `open_or_create` that
+    /// created) counts as a producer from the start.
+    fn creator_if(self, created: bool) -> Self {
+        if created {
+            let _ = self.tx();
+        }
+        self
+    }
+
+    /// Creates a queue that holds at most `capacity` items (exactly, like
+    /// Python's `Queue(maxsize)`: [`Queue::capacity`]). The returned handle
+    /// counts as a producer until it is dropped (see the type's docs).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -345,16 +381,11 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None).into_creator())
+        object::create(name, capacity, opts)
     }
 
-    /// The creating handle counts as a producer from the start.
-    fn into_creator(self) -> Self {
-        let _ = self.tx();
-        self
-    }
-
-    /// Opens an existing queue, checking kind and element type.
+    /// Opens an existing queue, checking kind and element type. Waits while
+    /// its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
@@ -368,10 +399,12 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::open_kind(Kind::Queue, name, opts)?, None))
+        object::open(name, opts)
     }
 
-    /// Opens the queue, or creates it if it does not exist; race-free.
+    /// Opens the queue, or creates it if it does not exist; race-free. If
+    /// this call created it, the handle counts as a producer, as from
+    /// [`Queue::create`].
     ///
     /// # Errors
     /// As [`Queue::create`] and [`Queue::open`].
@@ -384,16 +417,16 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, true)?, None))
+        object::open_or_create(name, capacity, opts)
     }
 
-    /// An unnamed queue (a `memfd`) for this process and the children it
-    /// forks.
+    /// An unnamed queue (a sealed `memfd`) for this process and the children
+    /// it forks.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`], [`Error::NoSpace`], [`Error::Io`].
     pub fn anonymous(capacity: usize) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None).into_creator())
+        object::anonymous(mpmc::ANON_LABEL, capacity, &Options::new())
     }
 
     fn seg(&self) -> &Segment {
@@ -687,27 +720,40 @@ impl<T> core::ops::Deref for JoinableQueue<T> {
     }
 }
 
-impl<T: Pod> JoinableQueue<T> {
-    fn expect() -> Expect {
-        Expect { kind: Kind::JoinableQueue, elem: Some(ElemInfo::of::<T>()) }
+impl<T: Pod> SharedObject for JoinableQueue<T> {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::JoinableQueue;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
     }
 
-    fn layout() -> SlotLayout {
-        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>()).with_extra(J_EXTRA)
+    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
+        RawRing::shape(*capacity, Self::layout(), [0; 4])
     }
 
-    fn created(raw: RawRing) -> Self {
-        let q = Self::wrap(raw);
-        let _ = q.q.tx();
-        q
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        RawRing::check(name, h, Self::layout())
     }
 
-    fn wrap(raw: RawRing) -> Self {
+    fn init(seg: &Segment, _: &usize) {
+        RawRing::init(seg, Self::layout());
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        let raw = RawRing::from_segment(seg, Self::layout(), opts.wait)?;
         let tasks = Tasks { off: Self::layout().extra_offset(raw.slot_count()) };
-        JoinableQueue { q: Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)) }
+        let q = Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)).creator_if(created);
+        Ok(JoinableQueue { q })
+    }
+}
+
+impl<T: Pod> JoinableQueue<T> {
+    fn layout() -> SlotLayout {
+        mpmc::Ring::<T>::layout().with_extra(J_EXTRA)
     }
 
-    /// Creates a joinable queue of at least `capacity` items.
+    /// Creates a joinable queue that holds at most `capacity` items.
     ///
     /// # Errors
     /// As [`Queue::create`].
@@ -720,7 +766,7 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::created(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], opts, false)?))
+        object::create(name, capacity, opts)
     }
 
     /// Opens an existing joinable queue.
@@ -736,7 +782,7 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(RawRing::open(name, &Self::expect(), Self::layout(), opts)?))
+        object::open(name, opts)
     }
 
     /// Opens the joinable queue, or creates it if it does not exist.
@@ -744,8 +790,15 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::open_or_create`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
-        let opts = Options::new();
-        Ok(Self::wrap(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], &opts, true)?))
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`JoinableQueue::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::open_or_create`].
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        object::open_or_create(name, capacity, opts)
     }
 
     fn tasks(&self) -> Tasks {
@@ -848,27 +901,53 @@ impl Drop for ByteQueue {
     }
 }
 
-fn bq_expect() -> Expect {
-    Expect { kind: Kind::ByteQueue, elem: None }
-}
+/// `ByteQueue::create` parameters: `(capacity, max_message_bytes)`.
+impl SharedObject for ByteQueue {
+    type Params<'a> = (usize, usize);
+    const KIND: Kind = Kind::ByteQueue;
 
-impl ByteQueue {
-    fn wrap(raw: RawRing) -> Self {
-        let max = bytes::frame_max(&raw);
-        ByteQueue { raw: Arc::new(raw), max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() }
-    }
-
-    fn check_max(max: usize) -> Result<()> {
+    fn shape(&(capacity, max): &(usize, usize), _: &Options) -> Result<Shape> {
         if max > MAX_MESSAGE_BYTES {
             return Err(Error::InvalidArgument {
                 reason: format!("max_message_bytes {max} is larger than the limit of {MAX_MESSAGE_BYTES}"),
             });
         }
-        Ok(())
+        RawRing::shape(capacity, bytes::frame_layout(max), [max as u64, 0, 0, 0])
     }
 
-    /// Creates a queue of at least `capacity` messages (rounded up to a power
-    /// of two, at least 2) of up to `max_message_bytes` each.
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        RawRing::check(name, h, Self::stored_layout(name, h)?)
+    }
+
+    fn init(seg: &Segment, &(_, max): &(usize, usize)) {
+        RawRing::init(seg, bytes::frame_layout(max));
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        let layout = Self::stored_layout(seg.name(), seg.header())?;
+        let raw = RawRing::from_segment(seg, layout, opts.wait)?;
+        let max = bytes::frame_max(&raw);
+        let q = ByteQueue { raw: Arc::new(raw), max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() };
+        if created {
+            // The creating handle counts as a producer from the start.
+            q.join_side(true);
+        }
+        Ok(q)
+    }
+}
+
+impl ByteQueue {
+    /// The slot layout a stored header implies (its `max_message_bytes` is
+    /// checked: it comes from the segment).
+    fn stored_layout(name: &str, h: &HeaderData) -> Result<SlotLayout> {
+        let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= MAX_MESSAGE_BYTES).ok_or_else(|| {
+            object::corrupted(name, format!("stored max_message_bytes {} is larger than the limit", h.params[0]))
+        })?;
+        Ok(bytes::frame_layout(max))
+    }
+
+    /// Creates a queue that holds at most `capacity` messages (exactly) of
+    /// up to `max_message_bytes` each.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -883,17 +962,11 @@ impl ByteQueue {
     /// # Errors
     /// As [`ByteQueue::create`].
     pub fn create_with(name: &str, capacity: usize, max_message_bytes: usize, opts: &Options) -> Result<Self> {
-        Self::check_max(max_message_bytes)?;
-        let layout = bytes::frame_layout(max_message_bytes);
-        let params = [max_message_bytes as u64, 0, 0, 0];
-        let q = Self::wrap(RawRing::create(name, &bq_expect(), capacity, layout, params, opts, false)?);
-        // The creating handle counts as a producer from the start.
-        q.join_side(true);
-        Ok(q)
+        object::create(name, (capacity, max_message_bytes), opts)
     }
 
     /// Opens an existing byte queue (its `max_message_bytes` is read from
-    /// the segment).
+    /// the segment). Waits while its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::VersionMismatch`],
@@ -907,32 +980,24 @@ impl ByteQueue {
     /// # Errors
     /// As [`ByteQueue::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let mut layout = None;
-        let seg = Segment::open(name, &bq_expect(), |h| {
-            let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= MAX_MESSAGE_BYTES).ok_or_else(|| {
-                Error::Corrupted { name: name.into(), reason: format!("stored max_message_bytes {}", h.params[0]) }
-            })?;
-            let l = bytes::frame_layout(max);
-            let cap = stored_capacity(name, h.capacity, l.stride)?;
-            if cap < 2 {
-                return Err(Error::Corrupted { name: name.into(), reason: "a queue has at least 2 slots".into() });
-            }
-            layout = Some(l);
-            Ok(l.body_size(cap))
-        })?;
-        let layout = layout.expect("set by the size check");
-        Ok(Self::wrap(RawRing::from_segment(seg, layout, opts.wait)?))
+        object::open(name, opts)
     }
 
-    /// Opens the queue, or creates it if it does not exist.
+    /// Opens the queue, or creates it if it does not exist; race-free. If
+    /// this call created it, the handle counts as a producer.
     ///
     /// # Errors
     /// As [`ByteQueue::create`] and [`ByteQueue::open`].
     pub fn open_or_create(name: &str, capacity: usize, max_message_bytes: usize) -> Result<Self> {
-        match Self::create(name, capacity, max_message_bytes) {
-            Err(Error::AlreadyExists { .. }) => Self::open(name),
-            other => other,
-        }
+        Self::open_or_create_with(name, capacity, max_message_bytes, &Options::new())
+    }
+
+    /// [`ByteQueue::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::open_or_create`].
+    pub fn open_or_create_with(name: &str, capacity: usize, max_message_bytes: usize, opts: &Options) -> Result<Self> {
+        object::open_or_create(name, (capacity, max_message_bytes), opts)
     }
 
     fn join_side(&self, sending: bool) -> bool {

@@ -23,6 +23,7 @@
 
 pub(crate) mod header;
 pub(crate) mod lock;
+pub(crate) mod object;
 pub(crate) mod segment;
 
 pub use header::Kind;

@@ -32,10 +32,11 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
-use crate::shm::header::{ElemInfo, Expect, HeaderData, Kind};
+use crate::error::Result;
+use crate::shm::header::{HeaderData, Kind};
 use crate::shm::lock::ProcId;
-use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::object::{self, Shape, SharedObject};
+use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
 use crate::sync::raw::{self, TID_MASK, WAITERS};
@@ -76,52 +77,6 @@ pub(crate) fn tid_alive(tid: u32) -> bool {
 
 // ---------------------------------------------------------------------------
 // Segment plumbing shared by every sync primitive
-
-/// A body type of a fixed-size sync object.
-pub(crate) struct Plain<'a> {
-    pub kind: Kind,
-    pub capacity: u64,
-    pub params: [u64; 4],
-    pub body_size: usize,
-    pub opts: &'a Options,
-}
-
-/// Creates a fixed-layout sync segment (no element type).
-pub(crate) fn seg_create(name: &str, p: &Plain<'_>, init: impl FnOnce(&Segment)) -> Result<Segment> {
-    let expect = Expect { kind: p.kind, elem: None };
-    let spec =
-        CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
-    Segment::create(name, &spec, init)
-}
-
-/// Opens a fixed-layout sync segment; `check` validates capacity and params
-/// and returns the body size they imply.
-pub(crate) fn seg_open(name: &str, kind: Kind, check: impl FnOnce(&HeaderData) -> Result<usize>) -> Result<Segment> {
-    Segment::open(name, &Expect { kind, elem: None }, check)
-}
-
-/// Opens or creates, race-free.
-pub(crate) fn seg_open_or_create(
-    name: &str,
-    p: &Plain<'_>,
-    init: impl FnOnce(&Segment),
-    check: impl FnOnce(&HeaderData) -> Result<usize>,
-) -> Result<Segment> {
-    let expect = Expect { kind: p.kind, elem: None };
-    let spec =
-        CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
-    Segment::open_or_create(name, &spec, init, check)
-}
-
-/// `Error::Corrupted` for `name`.
-pub(crate) fn corrupted(name: &str, reason: impl Into<String>) -> Error {
-    Error::Corrupted { name: name.into(), reason: reason.into() }
-}
-
-/// Element fingerprint helper for the typed cells.
-pub(crate) fn typed(kind: Kind, elem: ElemInfo) -> Expect {
-    Expect { kind, elem: Some(elem) }
-}
 
 // ---------------------------------------------------------------------------
 // The raw robust lock
@@ -434,12 +389,29 @@ unsafe impl ShmSafe for LockBody {}
 
 const LOCK_BODY: usize = 128;
 
-fn check_lock_header(name: &str, h: &HeaderData) -> Result<usize> {
-    if h.capacity != 0 || h.params != [0; 4] {
-        return Err(corrupted(name, "a lock segment has no capacity or parameters"));
-    }
-    Ok(LOCK_BODY)
+/// `Lock` and `RLock` in the one lifecycle: a fixed body, no parameters.
+macro_rules! lock_object {
+    ($ty:ident, $kind:expr) => {
+        impl SharedObject for $ty {
+            type Params<'a> = ();
+            const KIND: Kind = $kind;
+
+            fn shape(_: &(), _: &Options) -> Result<Shape> {
+                Ok(Shape::fixed(LOCK_BODY))
+            }
+
+            fn check(name: &str, h: &HeaderData) -> Result<usize> {
+                object::check_fixed(name, h, LOCK_BODY)
+            }
+
+            fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
+                Ok($ty { h: LockHandle::new(seg, opts.wait) })
+            }
+        }
+    };
 }
+lock_object!(Lock, Kind::Lock);
+lock_object!(RLock, Kind::RLock);
 
 /// A lock handle: segment plus raw lock over its word.
 struct LockHandle {
@@ -454,20 +426,6 @@ impl LockHandle {
         // as long as this handle (which owns both) lives.
         let raw = unsafe { RawLock::new(&body.word, wait) };
         LockHandle { raw, seg }
-    }
-
-    fn create(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        let p = Plain { kind, capacity: 0, params: [0; 4], body_size: LOCK_BODY, opts };
-        Ok(Self::new(seg_create(name, &p, |_| {})?, opts.wait))
-    }
-
-    fn open(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open(name, kind, |h| check_lock_header(name, h))?, opts.wait))
-    }
-
-    fn open_or_create(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        let p = Plain { kind, capacity: 0, params: [0; 4], body_size: LOCK_BODY, opts };
-        Ok(Self::new(seg_open_or_create(name, &p, |_| {}, |h| check_lock_header(name, h))?, opts.wait))
     }
 }
 
@@ -542,7 +500,7 @@ impl Lock {
     }
     /// [`Lock::create`] with options (mode, persist, wait strategy).
     pub fn create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Lock { h: LockHandle::create(Kind::Lock, name, opts)? })
+        object::create(name, (), opts)
     }
     /// Opens an existing lock.
     ///
@@ -554,7 +512,7 @@ impl Lock {
     }
     /// [`Lock::open`] with options (wait strategy).
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Lock { h: LockHandle::open(Kind::Lock, name, opts)? })
+        object::open(name, opts)
     }
     /// Opens the lock, or creates it if it does not exist; race-free.
     pub fn open_or_create(name: &str) -> Result<Self> {
@@ -562,7 +520,7 @@ impl Lock {
     }
     /// [`Lock::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Lock { h: LockHandle::open_or_create(Kind::Lock, name, opts)? })
+        object::open_or_create(name, (), opts)
     }
 
     /// Blocks until the lock is acquired.
@@ -681,7 +639,7 @@ impl RLock {
     }
     /// [`RLock::create`] with options.
     pub fn create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(RLock { h: LockHandle::create(Kind::RLock, name, opts)? })
+        object::create(name, (), opts)
     }
     /// Opens an existing re-entrant lock.
     ///
@@ -692,7 +650,7 @@ impl RLock {
     }
     /// [`RLock::open`] with options.
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(RLock { h: LockHandle::open(Kind::RLock, name, opts)? })
+        object::open(name, opts)
     }
     /// Opens or creates, race-free.
     pub fn open_or_create(name: &str) -> Result<Self> {
@@ -700,7 +658,7 @@ impl RLock {
     }
     /// [`RLock::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(RLock { h: LockHandle::open_or_create(Kind::RLock, name, opts)? })
+        object::open_or_create(name, (), opts)
     }
 
     fn guard(&self, outer: bool) -> RLockGuard<'_> {
