@@ -104,27 +104,31 @@ pub mod queue;
 pub mod shm;
 
 #[cfg(not(loom))]
-pub use cell::{Array, ArrayGuard, CompareExchangeError, Numeric, Shareable, Value};
+pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
 #[cfg(not(loom))]
-pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use error::{
+    BarrierError, ChunkError, CompareExchangeError, Error, GetError, LockResult, LockTimeoutError, OwnerDied,
+    PipeRecvError, PipeSendError, PutBytesError, PutError, RecvError, RecvIntoError, RecvTimeoutError, RecvValueError,
+    ReleaseError, Result, SendError, SendTimeoutError, TaskDoneError, TryLockError, TryRecvError, TrySendError,
+};
 #[cfg(not(loom))]
 pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentState};
 #[cfg(not(loom))]
-pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
+pub use pipe::{Connection, End, Pipe};
 #[cfg(not(loom))]
-pub use queue::{ByteQueue, GetError, JoinableQueue, PutBytesError, PutError, Queue, TaskDoneError};
+pub use queue::{ByteQueue, JoinableQueue, Queue};
 #[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};
 #[cfg(not(loom))]
-pub use sync::barrier::{Barrier, BarrierError, BarrierWaitResult, MAX_PARTIES};
+pub use sync::barrier::{Barrier, BarrierWaitResult, MAX_PARTIES};
 #[cfg(not(loom))]
 pub use sync::condition::{Condition, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use sync::event::Event;
 #[cfg(not(loom))]
-pub use sync::lock::{Lock, LockGuard, LockResult, LockTimeoutError, OwnerDied, RLock, RLockGuard, TryLockError};
+pub use sync::lock::{Lock, LockGuard, RLock, RLockGuard};
 #[cfg(not(loom))]
-pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
+pub use sync::semaphore::{BoundedSemaphore, Semaphore};

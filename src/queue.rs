@@ -63,123 +63,9 @@ use crate::sync::futex;
 use crate::sync::wait::{self, Waited};
 
 // ---------------------------------------------------------------------------
-// Errors.
+// Errors: in `crate::error`, re-exported here under their old paths.
 
-/// Why a `put` failed; holds what could not be put (the value, or for
-/// `put_many` how many items were put before the failure).
-#[non_exhaustive]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum PutError<T> {
-    /// The queue is full (from `try_put`), or still full when the timeout
-    /// expired (from `put_timeout`): Python's `queue.Full`.
-    Full(T),
-    /// [`Queue::close`] was called: no more puts, ever.
-    Closed(T),
-    /// Every consumer handle is gone (dropped, or its process died), or the
-    /// queue was found corrupted: nobody would ever get the item.
-    Disconnected(T),
-}
-
-impl<T> PutError<T> {
-    /// Hands back what could not be put.
-    pub fn into_inner(self) -> T {
-        match self {
-            PutError::Full(v) | PutError::Closed(v) | PutError::Disconnected(v) => v,
-        }
-    }
-    /// `true` for [`PutError::Full`].
-    pub fn is_full(&self) -> bool {
-        matches!(self, PutError::Full(_))
-    }
-}
-
-impl<T> fmt::Debug for PutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PutError::Full(_) => "Full(..)",
-            PutError::Closed(_) => "Closed(..)",
-            PutError::Disconnected(_) => "Disconnected(..)",
-        })
-    }
-}
-impl<T> fmt::Display for PutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PutError::Full(_) => "the queue is full",
-            PutError::Closed(_) => "the queue was closed",
-            PutError::Disconnected(_) => "every consumer of the queue is gone (or the queue is corrupted)",
-        })
-    }
-}
-impl<T> std::error::Error for PutError<T> {}
-
-/// Why a `get` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GetError {
-    /// Nothing to get (from `try_get`), or nothing arrived before the
-    /// timeout (from `get_timeout`): Python's `queue.Empty`.
-    Empty,
-    /// The queue is empty and will stay so: it was closed, or every
-    /// producer handle is gone (or the queue was found corrupted).
-    Disconnected,
-}
-
-impl fmt::Display for GetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            GetError::Empty => "the queue is empty",
-            GetError::Disconnected => "the queue is empty and closed (or every producer is gone)",
-        })
-    }
-}
-impl std::error::Error for GetError {}
-
-/// Why a [`ByteQueue`] `put` failed.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutBytesError {
-    /// Full now (`try_put`) or still full at the timeout (`put_timeout`).
-    Full,
-    /// [`ByteQueue::close`] was called.
-    Closed,
-    /// Every consumer is gone, or the queue was found corrupted.
-    Disconnected,
-    /// The message is longer than the queue's `max_message_bytes`.
-    TooLarge {
-        /// Length of the rejected message.
-        len: usize,
-        /// The queue's maximum.
-        max: usize,
-    },
-}
-
-impl fmt::Display for PutBytesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PutBytesError::Full => f.write_str("the queue is full"),
-            PutBytesError::Closed => f.write_str("the queue was closed"),
-            PutBytesError::Disconnected => {
-                f.write_str("every consumer of the queue is gone (or the queue is corrupted)")
-            }
-            PutBytesError::TooLarge { len, max } => {
-                write!(f, "a message of {len} bytes is larger than this queue's max_message_bytes of {max}")
-            }
-        }
-    }
-}
-impl std::error::Error for PutBytesError {}
-
-/// [`JoinableQueue::task_done`] was called more often than items were got
-/// (Python's `ValueError: task_done() called too many times`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskDoneError;
-
-impl fmt::Display for TaskDoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("task_done() called more times than items were taken from the queue")
-    }
-}
-impl std::error::Error for TaskDoneError {}
+pub use crate::error::{GetError, PutBytesError, PutError, TaskDoneError};
 
 /// How long an operation may wait.
 #[derive(Clone, Copy)]
@@ -1229,10 +1115,11 @@ impl ByteQueue {
     /// Puts any serialisable value (postcard encoding).
     ///
     /// # Errors
+    /// [`PutBytesError::Encode`] if it cannot be encoded,
     /// [`PutBytesError::TooLarge`] if its encoding is longer than
-    /// `max_message_bytes` (or cannot be encoded), and as [`ByteQueue::put`].
+    /// `max_message_bytes`, and as [`ByteQueue::put`].
     pub fn put_value<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), PutBytesError> {
-        let v = postcard::to_allocvec(value).map_err(|_| PutBytesError::TooLarge { len: usize::MAX, max: self.max })?;
+        let v = postcard::to_allocvec(value).map_err(|e| PutBytesError::Encode(e.to_string()))?;
         self.put(&v)
     }
 

@@ -30,33 +30,7 @@ use std::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Orderi
 
 use super::{Numeric, Shareable};
 
-/// [`Value::compare_exchange`] found another value than the expected one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CompareExchangeError<T> {
-    /// The value that was there instead.
-    pub actual: T,
-}
-
-impl<T> CompareExchangeError<T> {
-    /// The value that was there instead.
-    pub fn into_inner(self) -> T {
-        self.actual
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for CompareExchangeError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompareExchangeError").field("actual", &self.actual).finish()
-    }
-}
-
-impl<T: fmt::Debug> fmt::Display for CompareExchangeError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "compare_exchange failed: the value was {:?}", self.actual)
-    }
-}
-
-impl<T: fmt::Debug> std::error::Error for CompareExchangeError<T> {}
+pub use crate::error::CompareExchangeError;
 use crate::error::Result;
 use crate::shm::header::{ElemInfo, HeaderData, Kind};
 use crate::shm::object::{self, Shape, SharedObject};

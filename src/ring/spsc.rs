@@ -989,25 +989,8 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-/// Why a chunk could not be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChunkError {
-    /// Fewer slots than asked for are free (writing) or filled (reading); holds
-    /// how many are.
-    TooFewSlots(usize),
-    /// The other end is gone (and, when reading, nothing is left).
-    Disconnected,
-}
-
-impl core::fmt::Display for ChunkError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            ChunkError::TooFewSlots(n) => write!(f, "only {n} slots are available"),
-            ChunkError::Disconnected => f.write_str("the other end is gone"),
-        }
-    }
-}
-impl std::error::Error for ChunkError {}
+#[cfg(not(loom))]
+pub use crate::error::ChunkError;
 
 /// Free slots reserved by [`Producer::write_chunk`], written in place.
 #[cfg(not(loom))]

@@ -72,28 +72,7 @@ fn body_size(n: usize) -> usize {
     HEAD + 8 * n
 }
 
-/// Why [`Barrier::wait`] failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BarrierError {
-    /// The barrier is broken: aborted, reset while waiting, a party timed
-    /// out, or a waiting party's process died. Python's `BrokenBarrierError`.
-    Broken,
-    /// This call's timeout expired; the barrier is now broken for the others.
-    Timeout,
-}
-
-impl fmt::Display for BarrierError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BarrierError::Broken => f.write_str(
-                "the barrier is broken (aborted, reset, timed out, or a waiting party died); call reset() to reuse it",
-            ),
-            BarrierError::Timeout => f.write_str("timed out waiting at the barrier; it is now broken"),
-        }
-    }
-}
-impl std::error::Error for BarrierError {}
+pub use crate::error::BarrierError;
 
 /// What a successful [`Barrier::wait`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

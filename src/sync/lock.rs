@@ -234,120 +234,7 @@ impl fmt::Debug for RawLock {
 // ---------------------------------------------------------------------------
 // Errors
 
-/// The previous holder's thread or process died while holding the lock. The
-/// caller holds the lock now (like std's `PoisonError`): take the guard with
-/// [`OwnerDied::into_inner`] and decide whether the protected data is sound.
-pub struct OwnerDied<G> {
-    guard: G,
-}
-
-impl<G> OwnerDied<G> {
-    /// Wraps `guard` (like `std::sync::PoisonError::new`), e.g. to carry
-    /// another guard type through `?`.
-    pub fn new(guard: G) -> Self {
-        OwnerDied { guard }
-    }
-    /// The guard: the lock is held.
-    pub fn into_inner(self) -> G {
-        self.guard
-    }
-    /// A reference to the guard.
-    pub fn get_ref(&self) -> &G {
-        &self.guard
-    }
-    /// A mutable reference to the guard.
-    pub fn get_mut(&mut self) -> &mut G {
-        &mut self.guard
-    }
-}
-
-impl<G> fmt::Debug for OwnerDied<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OwnerDied(..)")
-    }
-}
-impl<G> fmt::Display for OwnerDied<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the previous holder died while holding the lock; you hold it now, check the data it protects")
-    }
-}
-impl<G> std::error::Error for OwnerDied<G> {}
-
-/// Error of [`Lock::try_lock`] and friends.
-pub enum TryLockError<G> {
-    /// Someone else holds the lock.
-    WouldBlock,
-    /// The lock was taken over from a dead holder; the caller holds it.
-    OwnerDied(OwnerDied<G>),
-}
-
-/// Error of [`Lock::lock_timeout`] and friends.
-pub enum LockTimeoutError<G> {
-    /// The lock was still held when the timeout expired.
-    Timeout,
-    /// The lock was taken over from a dead holder; the caller holds it.
-    OwnerDied(OwnerDied<G>),
-}
-
-impl<G> TryLockError<G> {
-    /// `true` for [`TryLockError::WouldBlock`].
-    pub fn is_would_block(&self) -> bool {
-        matches!(self, TryLockError::WouldBlock)
-    }
-}
-impl<G> LockTimeoutError<G> {
-    /// `true` for [`LockTimeoutError::Timeout`].
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, LockTimeoutError::Timeout)
-    }
-}
-impl<G> From<OwnerDied<G>> for TryLockError<G> {
-    fn from(e: OwnerDied<G>) -> Self {
-        TryLockError::OwnerDied(e)
-    }
-}
-impl<G> From<OwnerDied<G>> for LockTimeoutError<G> {
-    fn from(e: OwnerDied<G>) -> Self {
-        LockTimeoutError::OwnerDied(e)
-    }
-}
-impl<G> fmt::Debug for TryLockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryLockError::WouldBlock => f.write_str("WouldBlock"),
-            TryLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-        }
-    }
-}
-impl<G> fmt::Display for TryLockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryLockError::WouldBlock => f.write_str("the lock is held by someone else"),
-            TryLockError::OwnerDied(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-impl<G> std::error::Error for TryLockError<G> {}
-impl<G> fmt::Debug for LockTimeoutError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockTimeoutError::Timeout => f.write_str("Timeout"),
-            LockTimeoutError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-        }
-    }
-}
-impl<G> fmt::Display for LockTimeoutError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockTimeoutError::Timeout => f.write_str("timed out waiting for the lock"),
-            LockTimeoutError::OwnerDied(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-impl<G> std::error::Error for LockTimeoutError<G> {}
-
-/// Result of a blocking lock: the guard, or the guard wrapped in [`OwnerDied`].
-pub type LockResult<G> = std::result::Result<G, OwnerDied<G>>;
+pub use crate::error::{LockResult, LockTimeoutError, OwnerDied, TryLockError};
 
 pub(crate) fn wrap<G>(a: Acquired, g: G) -> LockResult<G> {
     match a {
@@ -493,8 +380,8 @@ impl Lock {
     /// Creates a new, unlocked lock.
     ///
     /// # Errors
-    /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::NoSpace`],
-    /// [`Error::PermissionDenied`], [`Error::Io`].
+    /// [`crate::Error::InvalidName`], [`crate::Error::AlreadyExists`], [`crate::Error::NoSpace`],
+    /// [`crate::Error::PermissionDenied`], [`crate::Error::Io`].
     pub fn create(name: &str) -> Result<Self> {
         Self::create_with(name, &Options::new())
     }
@@ -505,8 +392,8 @@ impl Lock {
     /// Opens an existing lock.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupted`],
-    /// [`Error::VersionMismatch`], [`Error::PermissionDenied`].
+    /// [`crate::Error::NotFound`], [`crate::Error::WrongKind`], [`crate::Error::Corrupted`],
+    /// [`crate::Error::VersionMismatch`], [`crate::Error::PermissionDenied`].
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &Options::new())
     }

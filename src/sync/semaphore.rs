@@ -431,20 +431,7 @@ pub struct BoundedSemaphore {
 }
 sem_common!(BoundedSemaphore, Kind::BoundedSemaphore);
 
-/// [`BoundedSemaphore::release`] would raise the count above its initial
-/// value (Python's `ValueError: Semaphore released too many times`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReleaseError {
-    /// The initial (and maximum) value.
-    pub max: usize,
-}
-
-impl fmt::Display for ReleaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "semaphore released too many times: its count is already at its initial value {}", self.max)
-    }
-}
-impl std::error::Error for ReleaseError {}
+pub use crate::error::ReleaseError;
 
 impl BoundedSemaphore {
     /// Returns a permit and wakes a waiter.
