@@ -284,3 +284,128 @@ fn a_truncated_named_segment_is_refused_at_open() {
     // the handle) would raise SIGBUS. This is the documented limit.
     std::mem::forget(q);
 }
+
+/// Every kind has the whole lifecycle: `create_with`, `open`, `open_with`,
+/// `open_or_create`, `open_or_create_with`, and is refused as another kind.
+#[test]
+fn every_kind_has_the_whole_lifecycle() -> Result<(), Error> {
+    macro_rules! matrix {
+        ($tag:literal, $ty:ty, ($($p:expr),*)) => {{
+            let name = common::unique($tag);
+            let opts = Options::new().mode(0o640);
+            let a = <$ty>::create_with(&name, $($p,)* &opts)?;
+            let b = <$ty>::open_with(&name, &opts)?;
+            let c = <$ty>::open_or_create_with(&name, $($p,)* &opts)?;
+            drop((b, c));
+            let d = <$ty>::open(&name)?;
+            let e = <$ty>::open_or_create(&name, $($p),*)?;
+            drop((a, d, e));
+            // Gone with its creator's handle; open_or_create makes it anew.
+            assert!(matches!(<$ty>::open(&name), Err(Error::NotFound { .. })), "{}", $tag);
+            let f = <$ty>::open_or_create(&name, $($p),*)?;
+            // Another kind is refused by name, before anything is touched.
+            assert!(matches!(ringshm::Event::open(&name), Err(Error::WrongKind { .. })) || $tag == "event", "{}", $tag);
+            drop(f);
+        }};
+    }
+    matrix!("spsc", ringshm::spsc::Ring<u64>, (8));
+    matrix!("mpmc", ringshm::mpmc::Ring<u64>, (8));
+    // A pipe's two ends are roles: the opener of a live pipe gets end B,
+    // which only one handle holds at a time.
+    {
+        let name = common::unique("pipe");
+        let a = Pipe::create_with(&name, 256, &Options::new())?;
+        let b = Pipe::open_or_create_with(&name, 256, &Options::new())?;
+        assert_eq!((a.end(), b.end()), (ringshm::End::A, ringshm::End::B));
+        drop(b);
+        let b = Pipe::open_with(&name, &Options::new())?;
+        drop((a, b));
+        let a = Pipe::open_or_create(&name, 256)?;
+        assert_eq!(a.end(), ringshm::End::A, "open_or_create that creates gets end A");
+    }
+    matrix!("queue", Queue<u64>, (8));
+    matrix!("bytequeue", ringshm::ByteQueue, (8, 64));
+    matrix!("joinable", ringshm::JoinableQueue<u64>, (8));
+    matrix!("value", ringshm::Value<u64>, (7));
+    matrix!("array", ringshm::Array<u32>, (4));
+    matrix!("lock", ringshm::Lock, ());
+    matrix!("rlock", ringshm::RLock, ());
+    matrix!("semaphore", ringshm::Semaphore, (2));
+    matrix!("bsemaphore", ringshm::BoundedSemaphore, (2));
+    matrix!("event", ringshm::Event, ());
+    matrix!("condition", ringshm::Condition, ());
+    matrix!("barrier", ringshm::Barrier, (2));
+    Ok(())
+}
+
+/// Item 12: `open_or_create` that creates makes its handle a producer, as
+/// `create` does: once it is dropped (and nobody else ever put), a
+/// consumer in another process sees the queue end instead of waiting.
+#[test]
+fn open_or_create_that_creates_is_a_producer() {
+    if let Some(role) = common::role() {
+        let name = &common::args()[0];
+        match role.as_str() {
+            "queue" => assert_eq!(Queue::<u64>::open(name).unwrap().get(), Err(ringshm::GetError::Disconnected)),
+            "bytes" => {
+                assert_eq!(ringshm::ByteQueue::open(name).unwrap().get(), Err(ringshm::GetError::Disconnected))
+            }
+            _ => unreachable!(),
+        }
+        return;
+    }
+    let _wd = common::watchdog(60);
+    let test = "open_or_create_that_creates_is_a_producer";
+    let name = common::unique("ocprod");
+    let q = Queue::<u64>::open_or_create_with(&name, 4, &Options::new().persist(true)).unwrap();
+    let _c = Cleanup(name.clone());
+    let child = common::spawn(test, "queue", &[&name]);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(q);
+    common::expect_success(child, 30);
+
+    let name = common::unique("ocprodb");
+    let q = ringshm::ByteQueue::open_or_create_with(&name, 4, 16, &Options::new().persist(true)).unwrap();
+    let _c = Cleanup(name.clone());
+    let child = common::spawn(test, "bytes", &[&name]);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(q);
+    common::expect_success(child, 30);
+}
+
+/// `CompareExchangeError<T>` (and the other errors holding a `T`) print
+/// without `T: Debug`.
+#[test]
+fn errors_need_no_debug_on_their_payload() {
+    #[derive(Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct NoDebug(u64);
+    let v = ringshm::Value::<NoDebug>::create(&common::unique("nodebug"), NoDebug(1)).unwrap();
+    let Err(e) = v.compare_exchange(NoDebug(2), NoDebug(3)) else { panic!("the value is 1, not 2") };
+    assert!(e.actual == NoDebug(1));
+    assert!(!format!("{e:?}").is_empty());
+    assert!(e.to_string().contains("actual"), "{e}");
+    let e: Box<dyn std::error::Error> = Box::new(e);
+    assert!(!e.to_string().is_empty());
+    let p = ringshm::PutError::Full(NoDebug(0));
+    assert_eq!(format!("{p:?}"), "Full(..)");
+}
+
+/// `ByteQueue::put_value` reports a value that cannot be encoded as
+/// `Encode`, not as a message of `usize::MAX` bytes.
+#[cfg(feature = "serde")]
+#[test]
+fn put_value_reports_encoding_errors_as_such() {
+    struct Unencodable;
+    impl serde::Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("this value refuses to be serialised"))
+        }
+    }
+    let q = ringshm::ByteQueue::create(&common::unique("encode"), 4, 64).unwrap();
+    let e = q.put_value(&Unencodable).unwrap_err();
+    assert!(matches!(e, ringshm::PutBytesError::Encode(_)), "{e:?}");
+    assert!(q.is_empty());
+    q.put_value(&(1u32, "ok")).unwrap();
+    assert_eq!(q.get_value::<(u32, String)>().unwrap(), (1, "ok".to_owned()));
+}
