@@ -56,6 +56,11 @@
 //!   masked before use; an inconsistency poisons the object and surfaces as an
 //!   error (`Disconnected`, [`Error::Corrupted`]), never as a panic,
 //!   out-of-bounds access or endless hang.
+//!   The one thing a library cannot guard is the segment's *size*: a process
+//!   with write access to `/dev/shm/NAME` can truncate a named segment under
+//!   its users, whose next access then raises `SIGBUS`. `open` checks the size;
+//!   anonymous objects are sealed memfds that cannot be resized; keep named
+//!   segments' mode tight (default `0o600`).
 //! * **Fast path without syscalls or fences.** Rings keep cached copies of
 //!   the opposite index and publish with one `Release` store; a sleeping peer
 //!   is woken through a futex only when it has set its waiting bit, and the

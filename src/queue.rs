@@ -528,7 +528,8 @@ impl<T: Pod> Queue<T> {
         self.len() >= self.capacity()
     }
 
-    /// The capacity in items (a power of two).
+    /// The most items the queue holds at once: exactly the `capacity` it was
+    /// created with (Python's `maxsize`).
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }
@@ -1078,7 +1079,8 @@ impl ByteQueue {
         self.len() >= self.capacity()
     }
 
-    /// The capacity in messages (a power of two).
+    /// The most messages the queue holds at once: exactly the `capacity` it
+    /// was created with.
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }

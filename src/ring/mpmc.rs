@@ -666,7 +666,8 @@ impl<T: Pod> Ring<T> {
         Receiver { raw: self.raw.clone(), _t: PhantomData }
     }
 
-    /// The capacity in items (a power of two).
+    /// The most items the ring holds at once: exactly the `capacity` it was
+    /// created with (the slot array underneath is a power of two).
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }
