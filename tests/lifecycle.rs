@@ -373,8 +373,8 @@ fn open_or_create_that_creates_is_a_producer() {
     common::expect_success(child, 30);
 }
 
-/// `CompareExchangeError<T>` (and the other errors holding a `T`) print
-/// without `T: Debug`.
+/// `CompareExchangeError<T>` (and the other errors holding a `T`), `Value<T>`
+/// and `Array<T>` print without `T: Debug`.
 #[test]
 fn errors_need_no_debug_on_their_payload() {
     #[derive(Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -387,6 +387,9 @@ fn errors_need_no_debug_on_their_payload() {
     assert!(e.to_string().contains("actual"), "{e}");
     let e: Box<dyn std::error::Error> = Box::new(e);
     assert!(!e.to_string().is_empty());
+    assert!(format!("{v:?}").contains("NoDebug"));
+    let a = ringshm::Array::<NoDebug>::create(&common::unique("nodebuga"), 2).unwrap();
+    assert!(!format!("{a:?} {:?}", a.lock()).is_empty());
     let p = ringshm::PutError::Full(NoDebug(0));
     assert_eq!(format!("{p:?}"), "Full(..)");
 }

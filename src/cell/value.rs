@@ -174,9 +174,11 @@ unsafe impl<T> Send for Value<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Value<T> {}
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for Value<T> {
+/// Names the segment and the element type; needs no `T: Debug` (print
+/// `load()` for the value).
+impl<T> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Value").field("name", &self.seg.name()).field("value", &self.load()).finish()
+        f.debug_struct("Value").field("name", &self.seg.name()).field("type", &core::any::type_name::<T>()).finish()
     }
 }
 
