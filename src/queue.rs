@@ -53,10 +53,10 @@ use bytemuck::Pod;
 
 use crate::error::{Error, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::ring::bytes;
-use crate::ring::mpmc::{self, RawRing, SlotLayout};
+use crate::ring::mpmc::{self, RawRing, SlotLayout, TypedRing};
 use crate::ring::mpmc_core::Blocked;
 use crate::ring::WAITING;
-use crate::shm::header::{ElemInfo, HeaderData, Kind};
+use crate::shm::header::{HeaderData, Kind};
 use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
@@ -210,29 +210,16 @@ impl<T: Pod> Clone for Queue<T> {
     }
 }
 
-impl<T: Pod> SharedObject for Queue<T> {
-    type Params<'a> = usize;
+impl<T: Pod> TypedRing for Queue<T> {
     const KIND: Kind = Kind::Queue;
+    type Elem = T;
 
-    fn elem() -> Option<ElemInfo> {
-        Some(ElemInfo::of::<T>())
+    fn layout() -> SlotLayout {
+        <mpmc::Ring<T> as TypedRing>::layout()
     }
 
-    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
-        RawRing::shape(*capacity, mpmc::Ring::<T>::layout(), [0; 4])
-    }
-
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        RawRing::check(name, h, mpmc::Ring::<T>::layout())
-    }
-
-    fn init(seg: &Segment, _: &usize) {
-        RawRing::init(seg, mpmc::Ring::<T>::layout());
-    }
-
-    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
-        let raw = RawRing::from_segment(seg, mpmc::Ring::<T>::layout(), opts.wait)?;
-        Ok(Self::wrap(mpmc::Ring::from_raw(raw), None).creator_if(created))
+    fn from_raw(raw: RawRing, created: bool) -> Self {
+        Self::wrap(<mpmc::Ring<T> as TypedRing>::from_raw(raw, created), None).creator_if(created)
     }
 }
 
@@ -607,39 +594,22 @@ impl<T> core::ops::Deref for JoinableQueue<T> {
     }
 }
 
-impl<T: Pod> SharedObject for JoinableQueue<T> {
-    type Params<'a> = usize;
+impl<T: Pod> TypedRing for JoinableQueue<T> {
     const KIND: Kind = Kind::JoinableQueue;
+    type Elem = T;
 
-    fn elem() -> Option<ElemInfo> {
-        Some(ElemInfo::of::<T>())
+    fn layout() -> SlotLayout {
+        <mpmc::Ring<T> as TypedRing>::layout().with_extra(J_EXTRA)
     }
 
-    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
-        RawRing::shape(*capacity, Self::layout(), [0; 4])
-    }
-
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        RawRing::check(name, h, Self::layout())
-    }
-
-    fn init(seg: &Segment, _: &usize) {
-        RawRing::init(seg, Self::layout());
-    }
-
-    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
-        let raw = RawRing::from_segment(seg, Self::layout(), opts.wait)?;
+    fn from_raw(raw: RawRing, created: bool) -> Self {
         let tasks = Tasks { off: Self::layout().extra_offset(raw.slot_count()) };
-        let q = Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)).creator_if(created);
-        Ok(JoinableQueue { q })
+        let ring = <mpmc::Ring<T> as TypedRing>::from_raw(raw, created);
+        JoinableQueue { q: Queue::wrap(ring, Some(tasks)).creator_if(created) }
     }
 }
 
 impl<T: Pod> JoinableQueue<T> {
-    fn layout() -> SlotLayout {
-        mpmc::Ring::<T>::layout().with_extra(J_EXTRA)
-    }
-
     /// Creates a joinable queue that holds at most `capacity` items.
     ///
     /// # Errors

@@ -554,41 +554,59 @@ impl<T> core::fmt::Debug for Ring<T> {
     }
 }
 
-impl<T: Pod> SharedObject for Ring<T> {
+/// A kind made of one MPMC ring of `Elem` slots (`mpmc::Ring`, `Queue`,
+/// `JoinableQueue`): all it says is its kind, its slot layout and how to
+/// wrap the ring; the lifecycle is the same for all of them.
+pub(crate) trait TypedRing: Sized {
+    /// The kind stored in the header.
+    const KIND: Kind;
+    /// The element type.
+    type Elem: Pod;
+    /// Slots and extra area.
+    fn layout() -> SlotLayout;
+    /// The handle on a validated ring; `created`: this call created it.
+    fn from_raw(raw: RawRing, created: bool) -> Self;
+}
+
+impl<R: TypedRing> SharedObject for R {
     type Params<'a> = usize;
-    const KIND: Kind = Kind::MpmcRing;
+    const KIND: Kind = <R as TypedRing>::KIND;
 
     fn elem() -> Option<ElemInfo> {
-        Some(ElemInfo::of::<T>())
+        Some(ElemInfo::of::<R::Elem>())
     }
 
     fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
-        RawRing::shape(*capacity, Self::layout(), [0; 4])
+        RawRing::shape(*capacity, R::layout(), [0; 4])
     }
 
     fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        RawRing::check(name, h, Self::layout())
+        RawRing::check(name, h, R::layout())
     }
 
     fn init(seg: &Segment, _: &usize) {
-        RawRing::init(seg, Self::layout());
+        RawRing::init(seg, R::layout());
     }
 
-    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
-        Ok(Self::from_raw(RawRing::from_segment(seg, Self::layout(), opts.wait)?))
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        Ok(R::from_raw(RawRing::from_segment(seg, R::layout(), opts.wait)?, created))
+    }
+}
+
+impl<T: Pod> TypedRing for Ring<T> {
+    const KIND: Kind = Kind::MpmcRing;
+    type Elem = T;
+
+    fn layout() -> SlotLayout {
+        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>())
+    }
+
+    fn from_raw(raw: RawRing, _created: bool) -> Self {
+        Ring { raw: Arc::new(raw), _t: PhantomData }
     }
 }
 
 impl<T: Pod> Ring<T> {
-    /// The slot layout of a ring of `T`.
-    pub(crate) fn layout() -> SlotLayout {
-        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>())
-    }
-
-    pub(crate) fn from_raw(raw: RawRing) -> Self {
-        Ring { raw: Arc::new(raw), _t: PhantomData }
-    }
-
     /// The untyped ring underneath (for the queues).
     pub(crate) fn raw(&self) -> &Arc<RawRing> {
         &self.raw

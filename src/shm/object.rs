@@ -205,6 +205,35 @@ pub(crate) fn check_fixed(name: &str, h: &HeaderData, body: usize) -> Result<usi
     Ok(body)
 }
 
+/// [`SharedObject`] for a kind with a fixed body of `$body` bytes and no
+/// parameters (`Lock`, `RLock`, `Event`, `Condition`); `$make` builds the
+/// handle from `$seg: Segment` and `$opts: &Options`.
+macro_rules! fixed_object {
+    ($ty:ty, $kind:expr, $body:expr, |$seg:ident, $opts:ident| $make:expr) => {
+        impl $crate::shm::object::SharedObject for $ty {
+            type Params<'a> = ();
+            const KIND: $crate::shm::header::Kind = $kind;
+
+            fn shape(_: &(), _: &$crate::shm::Options) -> $crate::error::Result<$crate::shm::object::Shape> {
+                Ok($crate::shm::object::Shape::fixed($body))
+            }
+
+            fn check(name: &str, h: &$crate::shm::header::HeaderData) -> $crate::error::Result<usize> {
+                $crate::shm::object::check_fixed(name, h, $body)
+            }
+
+            fn from_segment(
+                $seg: $crate::shm::Segment,
+                $opts: &$crate::shm::Options,
+                _created: bool,
+            ) -> $crate::error::Result<Self> {
+                Ok($make)
+            }
+        }
+    };
+}
+pub(crate) use fixed_object;
+
 /// [`Error::Corrupted`] for `name`.
 pub(crate) fn corrupted(name: &str, reason: impl Into<String>) -> Error {
     Error::Corrupted { name: name.into(), reason: reason.into() }

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::primitive::Padded;
-use crate::shm::header::{HeaderData, Kind};
-use crate::shm::object::{self, Shape, SharedObject};
+use crate::shm::header::Kind;
+use crate::shm::object::{self, fixed_object};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
@@ -56,22 +56,7 @@ unsafe impl ShmSafe for CondBody {}
 
 const BODY: usize = core::mem::size_of::<CondBody>();
 
-impl SharedObject for Condition {
-    type Params<'a> = ();
-    const KIND: Kind = Kind::Condition;
-
-    fn shape(_: &(), _: &Options) -> Result<Shape> {
-        Ok(Shape::fixed(BODY))
-    }
-
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        object::check_fixed(name, h, BODY)
-    }
-
-    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
-        Ok(Self::new(seg, opts))
-    }
-}
+fixed_object!(Condition, Kind::Condition, BODY, |seg, opts| Self::new(seg, opts));
 
 /// Whether a timed wait returned because the timeout expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

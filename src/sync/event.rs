@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::primitive::Padded;
-use crate::shm::header::{HeaderData, Kind};
-use crate::shm::object::{self, Shape, SharedObject};
+use crate::shm::header::Kind;
+use crate::shm::object::{self, fixed_object};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
@@ -44,22 +44,7 @@ unsafe impl ShmSafe for EventBody {}
 
 const BODY: usize = core::mem::size_of::<EventBody>();
 
-impl SharedObject for Event {
-    type Params<'a> = ();
-    const KIND: Kind = Kind::Event;
-
-    fn shape(_: &(), _: &Options) -> Result<Shape> {
-        Ok(Shape::fixed(BODY))
-    }
-
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        object::check_fixed(name, h, BODY)
-    }
-
-    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
-        Ok(Self::new(seg, opts.wait))
-    }
-}
+fixed_object!(Event, Kind::Event, BODY, |seg, opts| Self::new(seg, opts.wait));
 
 /// A named event: a boolean flag with `set`, `clear`, `is_set` and `wait`.
 ///

@@ -33,9 +33,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::shm::header::{HeaderData, Kind};
+use crate::shm::header::Kind;
 use crate::shm::lock::ProcId;
-use crate::shm::object::{self, Shape, SharedObject};
+use crate::shm::object::{self, fixed_object};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
@@ -276,29 +276,8 @@ unsafe impl ShmSafe for LockBody {}
 
 const LOCK_BODY: usize = 128;
 
-/// `Lock` and `RLock` in the one lifecycle: a fixed body, no parameters.
-macro_rules! lock_object {
-    ($ty:ident, $kind:expr) => {
-        impl SharedObject for $ty {
-            type Params<'a> = ();
-            const KIND: Kind = $kind;
-
-            fn shape(_: &(), _: &Options) -> Result<Shape> {
-                Ok(Shape::fixed(LOCK_BODY))
-            }
-
-            fn check(name: &str, h: &HeaderData) -> Result<usize> {
-                object::check_fixed(name, h, LOCK_BODY)
-            }
-
-            fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
-                Ok($ty { h: LockHandle::new(seg, opts.wait) })
-            }
-        }
-    };
-}
-lock_object!(Lock, Kind::Lock);
-lock_object!(RLock, Kind::RLock);
+fixed_object!(Lock, Kind::Lock, LOCK_BODY, |seg, opts| Lock { h: LockHandle::new(seg, opts.wait) });
+fixed_object!(RLock, Kind::RLock, LOCK_BODY, |seg, opts| RLock { h: LockHandle::new(seg, opts.wait) });
 
 /// A lock handle: segment plus raw lock over its word.
 struct LockHandle {
