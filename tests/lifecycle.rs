@@ -168,7 +168,7 @@ fn maps_a_removed(name: &str) -> bool {
 /// segment that keeps its name for as long as it is held.
 #[test]
 fn open_racing_remove_stale_never_holds_a_removed_name() {
-    const SEGMENTS: usize = 12;
+    const SEGMENTS: usize = 16;
     if let Some(role) = common::role() {
         let args = common::args();
         let prefix = &args[0];
@@ -212,7 +212,7 @@ fn open_racing_remove_stale_never_holds_a_removed_name() {
     }
     let _wd = common::watchdog(240);
     let test = "open_racing_remove_stale_never_holds_a_removed_name";
-    for round in 0..4 {
+    for round in 0..12 {
         let prefix = common::unique(&format!("gcrace{round}"));
         let _c: Vec<Cleanup> = (0..SEGMENTS).map(|i| Cleanup(format!("{prefix}-{i}"))).collect();
         let maker = common::spawn(test, "make", &[&prefix]);
