@@ -31,6 +31,15 @@
 //! marks its two side words `CLOSED` and wakes the peer: the peer's receives
 //! drain what is left, then report end-of-file, and its sends fail at once.
 //! This file is a safe facade: all `unsafe` code lives in the ring.
+//!
+//! Errors (all in `crate::error`): sends fail with [`PipeSendError`].
+//! Receives of whole byte messages (`recv_bytes`, `recv_with`) can only fail
+//! for want of a message and use the channel family ([`crate::RecvError`] —
+//! Python's `EOFError` — [`crate::TryRecvError`], [`crate::RecvTimeoutError`]);
+//! receives that can also refuse the message itself (`recv_bytes_into`,
+//! `recv::<T>`, `recv_value`) use [`PipeRecvError`] (also named
+//! [`RecvIntoError`] and [`RecvValueError`]), into which the channel family
+//! converts, so one `?` carries any receive error of a pipe.
 
 use std::cell::RefCell;
 use std::fmt;
