@@ -6,7 +6,7 @@
 //! | lifecycle | `create`, `open`, `open_or_create`, roles, `list`, ... | [`Error`] |
 //! | channel (rings) | `try_send`/`send`/`send_timeout`, `try_recv`/`recv`/`recv_timeout`, and the `push`/`pop` forms | [`TrySendError`], [`SendError`], [`SendTimeoutError`], [`TryRecvError`], [`RecvError`], [`RecvTimeoutError`] (crossbeam-channel's) |
 //! | chunks | `write_chunk`, `read_chunk` | [`ChunkError`] |
-//! | queue | `put`/`try_put`/`put_timeout`, `get`/..., `task_done` | [`PutError`], [`PutBytesError`], [`GetError`], [`TaskDoneError`] |
+//! | queue | `put`/`try_put`/`put_timeout`, `get`/..., `task_done` | [`PutError`], [`PutBytesError`], [`GetError`], [`GetValueError`], [`TaskDoneError`] |
 //! | pipe | sends; receives | [`PipeSendError`]; [`RecvError`] family for whole byte messages, [`PipeRecvError`] when the message itself can be refused |
 //! | lock | `lock`, `try_lock`, `lock_timeout` | [`LockResult`] / [`OwnerDied`], [`TryLockError`], [`LockTimeoutError`] |
 //! | other sync | `BoundedSemaphore::release`, `Barrier::wait` | [`ReleaseError`], [`BarrierError`] |
@@ -523,6 +523,41 @@ impl fmt::Display for PutBytesError {
     }
 }
 impl std::error::Error for PutBytesError {}
+
+/// Why `ByteQueue::get_value` (feature `serde`) failed.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetValueError {
+    /// As [`GetError::Empty`].
+    Empty,
+    /// As [`GetError::Disconnected`].
+    Disconnected,
+    /// The message is not a valid encoding of the requested type; it was
+    /// consumed.
+    Decode(String),
+}
+
+impl From<GetError> for GetValueError {
+    fn from(e: GetError) -> Self {
+        match e {
+            GetError::Empty => GetValueError::Empty,
+            GetError::Disconnected => GetValueError::Disconnected,
+        }
+    }
+}
+
+impl fmt::Display for GetValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetValueError::Empty => fmt::Display::fmt(&GetError::Empty, f),
+            GetValueError::Disconnected => fmt::Display::fmt(&GetError::Disconnected, f),
+            GetValueError::Decode(e) => {
+                write!(f, "could not deserialise the message (it was consumed): {e}; put and get the same type")
+            }
+        }
+    }
+}
+impl std::error::Error for GetValueError {}
 
 /// `JoinableQueue::task_done` was called more often than items were got
 /// (Python's `ValueError: task_done() called too many times`).

@@ -112,9 +112,10 @@ pub mod shm;
 pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
 #[cfg(not(loom))]
 pub use error::{
-    BarrierError, ChunkError, CompareExchangeError, Error, GetError, LockResult, LockTimeoutError, OwnerDied,
-    PipeRecvError, PipeSendError, PutBytesError, PutError, RecvError, RecvIntoError, RecvTimeoutError, RecvValueError,
-    ReleaseError, Result, SendError, SendTimeoutError, TaskDoneError, TryLockError, TryRecvError, TrySendError,
+    BarrierError, ChunkError, CompareExchangeError, Error, GetError, GetValueError, LockResult, LockTimeoutError,
+    OwnerDied, PipeRecvError, PipeSendError, PutBytesError, PutError, RecvError, RecvIntoError, RecvTimeoutError,
+    RecvValueError, ReleaseError, Result, SendError, SendTimeoutError, TaskDoneError, TryLockError, TryRecvError,
+    TrySendError,
 };
 #[cfg(not(loom))]
 pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentState};

@@ -65,7 +65,7 @@ use crate::sync::wait::{self, Waited};
 // ---------------------------------------------------------------------------
 // Errors: in `crate::error`, re-exported here under their old paths.
 
-pub use crate::error::{GetError, PutBytesError, PutError, TaskDoneError};
+pub use crate::error::{GetError, GetValueError, PutBytesError, PutError, TaskDoneError};
 
 /// How long an operation may wait.
 #[derive(Clone, Copy)]
@@ -215,11 +215,11 @@ impl<T: Pod> TypedRing for Queue<T> {
     type Elem = T;
 
     fn layout() -> SlotLayout {
-        <mpmc::Ring<T> as TypedRing>::layout()
+        mpmc::Ring::<T>::layout()
     }
 
     fn from_raw(raw: RawRing, created: bool) -> Self {
-        Self::wrap(<mpmc::Ring<T> as TypedRing>::from_raw(raw, created), None).creator_if(created)
+        Self::wrap(mpmc::Ring::from_raw(raw), None).creator_if(created)
     }
 }
 
@@ -599,12 +599,12 @@ impl<T: Pod> TypedRing for JoinableQueue<T> {
     type Elem = T;
 
     fn layout() -> SlotLayout {
-        <mpmc::Ring<T> as TypedRing>::layout().with_extra(J_EXTRA)
+        mpmc::Ring::<T>::layout().with_extra(J_EXTRA)
     }
 
     fn from_raw(raw: RawRing, created: bool) -> Self {
         let tasks = Tasks { off: Self::layout().extra_offset(raw.slot_count()) };
-        let ring = <mpmc::Ring<T> as TypedRing>::from_raw(raw, created);
+        let ring = mpmc::Ring::from_raw(raw);
         JoinableQueue { q: Queue::wrap(ring, Some(tasks)).creator_if(created) }
     }
 }
@@ -1096,15 +1096,15 @@ impl ByteQueue {
     }
 
     /// Takes a value put with [`ByteQueue::put_value`], waiting while the
-    /// queue is empty. A message that does not decode as `T` is consumed and
-    /// reported as `Err(Ok(postcard error text))`.
+    /// queue is empty.
     ///
     /// # Errors
-    /// `Err(Err(GetError))` as [`ByteQueue::get`]; `Err(Ok(text))` for a
-    /// message that is not a valid `T`.
-    pub fn get_value<T: serde::de::DeserializeOwned>(&self) -> Result<T, core::result::Result<String, GetError>> {
-        let m = self.get().map_err(Err)?;
-        postcard::from_bytes(&m).map_err(|e| Ok(e.to_string()))
+    /// [`GetValueError::Disconnected`] as [`ByteQueue::get`];
+    /// [`GetValueError::Decode`] for a message that is not a valid `T` (it is
+    /// consumed).
+    pub fn get_value<T: serde::de::DeserializeOwned>(&self) -> Result<T, GetValueError> {
+        let m = self.get()?;
+        postcard::from_bytes(&m).map_err(|e| GetValueError::Decode(e.to_string()))
     }
 }
 

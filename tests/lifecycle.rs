@@ -395,7 +395,8 @@ fn errors_need_no_debug_on_their_payload() {
 }
 
 /// `ByteQueue::put_value` reports a value that cannot be encoded as
-/// `Encode`, not as a message of `usize::MAX` bytes.
+/// `Encode`, not as a message of `usize::MAX` bytes; `get_value` has an
+/// error type of its own.
 #[cfg(feature = "serde")]
 #[test]
 fn put_value_reports_encoding_errors_as_such() {
@@ -411,4 +412,8 @@ fn put_value_reports_encoding_errors_as_such() {
     assert!(q.is_empty());
     q.put_value(&(1u32, "ok")).unwrap();
     assert_eq!(q.get_value::<(u32, String)>().unwrap(), (1, "ok".to_owned()));
+    q.put(&[0xff; 8]).unwrap();
+    assert!(matches!(q.get_value::<String>(), Err(ringshm::GetValueError::Decode(_))));
+    q.close();
+    assert_eq!(q.get_value::<String>(), Err(ringshm::GetValueError::Disconnected));
 }

@@ -598,15 +598,25 @@ impl<T: Pod> TypedRing for Ring<T> {
     type Elem = T;
 
     fn layout() -> SlotLayout {
-        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>())
+        Self::layout()
     }
 
     fn from_raw(raw: RawRing, _created: bool) -> Self {
-        Ring { raw: Arc::new(raw), _t: PhantomData }
+        Self::from_raw(raw)
     }
 }
 
 impl<T: Pod> Ring<T> {
+    /// The slot layout of a ring of `T`.
+    pub(crate) fn layout() -> SlotLayout {
+        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>())
+    }
+
+    /// The typed ring over `raw`.
+    pub(crate) fn from_raw(raw: RawRing) -> Self {
+        Ring { raw: Arc::new(raw), _t: PhantomData }
+    }
+
     /// The untyped ring underneath (for the queues).
     pub(crate) fn raw(&self) -> &Arc<RawRing> {
         &self.raw
