@@ -20,9 +20,9 @@ use bytemuck::Pod;
 use super::Numeric;
 use crate::error::Result;
 use crate::shm::header::{ElemInfo, HeaderData, Kind};
-use crate::shm::segment::CreateSpec;
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment};
-use crate::sync::lock::{corrupted, typed, Acquired, LockBody, RawLock};
+use crate::sync::lock::{Acquired, LockBody, RawLock};
 
 /// Offset of the elements in the body.
 const DATA: usize = 128;
@@ -65,9 +65,60 @@ unsafe impl<T: Send> Send for Array<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Array<T> {}
 
-impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
+impl<T> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Array").field("name", &self.seg.name()).field("len", &self.len).finish()
+    }
+}
+
+/// The initial contents of a new [`Array`].
+pub(crate) enum ArrayInit<'a, T> {
+    /// `n` zeroed elements.
+    Zeroed(usize),
+    /// A copy of these.
+    Copy(&'a [T]),
+}
+
+impl<T> ArrayInit<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            ArrayInit::Zeroed(n) => *n,
+            ArrayInit::Copy(s) => s.len(),
+        }
+    }
+}
+
+impl<T: Pod> SharedObject for Array<T> {
+    type Params<'a> = ArrayInit<'a, T>;
+    const KIND: Kind = Kind::Array;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
+    }
+
+    fn shape(init: &ArrayInit<'_, T>, _: &Options) -> Result<Shape> {
+        Ok(Shape { capacity: init.len() as u64, params: [0; 4], body_size: Self::bytes_for(init.len())? })
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        if h.params != [0; 4] || h.capacity > MAX_BYTES {
+            return Err(object::corrupted(name, "invalid array header"));
+        }
+        Self::bytes_for(h.capacity as usize).map_err(|_| object::corrupted(name, "stored array length is too large"))
+    }
+
+    fn init(seg: &Segment, init: &ArrayInit<'_, T>) {
+        if let ArrayInit::Copy(src) = init {
+            let dst = seg.body_ptr().as_ptr().wrapping_add(DATA).cast::<T>();
+            // SAFETY: the segment is not yet published (nobody else sees it);
+            // the body holds `src.len()` elements at DATA (its shape), aligned
+            // for `T`.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+        }
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
+        Ok(Self::new(seg, opts))
     }
 }
 
@@ -80,13 +131,6 @@ impl<T: Pod> Array<T> {
                 reason: format!("Array<{}> of {len} elements is too large", core::any::type_name::<T>()),
             }),
         }
-    }
-
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        if h.params != [0; 4] || h.capacity > MAX_BYTES {
-            return Err(corrupted(name, "invalid array header"));
-        }
-        Self::bytes_for(h.capacity as usize).map_err(|_| corrupted(name, "stored array length is too large"))
     }
 
     fn new(seg: Segment, opts: &Options) -> Self {
@@ -102,17 +146,6 @@ impl<T: Pod> Array<T> {
         Array { raw, data, len, seg, _t: PhantomData }
     }
 
-    fn spec<'a>(e: &'a crate::shm::header::Expect, len: usize, opts: &'a Options) -> Result<CreateSpec<'a>> {
-        Ok(CreateSpec { expect: e, capacity: len as u64, params: [0; 4], body_size: Self::bytes_for(len)?, opts })
-    }
-
-    fn fill(seg: &Segment, init: &[T]) {
-        let dst = seg.body_ptr().as_ptr().wrapping_add(DATA).cast::<T>();
-        // SAFETY: the segment is not yet published (nobody else sees it); the
-        // body holds `init.len()` elements at DATA, aligned for `T`.
-        unsafe { core::ptr::copy_nonoverlapping(init.as_ptr(), dst, init.len()) };
-    }
-
     /// Creates an array of `len` zeroed elements (Python's `Array('i', 4)`).
     ///
     /// # Errors
@@ -122,10 +155,11 @@ impl<T: Pod> Array<T> {
         Self::create_with(name, len, &Options::new())
     }
     /// [`Array::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Array::create`].
     pub fn create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::create(name, &Self::spec(&e, len, opts)?, |_| {})?;
-        Ok(Self::new(seg, opts))
+        object::create(name, ArrayInit::Zeroed(len), opts)
     }
     /// Creates an array holding a copy of `init` (Python's `Array('c', b'hello')`).
     ///
@@ -135,10 +169,11 @@ impl<T: Pod> Array<T> {
         Self::create_from_with(name, init, &Options::new())
     }
     /// [`Array::create_from`] with options.
+    ///
+    /// # Errors
+    /// As for [`Array::create`].
     pub fn create_from_with(name: &str, init: &[T], opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::create(name, &Self::spec(&e, init.len(), opts)?, |s| Self::fill(s, init))?;
-        Ok(Self::new(seg, opts))
+        object::create(name, ArrayInit::Copy(init), opts)
     }
     /// Opens an existing array of the same `T`.
     ///
@@ -149,20 +184,25 @@ impl<T: Pod> Array<T> {
         Self::open_with(name, &Options::new())
     }
     /// [`Array::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Array::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::open(name, &e, |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts))
+        object::open(name, opts)
     }
     /// Opens the array, or creates it with `len` zeroed elements; race-free.
+    ///
+    /// # Errors
+    /// As [`Array::create`] and [`Array::open`].
     pub fn open_or_create(name: &str, len: usize) -> Result<Self> {
         Self::open_or_create_with(name, len, &Options::new())
     }
     /// [`Array::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Array::open_or_create`].
     pub fn open_or_create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::open_or_create(name, &Self::spec(&e, len, opts)?, |_| {}, |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts))
+        object::open_or_create(name, ArrayInit::Zeroed(len), opts)
     }
 
     /// The number of elements.
@@ -280,9 +320,11 @@ impl<T: Pod> Drop for ArrayGuard<'_, T> {
     }
 }
 
-impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+/// Needs no `T: Debug`: prints the length only (the guard derefs to the
+/// elements).
+impl<T: Pod> fmt::Debug for ArrayGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        f.debug_struct("ArrayGuard").field("len", &self.len()).finish_non_exhaustive()
     }
 }
 

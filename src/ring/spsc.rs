@@ -54,11 +54,13 @@ use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 #[cfg(not(loom))]
-use crate::shm::header::{ElemInfo, Expect, Kind};
+use crate::shm::header::{ElemInfo, HeaderData, Kind};
 #[cfg(not(loom))]
 use crate::shm::lock::RoleLock;
 #[cfg(not(loom))]
-use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::object::{self, Shape, SharedObject};
+#[cfg(not(loom))]
+use crate::shm::segment::ShmSafe;
 #[cfg(not(loom))]
 use crate::shm::{Options, Segment, WaitStrategy};
 #[cfg(not(loom))]
@@ -372,32 +374,41 @@ impl<T> core::fmt::Debug for Ring<T> {
 }
 
 #[cfg(not(loom))]
-impl<T: Pod> Ring<T> {
-    fn expect() -> Expect {
-        Expect { kind: Kind::SpscRing, elem: Some(ElemInfo::of::<T>()) }
+impl<T: Pod> SharedObject for Ring<T> {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::SpscRing;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
     }
 
-    fn spec<'a>(expect: &'a Expect, cap: usize, opts: &'a Options) -> CreateSpec<'a> {
-        CreateSpec { expect, capacity: cap as u64, params: [0; 4], body_size: Inner::body_size::<T>(cap), opts }
+    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
+        let cap = ring_capacity(*capacity, core::mem::size_of::<T>())?;
+        Ok(Shape { capacity: cap as u64, params: [0; 4], body_size: Inner::body_size::<T>(cap) })
     }
 
-    fn body_size_of(name: &str, h: &crate::shm::header::HeaderData) -> Result<usize> {
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
         Ok(Inner::body_size::<T>(stored_capacity(name, h.capacity, core::mem::size_of::<T>())?))
     }
 
-    fn from_segment(seg: Segment, wait: WaitStrategy) -> Result<Self> {
+    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
         let cap = seg.header().capacity as usize;
-        let inner = Inner::new(seg, cap, wait);
+        let inner = Inner::new(seg, cap, opts.wait);
         let sh = inner.shared();
         if (sh.prod.ctl.load(Ordering::Relaxed) | sh.cons.ctl.load(Ordering::Relaxed)) & super::POISONED != 0 {
             return Err(Error::Corrupted {
                 name: inner.seg.name().into(),
-                reason: "the ring was poisoned: its indices were found out of range".into(),
+                reason: "the ring was poisoned: its indices were found out of range; remove it with `ringshm rm` and \
+                         create it again"
+                    .into(),
             });
         }
         Ok(Ring { inner: Arc::new(inner), _t: PhantomData })
     }
+}
 
+#[cfg(not(loom))]
+impl<T: Pod> Ring<T> {
     /// Creates a ring of at least `capacity` items (rounded up to a power of two).
     ///
     /// # Errors
@@ -408,14 +419,15 @@ impl<T: Pod> Ring<T> {
     }
 
     /// [`Ring::create`] with options (mode, persist, wait strategy).
+    ///
+    /// # Errors
+    /// As [`Ring::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        let e = Self::expect();
-        let seg = Segment::create(name, &Self::spec(&e, cap, opts), |_| {})?;
-        Self::from_segment(seg, opts.wait)
+        object::create(name, capacity, opts)
     }
 
-    /// Opens an existing ring, checking kind, element type and size.
+    /// Opens an existing ring, checking kind, element type and size. Waits
+    /// while its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
@@ -425,22 +437,27 @@ impl<T: Pod> Ring<T> {
     }
 
     /// [`Ring::open`] with options (wait strategy).
+    ///
+    /// # Errors
+    /// As [`Ring::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let seg = Segment::open(name, &Self::expect(), |h| Self::body_size_of(name, h))?;
-        Self::from_segment(seg, opts.wait)
+        object::open(name, opts)
     }
 
     /// Opens the ring, or creates it if it does not exist; race-free.
+    ///
+    /// # Errors
+    /// As [`Ring::create`] and [`Ring::open`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
         Self::open_or_create_with(name, capacity, &Options::new())
     }
 
     /// [`Ring::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Ring::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        let e = Self::expect();
-        let seg = Segment::open_or_create(name, &Self::spec(&e, cap, opts), |_| {}, |h| Self::body_size_of(name, h))?;
-        Self::from_segment(seg, opts.wait)
+        object::open_or_create(name, capacity, opts)
     }
 
     /// Bytes a caller-provided region needs for a ring of `capacity` items
@@ -449,8 +466,7 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::InvalidArgument`] for capacity 0 or too large.
     pub fn region_size(capacity: usize) -> Result<usize> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        Ok(crate::shm::header::HEADER_SIZE + Inner::body_size::<T>(cap))
+        object::region_size::<Self>(&capacity)
     }
 
     /// Initialises a ring in memory the caller mapped (memfd, hugepages, a
@@ -467,18 +483,8 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::InvalidArgument`] if the region is too small or misaligned.
     pub unsafe fn init_in(region: NonNull<[u8]>, capacity: usize) -> Result<Self> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        let e = Self::expect();
-        let opts = Options::new();
-        let spec = Self::spec(&e, cap, &opts);
-        // SAFETY: forwarded from the caller's contract. The body is zeroed
-        // first: a reused region may hold anything.
-        let seg = unsafe {
-            Segment::init_in(region, &spec, |s| {
-                core::ptr::write_bytes(s.body_ptr().as_ptr(), 0, core::mem::size_of::<Shared>());
-            })
-        }?;
-        Self::from_segment(seg, WaitStrategy::Adaptive)
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { object::init_in(region, capacity) }
     }
 
     /// Attaches to a ring that [`Ring::init_in`] set up in shared memory,
@@ -491,8 +497,7 @@ impl<T: Pod> Ring<T> {
     /// [`Error::Corrupted`], [`Error::WrongKind`], [`Error::LayoutMismatch`], ...
     pub unsafe fn attach_in(region: NonNull<[u8]>) -> Result<Self> {
         // SAFETY: forwarded from the caller's contract.
-        let seg = unsafe { Segment::attach_in(region, &Self::expect(), |h| Self::body_size_of("<region>", h)) }?;
-        Self::from_segment(seg, WaitStrategy::Adaptive)
+        unsafe { object::attach_in(region) }
     }
 
     /// Takes the producer end.
@@ -984,25 +989,8 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-/// Why a chunk could not be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChunkError {
-    /// Fewer slots than asked for are free (writing) or filled (reading); holds
-    /// how many are.
-    TooFewSlots(usize),
-    /// The other end is gone (and, when reading, nothing is left).
-    Disconnected,
-}
-
-impl core::fmt::Display for ChunkError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            ChunkError::TooFewSlots(n) => write!(f, "only {n} slots are available"),
-            ChunkError::Disconnected => f.write_str("the other end is gone"),
-        }
-    }
-}
-impl std::error::Error for ChunkError {}
+#[cfg(not(loom))]
+pub use crate::error::ChunkError;
 
 /// Free slots reserved by [`Producer::write_chunk`], written in place.
 #[cfg(not(loom))]
