@@ -22,9 +22,12 @@
 
 pub(crate) mod bytes;
 #[cfg(not(loom))]
+pub(crate) mod chunks;
+#[cfg(not(loom))]
 pub mod mpmc;
 pub(crate) mod mpmc_core;
 pub mod spsc;
+pub(crate) mod spsc_core;
 
 #[cfg(not(loom))]
 use crate::error::{Error, Result};
@@ -148,6 +151,28 @@ pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<
             reason: format!("stored capacity {cap} is not a valid ring capacity"),
         })
     }
+}
+
+/// The largest element alignment a ring supports: the page size. Segments
+/// are mapped at page boundaries, so any alignment up to this can be given
+/// to the slot array; larger ones are refused with
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+pub const MAX_ALIGN: usize = 4096;
+
+/// Checks that `T`'s alignment is at most [`MAX_ALIGN`].
+#[cfg(not(loom))]
+pub(crate) fn check_align<T>() -> Result<()> {
+    let align = core::mem::align_of::<T>();
+    if align > MAX_ALIGN {
+        return Err(Error::InvalidArgument {
+            reason: format!(
+                "{} is aligned to {align} bytes; rings support alignments up to {MAX_ALIGN} (the page size): \
+                 lower the type's #[repr(align)]",
+                core::any::type_name::<T>()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Rounds `n` up to a multiple of `align` (a power of two).
