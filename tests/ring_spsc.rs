@@ -227,3 +227,69 @@ fn open_or_create_race() {
         ringshm::unlink(&name).unwrap();
     }
 }
+
+/// The consumer's `&self` views and iterators against a producer in another
+/// process: `peek` shows the next item without taking it, `len`/`slots`/
+/// `is_empty` track what the child pushed, `try_iter` takes what is there,
+/// and the owning iterator ends once the child has exited (after the drain).
+#[test]
+fn peek_len_and_iterators_across_processes() {
+    const M: u64 = 10_000;
+    if let Some(role) = common::role() {
+        assert_eq!(role, "producer");
+        let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
+        let mut tx = ring.producer().unwrap();
+        // First three, then wait until the parent has seen them.
+        tx.push_slice(&[0, 1, 2]);
+        while !tx.is_empty() {
+            std::thread::yield_now();
+        }
+        for i in 3..M {
+            tx.push(i).unwrap();
+        }
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let name = common::unique("peek");
+    let ring = Ring::<u64>::create(&name, 64).unwrap();
+    let mut rx = ring.consumer().unwrap();
+    let child = common::spawn("peek_len_and_iterators_across_processes", "producer", &[&name]);
+    assert!(common::eventually(60, || rx.len() == 3), "the child's three items arrive");
+    let r = &rx;
+    assert_eq!((r.slots(), r.is_empty(), r.peek()), (3, false, Ok(&0)));
+    assert_eq!(rx.peek(), Ok(&0), "peek does not take");
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(rx.is_empty());
+    let mut want = 3;
+    for v in rx {
+        assert_eq!(v, want);
+        want += 1;
+    }
+    assert_eq!(want, M, "every item once, in order, then the end");
+    common::expect_success(child, 60);
+}
+
+/// `peek` on a ring whose producer was SIGKILLed: the items it pushed are
+/// still shown, then `Disconnected` (not `Empty` forever).
+#[test]
+fn peek_after_producer_is_killed() {
+    if let Some(role) = common::role() {
+        assert_eq!(role, "producer");
+        let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
+        let mut tx = ring.producer().unwrap();
+        tx.push(42).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let name = common::unique("peekkill");
+    let ring = Ring::<u64>::create(&name, 4).unwrap();
+    let mut rx = ring.consumer().unwrap();
+    let child = common::spawn("peek_after_producer_is_killed", "producer", &[&name]);
+    assert!(common::eventually(60, || rx.peek().is_ok()));
+    common::kill9(child);
+    assert_eq!(rx.peek(), Ok(&42));
+    assert_eq!(rx.pop(), Ok(42));
+    assert!(common::eventually(30, || rx.peek() == Err(TryRecvError::Disconnected)));
+    assert!(rx.is_abandoned());
+}
