@@ -191,7 +191,7 @@ fn trait_impls() {
 fn push_pop_partial_slice() {
     let mut buf = [0; 16];
     let (mut p, mut c) = new::<u8>("partial", 8);
-    let mut push = |p: &mut Producer<u8>, s: &[u8]| -> (Vec<u8>, Vec<u8>) {
+    let push = |p: &mut Producer<u8>, s: &[u8]| -> (Vec<u8>, Vec<u8>) {
         let n = p.push_slice(s);
         (s[..n].to_vec(), s[n..].to_vec())
     };

@@ -139,19 +139,15 @@ impl<T: Pod> WriteChunk<'_, T> {
     /// The reserved slots as two runs (the second is empty unless the chunk
     /// wraps around). They hold stale items: overwrite what you commit.
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-        let ((a, na), (b, nb)) = self.runs;
-        // SAFETY: 1. the runs are free slots inside the slot array (`runs`
-        // keeps them in bounds), aligned for `T`, which only this producer
-        // may touch until it publishes them; 2. the mapping is kept alive by
-        // `producer`, which `&mut self` borrows; 3. the runs do not overlap
-        // (one ends at the array's end, the other starts at its start and is
-        // shorter than the gap); 4. `T: Pod` accepts the stale bytes.
-        unsafe { (core::slice::from_raw_parts_mut(a, na), core::slice::from_raw_parts_mut(b, nb)) }
+        // SAFETY: the runs are free slots that only this producer may touch
+        // until it publishes them (which takes `self`); the mapping is kept
+        // alive by `producer`; `&mut self` makes the access exclusive.
+        unsafe { self.runs.slices_mut() }
     }
 
     /// Number of reserved slots.
     pub fn len(&self) -> usize {
-        self.runs.0 .1 + self.runs.1 .1
+        self.runs.len()
     }
 
     /// Whether no slots were reserved.
@@ -199,25 +195,23 @@ impl<T: Pod> WriteChunk<'_, T> {
 impl<T: Pod> ReadChunk<'_, T> {
     /// The borrowed items, oldest first, as two runs.
     pub fn as_slices(&self) -> (&[T], &[T]) {
-        let ((a, na), (b, nb)) = self.runs;
-        // SAFETY: published slots inside the slot array (Acquire of `tail` in
-        // `read_chunk`), which the producer does not reuse until we release
-        // them; the mapping is kept alive by `consumer`, borrowed by `self`.
-        unsafe { (core::slice::from_raw_parts(a, na), core::slice::from_raw_parts(b, nb)) }
+        // SAFETY: published slots (Acquire of `tail` in `read_chunk`), which
+        // the producer does not reuse until we release them (which takes
+        // `self`); the mapping is kept alive by `consumer`.
+        unsafe { self.runs.slices() }
     }
 
     /// The borrowed items, mutable in place (they are the consumer's until
     /// committed), oldest first, as two runs.
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-        let ((a, na), (b, nb)) = self.runs;
-        // SAFETY: as in `as_slices`; in addition the two runs do not overlap
-        // and nobody else accesses unreleased slots, so `&mut` is unique.
-        unsafe { (core::slice::from_raw_parts_mut(a, na), core::slice::from_raw_parts_mut(b, nb)) }
+        // SAFETY: as in `as_slices`; nobody else accesses unreleased slots
+        // and `&mut self` makes the access exclusive.
+        unsafe { self.runs.slices_mut() }
     }
 
     /// Number of borrowed items.
     pub fn len(&self) -> usize {
-        self.runs.0 .1 + self.runs.1 .1
+        self.runs.len()
     }
 
     /// Whether no items were borrowed.

@@ -141,21 +141,75 @@ impl<T: Copy> ConsCore<T> {
     }
 }
 
-/// The next `n <= cap` slots from position `pos` as up to two
-/// (pointer, length) runs.
+/// Up to two runs of consecutive slots — from a position to the end of the
+/// slot array, and from its start — that a side may access: free slots the
+/// producer reserved, or published slots the consumer has not released.
 #[cfg(not(loom))]
-#[inline]
-fn runs<T: Copy>(slots: &Slots<T>, pos: u64, n: usize, cap: u64) -> Runs<T> {
-    let (pos, cap) = (pos as usize, cap as usize);
-    debug_assert!(n <= cap && pos < cap);
-    let first = first_run(pos, n, cap);
-    // SAFETY: `pos < cap` (a masked counter) and 0 < cap: both in bounds.
-    unsafe { ((slots.ptr(pos), first), (slots.ptr(0), n - first)) }
+pub(crate) struct Runs<T> {
+    a: *mut T,
+    na: usize,
+    b: *mut T,
+    nb: usize,
 }
 
-/// Two (pointer, length) runs of slots.
 #[cfg(not(loom))]
-pub(crate) type Runs<T> = ((*mut T, usize), (*mut T, usize));
+impl<T> Clone for Runs<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+#[cfg(not(loom))]
+impl<T> Copy for Runs<T> {}
+
+#[cfg(not(loom))]
+impl<T: Pod> Runs<T> {
+    /// The `n` slots from position `pos` of `slots` (`cap` of them).
+    ///
+    /// # Panics
+    /// In debug builds, unless `pos < cap` and `n <= cap` (callers pass a
+    /// masked counter and a count the index core vouched for).
+    #[inline]
+    fn new(slots: &Slots<T>, pos: u64, n: usize, cap: u64) -> Self {
+        let (pos, cap) = (pos as usize, cap as usize);
+        debug_assert!(n <= cap && pos < cap);
+        let first = first_run(pos, n, cap);
+        // SAFETY: `pos < cap` (a masked counter) and `0 < cap`: both in bounds.
+        let (a, b) = unsafe { (slots.ptr(pos), slots.ptr(0)) };
+        Runs { a, na: first, b, nb: n - first }
+    }
+
+    /// Slots in both runs.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.na + self.nb
+    }
+
+    /// The runs as slices.
+    ///
+    /// # Safety
+    /// For `'a`, the mapping stays alive and the ring protocol gives the
+    /// caller these slots (nobody writes them).
+    #[inline]
+    pub(crate) unsafe fn slices<'a>(self) -> (&'a [T], &'a [T]) {
+        // SAFETY: 1. both runs lie inside the slot array (`new`), which is
+        // aligned for `T`; 2. alive and not written for `'a` by the caller's
+        // contract; 3. `T: Pod`: any bytes are a valid `T`.
+        unsafe { (core::slice::from_raw_parts(self.a, self.na), core::slice::from_raw_parts(self.b, self.nb)) }
+    }
+
+    /// The runs as mutable slices.
+    ///
+    /// # Safety
+    /// As for [`Runs::slices`], and the caller's access is exclusive for
+    /// `'a` (no other slices of these runs exist).
+    #[inline]
+    pub(crate) unsafe fn slices_mut<'a>(self) -> (&'a mut [T], &'a mut [T]) {
+        // SAFETY: as in `slices`; the runs do not overlap (the first ends at
+        // the array's end, the second starts at its start and ends before the
+        // first's start, as `n <= cap`), and access is exclusive by the contract.
+        unsafe { (core::slice::from_raw_parts_mut(self.a, self.na), core::slice::from_raw_parts_mut(self.b, self.nb)) }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Public, segment-backed types.
@@ -779,14 +833,13 @@ impl<T: Pod> Producer<T> {
         if n == 0 {
             return 0;
         }
-        let (a, b) = self.runs(n);
-        // SAFETY: `a`/`b` are the next `n` free slots (see `runs`), which only
-        // the producer touches until it publishes them; the source is a
-        // distinct Rust slice of at least `n` items.
-        unsafe {
-            core::ptr::copy_nonoverlapping(items.as_ptr(), a.0, a.1);
-            core::ptr::copy_nonoverlapping(items.as_ptr().add(a.1), b.0, b.1);
-        }
+        // SAFETY: the next `n` slots are free (`free >= n`), only the
+        // producer touches them until it publishes them, and the slices are
+        // dropped before that; the mapping lives in `self.inner`.
+        let (a, b) = unsafe { self.runs(n).slices_mut() };
+        let (x, y) = items[..n].split_at(a.len());
+        a.copy_from_slice(x);
+        b.copy_from_slice(y);
         self.core.idx.commit(sh, n as u64);
         n
     }
@@ -794,7 +847,7 @@ impl<T: Pod> Producer<T> {
     /// The next `n` slots (`n` at most the free count) as up to two runs.
     #[inline]
     pub(super) fn runs(&self, n: usize) -> Runs<T> {
-        runs(&self.core.slots, self.core.idx.pos(), n, self.core.idx.cap)
+        Runs::new(&self.core.slots, self.core.idx.pos(), n, self.core.idx.cap)
     }
 
     /// Free slots now (a snapshot: the consumer may free more at any time).
@@ -969,13 +1022,13 @@ impl<T: Pod> Consumer<T> {
         if n == 0 {
             return 0;
         }
-        let (a, b) = self.runs(n);
-        // SAFETY: `a`/`b` are the next `n` published slots (see `runs`);
-        // `out` is a distinct Rust slice of at least `n` items.
-        unsafe {
-            core::ptr::copy_nonoverlapping(a.0, out.as_mut_ptr(), a.1);
-            core::ptr::copy_nonoverlapping(b.0, out.as_mut_ptr().add(a.1), b.1);
-        }
+        // SAFETY: the next `n` slots are published (`avail >= n`) and the
+        // producer does not reuse them until we release them, after the
+        // slices are dropped; the mapping lives in `self.inner`.
+        let (a, b) = unsafe { self.runs(n).slices() };
+        let (x, y) = out[..n].split_at_mut(a.len());
+        x.copy_from_slice(a);
+        y.copy_from_slice(b);
         self.core.idx.release(sh, n as u64);
         n
     }
@@ -983,7 +1036,7 @@ impl<T: Pod> Consumer<T> {
     /// The next `n` slots (`n` at most the available count) as up to two runs.
     #[inline]
     pub(super) fn runs(&self, n: usize) -> Runs<T> {
-        runs(&self.core.slots, self.core.idx.pos(), n, self.core.idx.cap)
+        Runs::new(&self.core.slots, self.core.idx.pos(), n, self.core.idx.cap)
     }
 
     /// An iterator that pops items, waiting for each, until the producer is
