@@ -153,8 +153,10 @@ fn drop_write_chunk() {
     chunk.commit_all();
     assert_eq!(c.slots(), 0);
 
-    let chunk = p.write_chunk(3).unwrap();
-    drop(chunk);
+    {
+        let _chunk = p.write_chunk(3).unwrap();
+        // Dropped here, uncommitted.
+    }
     // Nothing was published:
     assert_eq!(c.slots(), 0);
     assert_eq!(p.slots(), 4);

@@ -64,11 +64,13 @@ use std::time::Instant;
 use super::spsc_core::{poison_ring, ConsIdx, Corrupt, ProdIdx, Shared};
 
 #[cfg(not(loom))]
+use super::spsc_core::Probe;
+#[cfg(not(loom))]
 use super::spsc_core::Side;
 #[cfg(not(loom))]
 use super::{poison, WAITING};
 #[cfg(not(loom))]
-use super::{probe_due, side_attach, side_close, side_gone};
+use super::{side_attach, side_close, side_gone};
 #[cfg(not(loom))]
 use crate::error::{Error, RecvTimeoutError, Result, TryRecvError};
 #[cfg(not(loom))]
@@ -282,7 +284,7 @@ impl Writer {
 
     /// The largest message a ring of `cap` data bytes accepts.
     pub(crate) const fn max_for(cap: usize) -> usize {
-        cap - HDR as usize
+        cap.saturating_sub(HDR as usize)
     }
 
     /// Finds room for a `len`-byte message (`len <= max_message()`).
@@ -318,12 +320,16 @@ impl Writer {
 
     /// Writes the header of the message reserved with `len` bytes, without
     /// publishing it (see [`Writer::publish_staged`]).
+    ///
+    /// # Safety
+    /// The last [`Writer::reserve`] (since the last `stage`/`commit`) was
+    /// for `len` bytes and returned `Ok(Some(_))`.
     #[inline]
-    pub(crate) fn stage(&mut self, len: usize) -> u64 {
+    pub(crate) unsafe fn stage(&mut self, len: usize) -> u64 {
         let pos = self.idx.pos();
-        // SAFETY: `reserve` found `record_len(len)` free contiguous bytes at
-        // `pos` (a multiple of 8 below cap); only the writer touches them
-        // until they are published.
+        // SAFETY: by the caller's contract `reserve` found `record_len(len)`
+        // free contiguous bytes at `pos` (a multiple of 8 below cap); only the
+        // writer touches them until they are published.
         unsafe { self.buf.write_word(pos as usize, len as u64) };
         let rec = record_len(len as u64);
         self.idx.stage(rec);
@@ -337,9 +343,13 @@ impl Writer {
     }
 
     /// Writes the header of the reserved `len`-byte message and publishes it.
+    ///
+    /// # Safety
+    /// As for [`Writer::stage`].
     #[inline]
-    pub(crate) fn commit(&mut self, sh: &Shared, len: usize) {
-        self.stage(len);
+    pub(crate) unsafe fn commit(&mut self, sh: &Shared, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.stage(len) };
         self.publish_staged(sh);
     }
 
@@ -349,7 +359,8 @@ impl Writer {
         let Some(off) = self.reserve(sh, msg.len())? else { return Ok(false) };
         // SAFETY: `reserve` gave `off..off + len` as free, contiguous, ours.
         unsafe { self.buf.write_bytes(off, msg) };
-        self.commit(sh, msg.len());
+        // SAFETY: `reserve` returned a place for `msg.len()` bytes just now.
+        unsafe { self.commit(sh, msg.len()) };
         Ok(true)
     }
 }
@@ -473,7 +484,8 @@ pub(crate) struct Tx {
     /// Role number of the reading end (for liveness probes).
     peer_role: u32,
     pub(crate) wait: WaitStrategy,
-    polls: u32,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
     gen: u32,
 }
 
@@ -487,7 +499,8 @@ pub(crate) struct Rx {
     /// Role number of the writing end.
     peer_role: u32,
     pub(crate) wait: WaitStrategy,
-    polls: u32,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
     gen: u32,
 }
 
@@ -534,7 +547,7 @@ impl Tx {
         let core = Writer::new(tail, head, place.cap as u64, buf_at(&seg, place)).map_err(|_| corrupted(&seg))?;
         let gen = side_attach(&sh.prod.ctl);
         let shared = NonNull::from(shared_at(&seg, place));
-        Ok(Tx { core, shared, seg, peer_role, wait, polls: 0, gen })
+        Ok(Tx { core, shared, seg, peer_role, wait, polls: Probe::default(), gen })
     }
 
     #[inline]
@@ -556,8 +569,7 @@ impl Tx {
     /// unless `force`.
     fn reader_gone(&mut self, force: bool) -> bool {
         let sh = view(&self.shared);
-        let (seg, peer) = (&self.seg, self.peer_role);
-        side_gone(&sh.cons.ctl, || probe_due(&mut self.polls, force), || seg.role_held(peer) != Some(false))
+        self.polls.peer_gone(&sh.cons.ctl, force, || self.seg.role_held(self.peer_role) != Some(false))
     }
 
     /// Whether the reader is gone (asks the kernel).
@@ -595,7 +607,9 @@ impl Tx {
         // 2. the mapping stays alive (our `Arc<Segment>`), and `&mut self`
         // keeps the slice unique; 3. `u8` accepts whatever stale bytes are there.
         let r = fill(unsafe { core::slice::from_raw_parts_mut(p, len) });
-        self.core.commit(view(&self.shared), len);
+        // SAFETY: `reserve` (above, or in `reserve_slow`) returned a place for
+        // `len` bytes and nothing was staged since.
+        unsafe { self.core.commit(view(&self.shared), len) };
         Ok(r)
     }
 
@@ -656,7 +670,7 @@ impl Rx {
         let core = Reader::new(head, tail, place.cap as u64, buf_at(&seg, place)).map_err(|_| corrupted(&seg))?;
         let gen = side_attach(&sh.cons.ctl);
         let shared = NonNull::from(shared_at(&seg, place));
-        Ok(Rx { core, shared, seg, peer_role, wait, polls: 0, gen })
+        Ok(Rx { core, shared, seg, peer_role, wait, polls: Probe::default(), gen })
     }
 
     fn sh(&self) -> &Shared {
@@ -677,8 +691,7 @@ impl Rx {
     /// unless `force`.
     fn writer_gone(&mut self, force: bool) -> bool {
         let sh = view(&self.shared);
-        let (seg, peer) = (&self.seg, self.peer_role);
-        side_gone(&sh.prod.ctl, || probe_due(&mut self.polls, force), || seg.role_held(peer) != Some(false))
+        self.polls.peer_gone(&sh.prod.ctl, force, || self.seg.role_held(self.peer_role) != Some(false))
     }
 
     /// Whether the writer is gone (asks the kernel).

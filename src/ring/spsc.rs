@@ -39,8 +39,6 @@
 //! and no access to a line the consumer writes unless the ring looks full.
 
 #[cfg(not(loom))]
-use core::cell::Cell;
-#[cfg(not(loom))]
 use core::marker::PhantomData;
 #[cfg(not(loom))]
 use std::ptr::NonNull;
@@ -62,9 +60,9 @@ pub use super::chunks::{ReadChunk, ReadChunkIntoIter, WriteChunk};
 pub use super::MAX_ALIGN;
 
 #[cfg(not(loom))]
-use super::spsc_core::{first_run, valid};
+use super::spsc_core::{first_run, valid, Probe};
 #[cfg(not(loom))]
-use super::{check_align, probe_due, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity};
+use super::{check_align, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity};
 #[cfg(not(loom))]
 use super::{CLOSED, POISONED, WAITING};
 #[cfg(not(loom))]
@@ -544,7 +542,7 @@ impl<T: Pod> Ring<T> {
         // on failure gives the role back).
         let idx = ProdIdx { tail, cached_head: head, cap: self.inner.cap as u64 };
         let core = ProdCore { idx, slots: self.inner.slots() };
-        let p = Producer { inner: self.inner.clone(), taken, wait: self.inner.wait, polls: Cell::new(0), core };
+        let p = Producer { inner: self.inner.clone(), taken, wait: self.inner.wait, polls: Probe::default(), core };
         p.check_start()?;
         Ok(p)
     }
@@ -563,7 +561,7 @@ impl<T: Pod> Ring<T> {
             inner: self.inner.clone(),
             taken,
             wait: self.inner.wait,
-            polls: Cell::new(0),
+            polls: Probe::default(),
             core: ConsCore {
                 idx: ConsIdx { head, cached_tail: head, cap: self.inner.cap as u64 },
                 slots: self.inner.slots(),
@@ -626,8 +624,8 @@ pub struct Producer<T> {
     pub(super) inner: Arc<Inner>,
     taken: Taken,
     wait: WaitStrategy,
-    /// Non-blocking calls since the last liveness probe (see [`probe_due`]).
-    polls: Cell<u32>,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
 }
 
 /// The receiving end of an SPSC ring. `Send`, not `Sync`.
@@ -653,13 +651,13 @@ pub struct Consumer<T> {
     pub(super) inner: Arc<Inner>,
     taken: Taken,
     wait: WaitStrategy,
-    /// Non-blocking calls since the last liveness probe (see [`probe_due`]).
-    polls: Cell<u32>,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
 }
 
 // SAFETY: the ends own their role; the slot pointers they hold point into a
 // mapping kept alive by the `Arc<Inner>` they own, and `T: Pod` is `Send`.
-// (`polls` is a `Cell`, which is `Send`; the ends are not `Sync`.)
+// (`polls` holds a `Cell`, which is `Send`; the ends are not `Sync`.)
 #[cfg(not(loom))]
 unsafe impl<T: Pod> Send for Producer<T> {}
 // SAFETY: as above.
@@ -685,16 +683,6 @@ impl<T> core::fmt::Debug for Consumer<T> {
     }
 }
 
-/// Counts one poll in `polls`; see [`probe_due`].
-#[cfg(not(loom))]
-#[inline]
-fn due(polls: &Cell<u32>, force: bool) -> bool {
-    let mut n = polls.get();
-    let d = probe_due(&mut n, force);
-    polls.set(n);
-    d
-}
-
 #[cfg(not(loom))]
 fn corrupted(inner: &Inner) -> Error {
     Error::Corrupted { name: inner.seg.name().into(), reason: "ring indices out of range".into() }
@@ -715,7 +703,7 @@ impl<T: Pod> Producer<T> {
     /// unless `force`.
     fn consumer_gone(&self, force: bool) -> bool {
         let sh = self.inner.shared();
-        side_gone(&sh.cons.ctl, || due(&self.polls, force), || self.inner.alive(ROLE_CONSUMER, &sh.cons))
+        self.polls.peer_gone(&sh.cons.ctl, force, || self.inner.alive(ROLE_CONSUMER, &sh.cons))
     }
 
     /// Whether the consumer's side word says closed or poisoned (one Relaxed
@@ -892,7 +880,7 @@ impl<T: Pod> Consumer<T> {
     /// unless `force`.
     pub(super) fn producer_gone(&self, force: bool) -> bool {
         let sh = self.inner.shared();
-        side_gone(&sh.prod.ctl, || due(&self.polls, force), || self.inner.alive(ROLE_PRODUCER, &sh.prod))
+        self.polls.peer_gone(&sh.prod.ctl, force, || self.inner.alive(ROLE_PRODUCER, &sh.prod))
     }
 
     /// Takes the oldest item if there is one.

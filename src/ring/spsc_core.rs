@@ -319,6 +319,33 @@ impl<const G: u64> ConsIdx<G> {
     }
 }
 
+/// Rate-limits an end's liveness probes of its peer: the one place both
+/// rings ask "is the other end gone?" from their non-blocking calls.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub(crate) struct Probe(core::cell::Cell<u32>);
+
+#[cfg(not(loom))]
+impl Probe {
+    /// Is the peer whose side word is `word` gone? Closed, poisoned or never
+    /// attached is one load ([`super::side_gone`]); otherwise `alive` (a
+    /// system call) decides, but only on every `PROBE_EVERY`-th call, or at
+    /// once when `force`.
+    #[inline]
+    pub(crate) fn peer_gone(&self, word: &AtomicU32, force: bool, alive: impl FnOnce() -> bool) -> bool {
+        super::side_gone(
+            word,
+            || {
+                let mut n = self.0.get();
+                let due = super::probe_due(&mut n, force);
+                self.0.set(n);
+                due
+            },
+            alive,
+        )
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
