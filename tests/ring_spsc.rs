@@ -293,3 +293,15 @@ fn peek_after_producer_is_killed() {
     assert!(common::eventually(30, || rx.peek() == Err(TryRecvError::Disconnected)));
     assert!(rx.is_abandoned());
 }
+
+/// Which handle types may cross or be shared between threads.
+#[test]
+fn bounds() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Ring<u64>>();
+    sync::<Ring<u64>>();
+    send::<ringshm::spsc::Producer<u64>>();
+    send::<ringshm::spsc::Consumer<u64>>();
+    send::<ringshm::spsc::IntoIter<u64>>();
+}

@@ -2,6 +2,15 @@
 //! bounded queue), and the pieces they share: side-control words, roles and
 //! capacity checks.
 //!
+//! | file            | what lives there                                                    |
+//! |-----------------|---------------------------------------------------------------------|
+//! | `spsc_core.rs`  | the SPSC index protocol (Lamport's ring with cached indices), validation, poisoning, liveness probes; loom runs it on the heap |
+//! | `spsc.rs`       | the item ring: slot array, roles, the public `spsc` API             |
+//! | `chunks.rs`     | zero-copy `WriteChunk`/`ReadChunk` on the item ring                  |
+//! | `bytes.rs`      | byte frames on the same SPSC core: the transport under `Pipe`       |
+//! | `mpmc_core.rs`, `mpmc.rs` | Vyukov's bounded MPMC queue, and its segment-backed facade |
+//! | `loom_tests.rs` | loom models of both cores                                           |
+//!
 //! # Implementation details
 //!
 //! Each side of a ring (producers, consumers) has one 32-bit *control word*
