@@ -305,3 +305,28 @@ fn bounds() {
     send::<ringshm::spsc::Consumer<u64>>();
     send::<ringshm::spsc::IntoIter<u64>>();
 }
+
+/// A `tail` scribbled out of range by another process is caught by the
+/// `&self` views too: `peek` reports `Disconnected` (the ring is poisoned)
+/// instead of `Empty` forever, and `open` then refuses the ring.
+#[test]
+fn scribbled_tail_poisons_peek() {
+    if let Some(role) = common::role() {
+        assert_eq!(role, "scribbler");
+        // Offset of `tail` in the segment: it is the first word of the body,
+        // which follows the 512-byte header.
+        let path = format!("/dev/shm/{}", common::args()[0]);
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&(1u64 << 50).to_ne_bytes(), 512).unwrap();
+        return;
+    }
+    let _wd = common::watchdog(60);
+    let name = common::unique("scribble");
+    let ring = Ring::<u64>::create(&name, 8).unwrap();
+    let rx = ring.consumer().unwrap();
+    let _tx = ring.producer().unwrap();
+    common::expect_success(common::spawn("scribbled_tail_poisons_peek", "scribbler", &[&name]), 30);
+    assert_eq!(rx.peek(), Err(TryRecvError::Disconnected));
+    assert!(matches!(Ring::<u64>::open(&name), Err(Error::Corrupted { .. })));
+}

@@ -182,7 +182,7 @@ impl<const G: u64> ProdIdx<G> {
     }
 
     /// Free units now, without touching the cache (a snapshot for `&self`
-    /// callers; 0 if `head` is out of range).
+    /// callers; 0, and the ring poisoned, if `head` is out of range).
     #[inline]
     pub(crate) fn free_now(&self, sh: &Shared) -> u64 {
         // Relaxed: a snapshot; nothing is read or written through it.
@@ -190,6 +190,7 @@ impl<const G: u64> ProdIdx<G> {
         if valid::<G>(self.tail, h, self.cap) {
             self.cap - self.tail.wrapping_sub(h)
         } else {
+            poison_ring(sh);
             0
         }
     }
@@ -289,8 +290,8 @@ impl<const G: u64> ConsIdx<G> {
     }
 
     /// Available units now, for `&self` callers: the cached count, or, if
-    /// that is below `want`, a fresh `Acquire` read of `tail` (not cached; 0
-    /// if out of range).
+    /// that is below `want`, a fresh `Acquire` read of `tail` (not cached; 0,
+    /// and the ring poisoned, if out of range).
     #[inline]
     pub(crate) fn available_now(&self, sh: &Shared, want: u64) -> u64 {
         let avail = self.cached();
@@ -302,6 +303,7 @@ impl<const G: u64> ConsIdx<G> {
         if valid::<G>(t, self.head, self.cap) {
             t.wrapping_sub(self.head)
         } else {
+            poison_ring(sh);
             0
         }
     }
@@ -397,6 +399,7 @@ mod tests {
         let mut p = ProdIdx::<8>::new(0, 0, 64).unwrap();
         sh.head.store(3, Ordering::Relaxed);
         assert_eq!(p.free_now(&sh), 0);
+        assert_ne!(sh.cons.ctl.load(Ordering::Relaxed) & super::super::POISONED, 0);
         assert_eq!(p.free(&sh, 65), Err(Corrupt));
     }
 }
