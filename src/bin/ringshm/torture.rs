@@ -337,10 +337,10 @@ struct World {
     queue: Queue<u64>,
     bytes: ByteQueue,
     joinable: JoinableQueue<u64>,
-    lock: Lock,
-    rlock: RLock,
-    cond: Condition,
-    array: Array<u64>,
+    _lock: Lock,
+    _rlock: RLock,
+    _cond: Condition,
+    _array: Array<u64>,
     sem: Semaphore,
     bsem: BoundedSemaphore,
     event: Event,
@@ -370,10 +370,10 @@ impl World {
             queue: Queue::create(&names.chan(Ch::Queue), 3)?,
             bytes: ByteQueue::create(&names.chan(Ch::Bytes), 4, 64)?,
             joinable: JoinableQueue::create(&names.chan(Ch::Joinable), 2)?,
-            lock: Lock::create(&n("lock"))?,
-            rlock: RLock::create(&n("rlock"))?,
-            cond: Condition::create(&n("cond"))?,
-            array: Array::create(&n("array"), ARRAY_LEN)?,
+            _lock: Lock::create(&n("lock"))?,
+            _rlock: RLock::create(&n("rlock"))?,
+            _cond: Condition::create(&n("cond"))?,
+            _array: Array::create(&n("array"), ARRAY_LEN)?,
             sem: Semaphore::create(&n("sem"), SEM_PERMITS)?,
             bsem: BoundedSemaphore::create(&n("bsem"), BSEM_PERMITS)?,
             event: Event::create(&n("event"))?,
@@ -745,6 +745,16 @@ fn drain_leftovers(w: &World, ch: Ch) -> Vec<u64> {
     out
 }
 
+/// Whether a `lock_timeout` took the lock over from a dead holder; an error
+/// if it timed out.
+fn owner_died<G>(r: Result<G, LockTimeoutError<G>>) -> Result<bool, String> {
+    match r {
+        Ok(_) => Ok(false),
+        Err(LockTimeoutError::OwnerDied(_)) => Ok(true),
+        Err(LockTimeoutError::Timeout) => Err("lock_timeout timed out".into()),
+    }
+}
+
 /// Every lock usable, semaphores back at their counts.
 fn check_sync(w: &World, report: &mut Report) {
     let t = Duration::from_secs(10);
@@ -756,11 +766,7 @@ fn check_sync(w: &World, report: &mut Report) {
             "Lock",
             within(t + SLACK, move || {
                 let l = Lock::open(&lock).map_err(|e| e.to_string())?;
-                let r = match l.lock_timeout(t) {
-                    Ok(_) => Ok(false),
-                    Err(LockTimeoutError::OwnerDied(_)) => Ok(true),
-                    Err(LockTimeoutError::Timeout) => Err("lock_timeout timed out".into()),
-                };
+                let r = owner_died(l.lock_timeout(t));
                 r
             }),
         ),
@@ -768,11 +774,7 @@ fn check_sync(w: &World, report: &mut Report) {
             "RLock",
             within(t + SLACK, move || {
                 let l = RLock::open(&rlock).map_err(|e| e.to_string())?;
-                let r = match l.lock_timeout(t) {
-                    Ok(_) => Ok(false),
-                    Err(LockTimeoutError::OwnerDied(_)) => Ok(true),
-                    Err(LockTimeoutError::Timeout) => Err("lock_timeout timed out".into()),
-                };
+                let r = owner_died(l.lock_timeout(t));
                 r
             }),
         ),
@@ -780,11 +782,7 @@ fn check_sync(w: &World, report: &mut Report) {
             "Condition",
             within(t + SLACK, move || {
                 let c = Condition::open(&cond).map_err(|e| e.to_string())?;
-                let r = match c.lock_timeout(t) {
-                    Ok(_) => Ok(false),
-                    Err(LockTimeoutError::OwnerDied(_)) => Ok(true),
-                    Err(LockTimeoutError::Timeout) => Err("lock_timeout timed out".into()),
-                };
+                let r = owner_died(c.lock_timeout(t));
                 c.notify_all();
                 r
             }),
@@ -836,10 +834,6 @@ fn check_sync(w: &World, report: &mut Report) {
     if w.barrier.is_broken() {
         report.violation("Barrier: still broken after reset".into());
     }
-    let _ = &w.cond;
-    let _ = &w.lock;
-    let _ = &w.rlock;
-    let _ = &w.array;
 }
 
 fn print_figures(a: &Args, w: &World, r: &Report, stats: &[u64], kills: u64) {

@@ -56,6 +56,13 @@ impl Ctx {
         eprintln!("torture: VIOLATION [{} pid {}]: {}", self.who, std::process::id(), msg.as_ref());
         self.stats.fetch_add(Stat::Violations as usize, 1);
     }
+    /// Sleeps up to `max_us` microseconds, once in `one_in` calls: gives
+    /// the other processes (and the kills) a chance at odd moments.
+    fn pause(&mut self, one_in: u64, max_us: u64) {
+        if self.rng.one_in(one_in) {
+            std::thread::sleep(self.rng.micros(max_us));
+        }
+    }
     /// Runs a call bounded by `bound`; reports it if it returned later than
     /// `bound` plus [`SLACK`].
     fn timed<R>(&mut self, what: &str, bound: Duration, f: impl FnOnce() -> R) -> R {
@@ -316,9 +323,7 @@ fn producer(cx: &mut Ctx, ch: Ch) -> Result<(), Error> {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        if cx.rng.one_in(32) {
-            std::thread::sleep(cx.rng.micros(300));
-        }
+        cx.pause(32, 300);
     }
     Ok(())
 }
@@ -552,9 +557,7 @@ fn critical(cx: &mut Ctx, what: &str, data: &Value<[u64; 2]>, died: bool) {
     }
     let n = a.max(b) + 1;
     data.store([n, b]);
-    if cx.rng.one_in(8) {
-        std::thread::sleep(cx.rng.micros(200));
-    }
+    cx.pause(8, 200);
     data.store([n, n]);
 }
 
@@ -620,9 +623,7 @@ fn locker(cx: &mut Ctx) -> Result<(), Error> {
             }
         }
         cx.count(Stat::LockRounds, 1);
-        if cx.rng.one_in(16) {
-            std::thread::sleep(cx.rng.micros(300));
-        }
+        cx.pause(16, 300);
     }
     Ok(())
 }
@@ -645,9 +646,7 @@ fn sem(cx: &mut Ctx) -> Result<(), Error> {
             ));
             continue;
         }
-        if cx.rng.one_in(4) {
-            std::thread::sleep(cx.rng.micros(300));
-        }
+        cx.pause(4, 300);
         if bounded {
             if let Err(e) = bsem.release() {
                 cx.violation(format!("BoundedSemaphore: release of a permit we hold failed: {e}"));
@@ -656,9 +655,7 @@ fn sem(cx: &mut Ctx) -> Result<(), Error> {
             sem.release();
         }
         cx.count(Stat::SemRounds, 1);
-        if cx.rng.one_in(16) {
-            std::thread::sleep(cx.rng.micros(300));
-        }
+        cx.pause(16, 300);
     }
     Ok(())
 }
