@@ -400,8 +400,10 @@ fn pipe(cx: &mut Ctx, start: u64) -> Result<(), Error> {
                 continue;
             }
         };
-        let rounds = 1 + cx.rng.below(200);
-        let kill_at = cx.rng.one_in(2).then(|| cx.rng.below(rounds));
+        let rounds = 2 + cx.rng.below(200);
+        // Only after a round trip: a child killed before it attached was
+        // never a peer, and waiting for one that never came is no failure.
+        let kill_at = cx.rng.one_in(2).then(|| 1 + cx.rng.below(rounds - 1));
         let mut killed = false;
         for i in 0..rounds {
             if !cx.running() {
