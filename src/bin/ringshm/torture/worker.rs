@@ -559,7 +559,7 @@ fn critical(cx: &mut Ctx, what: &str, data: &Value<[u64; 2]>, died: bool) {
     }
     let n = a.max(b) + 1;
     data.store([n, b]);
-    cx.pause(8, 200);
+    cx.pause(4, 2000);
     data.store([n, n]);
 }
 
@@ -607,8 +607,8 @@ fn locker(cx: &mut Ctx) -> Result<(), Error> {
                 let n = g.iter().copied().max().unwrap_or(0) + 1;
                 for i in 0..ARRAY_LEN {
                     g[i] = n;
-                    if i == ARRAY_LEN / 2 && cx.rng.one_in(8) {
-                        std::thread::sleep(cx.rng.micros(200));
+                    if i == ARRAY_LEN / 2 {
+                        cx.pause(4, 1000);
                     }
                 }
             }
@@ -648,7 +648,7 @@ fn sem(cx: &mut Ctx) -> Result<(), Error> {
             ));
             continue;
         }
-        cx.pause(4, 300);
+        cx.pause(3, 1000);
         if bounded {
             if let Err(e) = bsem.release() {
                 cx.violation(format!("BoundedSemaphore: release of a permit we hold failed: {e}"));
