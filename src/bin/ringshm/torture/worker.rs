@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ringshm::{
     mpmc, spsc, Array, Barrier, BarrierError, BoundedSemaphore, ByteQueue, Condition, Error, Event, GetError,
     JoinableQueue, Lock, LockTimeoutError, Pipe, PipeSendError, PutBytesError, PutError, Queue, RLock,
-    RecvTimeoutError, Semaphore, SendTimeoutError, Value,
+    RecvTimeoutError, Semaphore, SendTimeoutError, TryRecvError, TrySendError, Value,
 };
 
 use super::{
@@ -236,52 +236,74 @@ fn open_rx(cx: &mut Ctx, ch: Ch) -> Result<Rx, Error> {
 }
 
 impl Tx {
-    fn send(&mut self, v: u64, t: Duration) -> Sent {
+    /// `send_timeout(v, t)`, or `try_send(v)` when `t` is `None` (then a full
+    /// ring is [`Sent::Timeout`] too: the caller retries).
+    fn send(&mut self, v: u64, t: Option<Duration>) -> Sent {
         let put = |r: Result<(), PutError<u64>>| match r {
             Ok(()) => Sent::Ok,
             Err(PutError::Full(_)) => Sent::Timeout,
             Err(_) => Sent::Gone,
         };
-        match self {
-            Tx::Spsc(p) => match p.push_timeout(v, t) {
-                Ok(()) => Sent::Ok,
-                Err(SendTimeoutError::Timeout(_)) => Sent::Timeout,
-                Err(SendTimeoutError::Disconnected(_)) => Sent::Gone,
-            },
-            Tx::Mpmc(s) => match s.send_timeout(v, t) {
-                Ok(()) => Sent::Ok,
-                Err(SendTimeoutError::Timeout(_)) => Sent::Timeout,
-                Err(SendTimeoutError::Disconnected(_)) => Sent::Gone,
-            },
-            Tx::Queue(q) => put(q.put_timeout(v, t)),
-            Tx::Joinable(q) => put(q.put_timeout(v, t)),
-            Tx::Bytes(q) => match q.put_timeout(&encode_bytes(v), t) {
-                Ok(()) => Sent::Ok,
-                Err(PutBytesError::Full) => Sent::Timeout,
-                Err(_) => Sent::Gone,
-            },
+        let timed = |r: Result<(), SendTimeoutError<u64>>| match r {
+            Ok(()) => Sent::Ok,
+            Err(SendTimeoutError::Timeout(_)) => Sent::Timeout,
+            Err(SendTimeoutError::Disconnected(_)) => Sent::Gone,
+        };
+        let tried = |r: Result<(), TrySendError<u64>>| match r {
+            Ok(()) => Sent::Ok,
+            Err(TrySendError::Full(_)) => Sent::Timeout,
+            Err(TrySendError::Disconnected(_)) => Sent::Gone,
+        };
+        match (self, t) {
+            (Tx::Spsc(p), Some(t)) => timed(p.push_timeout(v, t)),
+            (Tx::Spsc(p), None) => tried(p.try_push(v)),
+            (Tx::Mpmc(s), Some(t)) => timed(s.send_timeout(v, t)),
+            (Tx::Mpmc(s), None) => tried(s.try_send(v)),
+            (Tx::Queue(q), Some(t)) => put(q.put_timeout(v, t)),
+            (Tx::Queue(q), None) => put(q.try_put(v)),
+            (Tx::Joinable(q), Some(t)) => put(q.put_timeout(v, t)),
+            (Tx::Joinable(q), None) => put(q.try_put(v)),
+            (Tx::Bytes(q), t) => {
+                let m = encode_bytes(v);
+                match t.map_or_else(|| q.try_put(&m), |t| q.put_timeout(&m, t)) {
+                    Ok(()) => Sent::Ok,
+                    Err(PutBytesError::Full) => Sent::Timeout,
+                    Err(_) => Sent::Gone,
+                }
+            }
         }
     }
 }
 
 impl Rx {
-    fn recv(&mut self, t: Duration) -> Got {
+    /// `recv_timeout(t)`, or `try_recv()` when `t` is `None` (then an empty
+    /// ring is [`Got::Timeout`]).
+    fn recv(&mut self, t: Option<Duration>) -> Got {
         let get = |r: Result<u64, GetError>| match r {
             Ok(v) => Got::Item(v),
             Err(GetError::Empty) => Got::Timeout,
             Err(_) => Got::Gone,
         };
-        let recv = |r: Result<u64, RecvTimeoutError>| match r {
+        let timed = |r: Result<u64, RecvTimeoutError>| match r {
             Ok(v) => Got::Item(v),
             Err(RecvTimeoutError::Timeout) => Got::Timeout,
             Err(_) => Got::Gone,
         };
-        match self {
-            Rx::Spsc(c) => recv(c.pop_timeout(t)),
-            Rx::Mpmc(r) => recv(r.recv_timeout(t)),
-            Rx::Queue(q) => get(q.get_timeout(t)),
-            Rx::Joinable(q) => get(q.get_timeout(t)),
-            Rx::Bytes(q) => match q.get_timeout(t) {
+        let tried = |r: Result<u64, TryRecvError>| match r {
+            Ok(v) => Got::Item(v),
+            Err(TryRecvError::Empty) => Got::Timeout,
+            Err(_) => Got::Gone,
+        };
+        match (self, t) {
+            (Rx::Spsc(c), Some(t)) => timed(c.pop_timeout(t)),
+            (Rx::Spsc(c), None) => tried(c.try_pop()),
+            (Rx::Mpmc(r), Some(t)) => timed(r.recv_timeout(t)),
+            (Rx::Mpmc(r), None) => tried(r.try_recv()),
+            (Rx::Queue(q), Some(t)) => get(q.get_timeout(t)),
+            (Rx::Queue(q), None) => get(q.try_get()),
+            (Rx::Joinable(q), Some(t)) => get(q.get_timeout(t)),
+            (Rx::Joinable(q), None) => get(q.try_get()),
+            (Rx::Bytes(q), t) => match t.map_or_else(|| q.try_get(), |t| q.get_timeout(t)) {
                 Ok(m) => match decode_bytes(&m) {
                     Some(v) => Got::Item(v),
                     None => Got::Garbled(format!("a {}-byte message that no producer wrote: {m:02x?}", m.len())),
@@ -306,13 +328,16 @@ fn producer(cx: &mut Ctx, ch: Ch) -> Result<(), Error> {
             continue;
         }
         intent.set(p, seq);
+        // Now and then the try_ form, retried while full.
+        let bound = (!cx.rng.one_in(8)).then_some(BOUND);
         let what = format!("{} send_timeout", ch.name());
-        match cx.timed(&what, BOUND, || tx.send(encode(p, seq), BOUND)) {
+        match cx.timed(&what, BOUND, || tx.send(encode(p, seq), bound)) {
             Sent::Ok => {
                 cx.count(Stat::Sent, 1);
                 seq += 1;
                 cx.stuck_since(&mut gone_since, false, "");
             }
+            Sent::Timeout if bound.is_none() => std::thread::yield_now(),
             Sent::Timeout => cx.violation(format!(
                 "{} send_timeout({BOUND:?}) timed out: consumers run and restart within milliseconds",
                 ch.name()
@@ -337,7 +362,8 @@ fn consumer(cx: &mut Ctx, ch: Ch) -> Result<(), Error> {
     loop {
         let stop = cx.stop();
         let what = format!("{} receive", ch.name());
-        match cx.timed(&what, POLL, || rx.recv(POLL)) {
+        let poll = (!cx.rng.one_in(8)).then_some(POLL);
+        match cx.timed(&what, POLL, || rx.recv(poll)) {
             Got::Item(v) => {
                 cx.stuck_since(&mut gone_since, false, "");
                 match decode(v, producers) {
@@ -354,6 +380,7 @@ fn consumer(cx: &mut Ctx, ch: Ch) -> Result<(), Error> {
                 }
             }
             Got::Garbled(m) => cx.violation(format!("{}: {m}", ch.name())),
+            Got::Timeout if poll.is_none() => std::thread::sleep(Duration::from_micros(50)),
             Got::Timeout => {}
             Got::Gone if stop == DRAIN => return Ok(()),
             Got::Gone => {
