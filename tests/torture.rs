@@ -19,8 +19,11 @@ fn torture(args: &[&str]) -> (Option<i32>, String, String) {
 
 /// The number printed after `label` on the line starting with `line`.
 fn figure(out: &str, line: &str, label: &str) -> u64 {
-    let l = out.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no {line:?} line in:\n{out}"));
-    let rest = &l[l.find(label).unwrap_or_else(|| panic!("no {label:?} in {l:?}")) + label.len()..];
+    let l = out
+        .lines()
+        .find(|l| l.starts_with(line) && l.contains(label))
+        .unwrap_or_else(|| panic!("no {line:?} line with {label:?} in:\n{out}"));
+    let rest = &l[l.find(label).expect("contains") + label.len()..];
     rest.trim_start().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }
 

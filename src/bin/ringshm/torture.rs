@@ -675,7 +675,7 @@ fn check_messages(w: &World, report: &mut Report) {
         }
         if ch == Ch::Joinable {
             let unfinished = w.joinable.unfinished_tasks();
-            println!("torture: joinable unfinished_tasks() at the end {unfinished} (at most {ck}: consumer kills)");
+            println!("torture: unfinished_tasks() of joinable at the end {unfinished} (at most {ck}: consumer kills)");
             // Items got but never task_done: only by consumers killed in between.
             if unfinished > ck {
                 report.violation(format!(
