@@ -119,3 +119,40 @@ fn gc_removes_a_segment_left_by_a_dead_process() {
     assert!(text(&o).0.contains(&format!("removed {name}")), "{:?}", text(&o));
     assert!(!exists(&name));
 }
+
+/// Overwrites `len` bytes at `off` of `/dev/shm/NAME`, as a stray process could.
+fn scribble(name: &str, off: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    f.write_all_at(bytes, off).unwrap();
+}
+
+#[test]
+fn rm_of_a_scribbled_segment_says_why_and_how_to_force_it() {
+    // The magic word scribbled: no longer recognisable as ringshm's.
+    let name = common::unique("cli-scribbled");
+    drop(spsc::Ring::<u64>::create_with(&name, 8, &Options::new().persist(true)).unwrap());
+    scribble(&name, 0, b"garbage!");
+    let o = cli(&["rm", &name]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("segment '{name}' is not a valid ringshm segment (")), "{err}");
+    assert!(err.contains("magic"), "the reason is missing: {err}");
+    assert!(err.contains(&format!("remove it anyway with `ringshm rm --force {name}`")), "{err}");
+    assert!(exists(&name), "removed without --force");
+    let o = cli(&["rm", "--force", &name]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains(&format!("removed {name} (forced")), "{:?}", text(&o));
+    assert!(!exists(&name));
+
+    // Magic intact, the rest of the header scribbled: still ours, removed
+    // without --force, and the reason is shown.
+    let name = common::unique("cli-scribbled-hdr");
+    drop(spsc::Ring::<u64>::create_with(&name, 8, &Options::new().persist(true)).unwrap());
+    scribble(&name, 12, &[0xff; 12]); // kind and size
+    let o = cli(&["rm", &name]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out} {err}");
+    assert!(out.contains(&format!("removed {name} (its header was invalid: ")), "{out}");
+    assert!(!exists(&name));
+}

@@ -54,7 +54,8 @@ fn seed(flags: u8, segment: &[u8], ops: &[u8]) -> Vec<u8> {
     v
 }
 
-/// A few seeds each for `attach_mpmc`, `open_pipe_file`, `open_queue_file`:
+/// A few seeds each for `attach_mpmc`, `open_pipe_file`, `open_queue_file`,
+/// `open_sync_file`:
 /// template mode (no XOR bytes: the valid segment) for several flag
 /// combinations, and raw mode with the valid segment bytes themselves.
 fn newer_targets() -> std::io::Result<()> {
@@ -85,5 +86,13 @@ fn newer_targets() -> std::io::Result<()> {
     }
     let raw = template_queue(0, true);
     write("open_queue_file", "raw-bytes-busy".into(), seed(0, &raw, &op_bytes(29, 64)))?;
+    // open_sync_file: bits 1..=4 kind (9 kinds), bit 5 busy, bit 6 two handles.
+    for kind in 0u8..9 {
+        for extra in [0u8, 0x20 | 0x40] {
+            let flags = 1 | kind << 1 | extra;
+            let ops = op_bytes(u64::from(flags) + 31, 96);
+            write("open_sync_file", format!("tmpl-{flags:02x}"), seed(flags, &[], &ops))?;
+        }
+    }
     Ok(())
 }

@@ -1,107 +1,12 @@
-//! `ringshm`: list, inspect and clean up ringshm segments in `/dev/shm`.
-//!
-//! ```text
-//! ringshm ls                 table of every ringshm segment
-//! ringshm info NAME          everything known about one segment
-//! ringshm rm [--force] NAME  unlink segments (--force: even if not ringshm's)
-//! ringshm gc [--dry-run]     unlink segments no live process holds
-//! ```
-//!
-//! Exit status: 0 on success, 1 when an operation failed, 2 on a usage error.
+//! `ls`, `info`, `rm` and `gc`: the segments in `/dev/shm`.
 
-use std::process::ExitCode;
 use std::time::SystemTime;
 
 use ringshm::{Error, SegmentInfo, SegmentState};
 
-const USAGE: &str = "\
-usage: ringshm <command> [args]
+use crate::{usage, Failure};
 
-commands:
-  ls                     list every ringshm segment in /dev/shm
-  info NAME              show everything known about segment NAME
-  rm [--force] NAME...   remove segments (processes that have them open keep
-                         using them); --force also removes files that are not
-                         ringshm segments
-  gc [--dry-run]         remove segments that no live process holds and that
-                         were not created with persist
-  help                   show this text
-
-exit status: 0 ok, 1 an operation failed, 2 usage error";
-
-/// A failed command: what to print, and whether it was a usage error.
-struct Failure {
-    msg: String,
-    usage: bool,
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure { msg: e.to_string(), usage: false }
-    }
-}
-
-fn usage(msg: impl Into<String>) -> Failure {
-    Failure { msg: msg.into(), usage: true }
-}
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) if f.usage => {
-            eprintln!("ringshm: {}\n\n{USAGE}", f.msg);
-            ExitCode::from(2)
-        }
-        Err(f) => {
-            eprintln!("ringshm: {}", f.msg);
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn run(args: &[String]) -> Result<(), Failure> {
-    let Some((cmd, rest)) = args.split_first() else { return Err(usage("no command given")) };
-    match cmd.as_str() {
-        "ls" | "list" => {
-            no_more(cmd, rest)?;
-            ls()
-        }
-        "info" => match rest {
-            [name] => show_info(name),
-            [] => Err(usage("info needs a segment NAME")),
-            _ => Err(usage("info takes exactly one NAME")),
-        },
-        "rm" => rm(rest),
-        "gc" => {
-            let dry = match rest {
-                [] => false,
-                [f] if f == "--dry-run" || f == "-n" => true,
-                _ => return Err(usage(format!("gc takes only --dry-run, not {:?}", rest.join(" ")))),
-            };
-            gc(dry)
-        }
-        "help" | "-h" | "--help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        "-V" | "--version" | "version" => {
-            println!("ringshm {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        other => Err(usage(format!("unknown command {other:?}"))),
-    }
-}
-
-fn no_more(cmd: &str, rest: &[String]) -> Result<(), Failure> {
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(usage(format!("{cmd} takes no arguments, got {:?}", rest.join(" "))))
-    }
-}
-
-fn ls() -> Result<(), Failure> {
+pub fn ls() -> Result<(), Failure> {
     let segs = ringshm::list()?;
     if segs.is_empty() {
         println!("no ringshm segments in /dev/shm");
@@ -152,7 +57,12 @@ fn ls() -> Result<(), Failure> {
     Ok(())
 }
 
-fn show_info(name: &str) -> Result<(), Failure> {
+pub fn info(args: &[String]) -> Result<(), Failure> {
+    let name = match args {
+        [name] => name,
+        [] => return Err(usage("info needs a segment NAME")),
+        _ => return Err(usage("info takes exactly one NAME")),
+    };
     let s = ringshm::info(name)?;
     let created = s.created.map_or_else(|| "unknown".to_owned(), ago);
     let fields: [(&str, String); 14] = [
@@ -177,7 +87,7 @@ fn show_info(name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn rm(args: &[String]) -> Result<(), Failure> {
+pub fn rm(args: &[String]) -> Result<(), Failure> {
     let mut force = false;
     let mut names = Vec::new();
     for a in args {
@@ -203,28 +113,47 @@ fn rm(args: &[String]) -> Result<(), Failure> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Failure { msg: format!("could not remove {}", failed.join(", ")), usage: false })
+        Err(Failure::failed(format!("could not remove {} (the reason is above)", failed.join(", "))))
     }
 }
 
-/// Removes one segment; returns a note to print after "removed NAME".
-fn rm_one(name: &str, force: bool) -> Result<&'static str, String> {
+/// Removes one segment; returns a note to print after "removed NAME", or
+/// why it was not removed and what to do about it.
+fn rm_one(name: &str, force: bool) -> Result<String, String> {
     let note = match ringshm::info(name) {
-        Ok(s) if s.in_use => " (processes that have it open keep using it)",
-        Ok(_) => "",
-        Err(Error::Corrupted { .. }) if !force => {
+        Ok(s) => {
+            let mut note = String::new();
+            match &s.state {
+                SegmentState::Corrupted(why) => note.push_str(&format!(" (its header was invalid: {why})")),
+                SegmentState::Unsupported { version } => {
+                    note.push_str(&format!(" (format version {version}, not this ringshm's)"));
+                }
+                _ => {}
+            }
+            if s.in_use {
+                note.push_str(" (processes that have it open keep using it)");
+            }
+            note
+        }
+        Err(Error::Corrupted { reason, .. }) if !force => {
             return Err(format!(
-                "'{name}' is not a ringshm segment; use `ringshm rm --force {name}` to remove it anyway"
+                "segment '{name}' is not a valid ringshm segment ({reason}); it may belong to another \
+                 program: remove it anyway with `ringshm rm --force {name}`"
             ))
         }
-        Err(Error::Corrupted { .. }) => "",
+        Err(Error::Corrupted { .. }) => " (forced: it was not a valid ringshm segment)".to_owned(),
         Err(e) => return Err(e.to_string()),
     };
     ringshm::unlink(name).map_err(|e| e.to_string())?;
     Ok(note)
 }
 
-fn gc(dry_run: bool) -> Result<(), Failure> {
+pub fn gc(args: &[String]) -> Result<(), Failure> {
+    let dry_run = match args {
+        [] => false,
+        [f] if f == "--dry-run" || f == "-n" => true,
+        _ => return Err(usage(format!("gc takes only --dry-run, not {:?}", args.join(" ")))),
+    };
     if dry_run {
         let stale: Vec<_> = ringshm::list()?.into_iter().filter(SegmentInfo::is_stale).collect();
         if stale.is_empty() {
