@@ -19,13 +19,16 @@ use bytemuck::Pod;
 
 use super::Numeric;
 use crate::error::Result;
-use crate::shm::header::{ElemInfo, HeaderData, Kind};
+use crate::shm::header::{ElemInfo, HeaderData, Kind, HEADER_SIZE};
 use crate::shm::segment::CreateSpec;
 use crate::shm::{Options, Segment};
 use crate::sync::lock::{corrupted, typed, Acquired, LockBody, RawLock};
+use crate::sync::wait::Deadline;
 
-/// Offset of the elements in the body.
-const DATA: usize = 128;
+/// Smallest offset of the elements in the body (after the lock word's line pair).
+const DATA_MIN: usize = 128;
+/// Largest element alignment an array supports: the page size.
+pub(crate) const MAX_ALIGN: usize = 4096;
 /// Largest array, in bytes.
 const MAX_BYTES: u64 = 1 << 40;
 
@@ -65,19 +68,37 @@ unsafe impl<T: Send> Send for Array<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Array<T> {}
 
-impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
+impl<T: Pod> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Array").field("name", &self.seg.name()).field("len", &self.len).finish()
     }
 }
 
 impl<T: Pod> Array<T> {
+    /// Offset of the elements in the body: at least [`DATA_MIN`], and such
+    /// that the elements are aligned for `T` in the (page-aligned) mapping,
+    /// whose body starts `HEADER_SIZE` bytes in.
+    const DATA: usize = (HEADER_SIZE + DATA_MIN).next_multiple_of(Self::ALIGN) - HEADER_SIZE;
+    const ALIGN: usize = core::mem::align_of::<T>();
+
     fn bytes_for(len: usize) -> Result<usize> {
+        let name = core::any::type_name::<T>();
+        if Self::ALIGN > MAX_ALIGN {
+            return Err(crate::Error::InvalidArgument {
+                reason: format!(
+                    "Array<{name}>: the alignment of {name} is {}, more than the page size {MAX_ALIGN}; \
+                     use a type aligned to at most 4096 bytes",
+                    Self::ALIGN
+                ),
+            });
+        }
         let b = (len as u64).checked_mul(core::mem::size_of::<T>() as u64).filter(|&b| b <= MAX_BYTES);
         match b {
-            Some(b) if core::mem::size_of::<T>() > 0 => Ok(DATA + b as usize),
+            Some(b) if core::mem::size_of::<T>() > 0 => Ok(Self::DATA + b as usize),
             _ => Err(crate::Error::InvalidArgument {
-                reason: format!("Array<{}> of {len} elements is too large", core::any::type_name::<T>()),
+                reason: format!(
+                    "Array<{name}> of {len} elements is too large (at most 1 TiB, elements not zero-sized)"
+                ),
             }),
         }
     }
@@ -89,17 +110,21 @@ impl<T: Pod> Array<T> {
         Self::bytes_for(h.capacity as usize).map_err(|_| corrupted(name, "stored array length is too large"))
     }
 
-    fn new(seg: Segment, opts: &Options) -> Self {
+    fn new(seg: Segment, opts: &Options) -> Result<Self> {
         let len = seg.header().capacity as usize;
         let body = seg.body_at::<LockBody>(0);
-        // SAFETY: the lock word lives in `seg`'s mapping, owned by `self`.
-        let raw = unsafe { RawLock::new(&body.word, opts.wait) };
-        assert!(DATA + len * core::mem::size_of::<T>() <= seg.body_len());
-        assert!(core::mem::align_of::<T>() <= DATA);
-        // SAFETY: DATA is inside the body (asserted), 128-aligned, so aligned
-        // for `T` (alignment <= 128, asserted).
-        let data = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(DATA).cast::<T>()) };
-        Array { raw, data, len, seg, _t: PhantomData }
+        // SAFETY: the lock word lives in `seg`'s mapping and the descriptor is
+        // `seg`'s, both owned by `self`.
+        let raw = unsafe { RawLock::new(&body.word, seg.fd(), opts.wait) };
+        // `check`/`bytes_for` sized the body for `len` elements at DATA.
+        let fits = len.checked_mul(core::mem::size_of::<T>()).and_then(|b| b.checked_add(Self::DATA));
+        let data = seg.body_ptr().as_ptr().wrapping_add(Self::DATA);
+        if fits.is_none_or(|end| end > seg.body_len()) || data.align_offset(Self::ALIGN) != 0 {
+            return Err(corrupted(seg.name(), "the array does not fit its segment, or its elements are misaligned"));
+        }
+        // SAFETY: DATA is inside the body (checked), and aligned for `T` (checked).
+        let data = unsafe { NonNull::new_unchecked(data.cast::<T>()) };
+        Ok(Array { raw, data, len, seg, _t: PhantomData })
     }
 
     fn spec<'a>(e: &'a crate::shm::header::Expect, len: usize, opts: &'a Options) -> Result<CreateSpec<'a>> {
@@ -107,9 +132,10 @@ impl<T: Pod> Array<T> {
     }
 
     fn fill(seg: &Segment, init: &[T]) {
-        let dst = seg.body_ptr().as_ptr().wrapping_add(DATA).cast::<T>();
+        let dst = seg.body_ptr().as_ptr().wrapping_add(Self::DATA).cast::<T>();
         // SAFETY: the segment is not yet published (nobody else sees it); the
-        // body holds `init.len()` elements at DATA, aligned for `T`.
+        // body holds `init.len()` elements at DATA (sized by `bytes_for`),
+        // aligned for `T` (DATA is chosen so; `new` checks it again).
         unsafe { core::ptr::copy_nonoverlapping(init.as_ptr(), dst, init.len()) };
     }
 
@@ -125,7 +151,7 @@ impl<T: Pod> Array<T> {
     pub fn create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
         let e = typed(Kind::Array, ElemInfo::of::<T>());
         let seg = Segment::create(name, &Self::spec(&e, len, opts)?, |_| {})?;
-        Ok(Self::new(seg, opts))
+        Self::new(seg, opts)
     }
     /// Creates an array holding a copy of `init` (Python's `Array('c', b'hello')`).
     ///
@@ -138,7 +164,7 @@ impl<T: Pod> Array<T> {
     pub fn create_from_with(name: &str, init: &[T], opts: &Options) -> Result<Self> {
         let e = typed(Kind::Array, ElemInfo::of::<T>());
         let seg = Segment::create(name, &Self::spec(&e, init.len(), opts)?, |s| Self::fill(s, init))?;
-        Ok(Self::new(seg, opts))
+        Self::new(seg, opts)
     }
     /// Opens an existing array of the same `T`.
     ///
@@ -152,7 +178,7 @@ impl<T: Pod> Array<T> {
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
         let e = typed(Kind::Array, ElemInfo::of::<T>());
         let seg = Segment::open(name, &e, |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts))
+        Self::new(seg, opts)
     }
     /// Opens the array, or creates it with `len` zeroed elements; race-free.
     pub fn open_or_create(name: &str, len: usize) -> Result<Self> {
@@ -162,7 +188,7 @@ impl<T: Pod> Array<T> {
     pub fn open_or_create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
         let e = typed(Kind::Array, ElemInfo::of::<T>());
         let seg = Segment::open_or_create(name, &Self::spec(&e, len, opts)?, |_| {}, |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts))
+        Self::new(seg, opts)
     }
 
     /// The number of elements.
@@ -178,7 +204,7 @@ impl<T: Pod> Array<T> {
     /// Locks the array; the guard derefs to `&mut [T]` for multi-element
     /// updates and unlocks on drop. Blocks while another holder has it.
     pub fn lock(&self) -> ArrayGuard<'_, T> {
-        let died = self.raw.lock_until(None) == Some(Acquired::OwnerDied);
+        let died = self.raw.lock_until(Deadline::NEVER) == Some(Acquired::OwnerDied);
         ArrayGuard { arr: self, died, _not_send: PhantomData }
     }
 
@@ -280,11 +306,11 @@ impl<T: Pod> Drop for ArrayGuard<'_, T> {
     }
 }
 
-impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+impl<T: Pod> fmt::Debug for ArrayGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        f.debug_struct("ArrayGuard").field("len", &self.len()).field("owner_died", &self.died).finish()
     }
 }
 
 // `LockBody` is re-used as the array head.
-const _: () = assert!(core::mem::size_of::<LockBody>() <= DATA);
+const _: () = assert!(core::mem::size_of::<LockBody>() <= DATA_MIN);

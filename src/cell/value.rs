@@ -44,24 +44,28 @@ impl<T> CompareExchangeError<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for CompareExchangeError<T> {
+impl<T> fmt::Debug for CompareExchangeError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompareExchangeError").field("actual", &self.actual).finish()
+        f.debug_struct("CompareExchangeError").finish_non_exhaustive()
     }
 }
 
-impl<T: fmt::Debug> fmt::Display for CompareExchangeError<T> {
+impl<T> fmt::Display for CompareExchangeError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "compare_exchange failed: the value was {:?}", self.actual)
+        f.write_str(
+            "compare_exchange failed: the value was not the expected one; \
+             the error's `actual` field holds the value found, retry with it",
+        )
     }
 }
 
-impl<T: fmt::Debug> std::error::Error for CompareExchangeError<T> {}
+impl<T> std::error::Error for CompareExchangeError<T> {}
 use crate::error::Result;
 use crate::shm::header::{ElemInfo, HeaderData, Kind};
 use crate::shm::segment::{CreateSpec, ShmSafe};
 use crate::shm::{Options, Segment};
 use crate::sync::lock::{corrupted, typed, RawLock};
+use crate::sync::wait::Deadline;
 
 /// Offset of the data words in the body.
 const DATA: usize = 128;
@@ -199,9 +203,9 @@ unsafe impl<T> Send for Value<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Value<T> {}
 
-impl<T: Shareable + fmt::Debug> fmt::Debug for Value<T> {
+impl<T> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Value").field("name", &self.seg.name()).field("value", &self.load()).finish()
+        f.debug_struct("Value").field("name", &self.seg.name()).field("type", &core::any::type_name::<T>()).finish()
     }
 }
 
@@ -231,8 +235,9 @@ impl<T: Shareable> Value<T> {
 
     fn new(seg: Segment, opts: &Options) -> Self {
         let head = seg.body_at::<ValueHead>(0);
-        // SAFETY: the lock word lives in `seg`'s mapping, owned by `self`.
-        let wlock = unsafe { RawLock::new(&head.wlock, opts.wait) };
+        // SAFETY: the lock word lives in `seg`'s mapping and the descriptor
+        // is `seg`'s, both owned by `self`.
+        let wlock = unsafe { RawLock::new(&head.wlock, seg.fd(), opts.wait) };
         assert!(Self::body_size() <= seg.body_len());
         // SAFETY: DATA is inside the body (asserted above).
         let data = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(DATA)) };
@@ -406,7 +411,7 @@ impl<T: Shareable> Value<T> {
 
     /// Takes the seqlock writers' lock (taking it over from a dead writer).
     fn write_lock(&self) -> WriteGuard<'_> {
-        let _ = self.wlock.lock_until(None);
+        let _ = self.wlock.lock_until(Deadline::NEVER);
         WriteGuard(&self.wlock)
     }
 

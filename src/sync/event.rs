@@ -151,17 +151,16 @@ impl Event {
 
     /// Blocks until the flag is set (returns at once if it is).
     pub fn wait(&self) {
-        self.wait_inner(None);
+        self.wait_inner(wait::Deadline::NEVER);
     }
 
     /// Blocks until the flag is set or `timeout` passes; returns whether it
     /// was set (Python's `wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let d = wait::deadline(Some(timeout)).or(Some(crate::sync::lock::far_future()));
-        self.wait_inner(d)
+        self.wait_inner(wait::Deadline::after(timeout))
     }
 
-    fn wait_inner(&self, deadline: Option<std::time::Instant>) -> bool {
+    fn wait_inner(&self, deadline: wait::Deadline) -> bool {
         let w = self.w();
         let start = w.load(Ordering::Relaxed);
         let r =
