@@ -34,9 +34,10 @@ const MAX_BYTES: u64 = 1 << 40;
 
 /// A named fixed-length array of `T` (Python's `multiprocessing.Array`).
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let greeting = ringshm::Array::<u8>::create_from("greeting", b"hello")?;   // Array('c', b'hello')
+/// # let name = format!("doc-greeting-{}", std::process::id());
+/// let greeting = ringshm::Array::<u8>::create_from(&name, b"hello")?;   // Array('c', b'hello')
 /// greeting.set(0, b'H');
 /// let mut g = greeting.lock();
 /// g[1..].copy_from_slice(b"ELLO");
@@ -50,10 +51,13 @@ const MAX_BYTES: u64 = 1 << 40;
 /// previous one (Acquire/Release on the lock word), in any process.
 ///
 /// # Across processes
-/// Any process may open it by name with the same `T`. The lock is robust: a
-/// process killed while holding the guard does not block the others; the
-/// elements it was changing may be half updated (see
-/// [`ArrayGuard::owner_died`]).
+/// Any process may open it by name with the same `T`. The lock is robust (a
+/// kernel-held owner slot, as for [`crate::Lock`]): a process killed while
+/// holding the guard does not block the others, whatever happens to its pid
+/// afterwards; the elements it was changing may be half updated (see
+/// [`ArrayGuard::owner_died`]). Element types aligned to more than 128 bytes
+/// work up to the page size (4096); larger alignments are refused with
+/// [`crate::Error::InvalidArgument`].
 pub struct Array<T> {
     raw: RawLock,
     data: NonNull<T>,

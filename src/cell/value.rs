@@ -166,9 +166,10 @@ fn from_bits<T: Shareable>(x: u64) -> T {
 
 /// A named shared value of type `T` (Python's `multiprocessing.Value`).
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let balance = ringshm::Value::<i64>::create("balance", 5000)?;
+/// # let name = format!("doc-balance-{}", std::process::id());
+/// let balance = ringshm::Value::<i64>::create(&name, 5000)?;   // others: Value::<i64>::open(&name)
 /// balance.fetch_add(300);
 /// balance.update(|x| x * 2);
 /// assert_eq!(balance.load(), 10600);
@@ -187,8 +188,9 @@ fn from_bits<T: Shareable>(x: u64) -> T {
 /// # Across processes
 /// Any process may open it by name with the same `T` (checked:
 /// [`crate::Error::LayoutMismatch`] otherwise). Native operations are
-/// lock-free; seqlock writers serialise on a robust lock, so a writer that
-/// dies never blocks the others.
+/// lock-free; seqlock writers serialise on a robust lock (a kernel-held owner
+/// slot, as for [`crate::Lock`]), so a writer that dies never blocks the
+/// others. Any alignment of `T` works: seqlock copies are read word by word.
 pub struct Value<T> {
     head: NonNull<ValueHead>,
     data: NonNull<u8>,

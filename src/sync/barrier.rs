@@ -1,12 +1,16 @@
 //! [`Barrier`]: `n` parties wait until all have arrived (Python's
 //! `multiprocessing.Barrier`); a party that dies while waiting breaks it.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let start = ringshm::Barrier::create("start", 3)?;   // the others: Barrier::open("start")
-//! if start.wait()?.is_leader() {
-//!     println!("everybody is here");
-//! }
+//! # let name = format!("doc-start-{}", std::process::id());
+//! let start = ringshm::Barrier::create(&name, 3)?;   // the others: Barrier::open(&name)
+//! // Three parties (threads here; processes alike): exactly one is the leader.
+//! let leaders = std::thread::scope(|s| {
+//!     let parties: Vec<_> = (0..3).map(|_| s.spawn(|| start.wait())).collect();
+//!     parties.into_iter().map(|p| p.join().unwrap()).filter(|r| r.is_ok_and(|r| r.is_leader())).count()
+//! });
+//! assert_eq!(leaders, 1);
 //! # Ok(()) }
 //! ```
 //!

@@ -1,10 +1,16 @@
 //! [`Event`]: a flag that processes wait on (Python's `multiprocessing.Event`).
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let green = ringshm::Event::create("green-light")?;   // cars: Event::open("green-light")
-//! green.set();      // every waiter, in every process, wakes
+//! # let name = format!("doc-green-light-{}", std::process::id());
+//! let green = ringshm::Event::create(&name)?;   // cars: Event::open(&name)
+//! std::thread::scope(|s| {
+//!     let car = s.spawn(|| green.wait_timeout(std::time::Duration::from_secs(30)));
+//!     green.set();      // every waiter, in every process, wakes
+//!     assert!(car.join().unwrap());
+//! });
 //! green.clear();
+//! assert!(!green.is_set());
 //! # Ok(()) }
 //! ```
 //!

@@ -1,29 +1,45 @@
 //! Robust inter-process mutexes: [`Lock`] and the re-entrant [`RLock`].
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let lock = ringshm::Lock::create("db-lock")?;      // any process: Lock::open("db-lock")
+//! # let name = format!("doc-db-lock-{}", std::process::id());
+//! let lock = ringshm::Lock::create(&name)?;      // any process: Lock::open(&name)
 //! let guard = match lock.lock() {
 //!     Ok(g) => g,
 //!     Err(died) => died.into_inner(),   // the last holder died holding it: check your data
 //! };
+//! assert!(lock.try_lock().unwrap_err().is_would_block());
 //! drop(guard);
+//! assert!(!lock.is_locked());
 //! # Ok(()) }
 //! ```
 //!
 //! # Implementation details
 //!
-//! One 32-bit futex word holding the owner's thread id (see the state table
-//! in [`crate::sync::raw`]). The uncontended path is one CAS to lock and one
-//! `swap` to unlock, exactly like `std::sync::Mutex`; the kernel is entered
-//! only when the `WAITERS` bit says somebody sleeps.
+//! One 32-bit futex word naming its holder by owner slot and thread id (see
+//! the state table in [`crate::sync::raw`]). The owner slot is a kernel-held
+//! lock byte of the holder's handle ([`crate::sync::owner`]), claimed once
+//! per handle and process; after that the uncontended path is one CAS to
+//! lock and one `swap` to unlock, exactly like `std::sync::Mutex`, and the
+//! kernel is entered only when the `WAITERS` bit says somebody sleeps.
 //!
-//! Waiters sleep in bounded slices ([`PARK_SLICE`]) and, after every slice,
-//! ask `/proc` whether the owner thread still exists. If it does not (its
-//! process was killed, or the thread ended holding the lock), one waiter CASes
-//! its own tid over the dead one and gets [`OwnerDied`]. A word scribbled with
-//! a tid that does not exist is the same case, so a corrupted word cannot wedge
-//! the lock.
+//! Waiters go through the one wait loop ([`crate::sync::wait`], sleeping on
+//! the word itself with `Sleep::Rmw`) in bounded slices of
+//! [`crate::sync::wait::PARK_SLICE`], and after every slice ask the kernel
+//! whether the holder's owner slot is still held (one `F_OFD_GETLK`). If it
+//! is not — the holder's process was killed or dropped its handle — one
+//! waiter CASes its own id over the dead one and gets [`OwnerDied`]. A holder
+//! thread that ended while its process lives is recognised by waiters of the
+//! same handle (`/proc/self/task`). A word scribbled with a slot nobody holds
+//! is the same case as a dead holder, so a corrupted word cannot wedge the
+//! lock.
+//!
+//! | the holder named by the word   | how a waiter tells                        | outcome      |
+//! |--------------------------------|-------------------------------------------|--------------|
+//! | alive                          | its owner slot is held                    | wait         |
+//! | its process died               | the owner slot is free                    | `OwnerDied`  |
+//! | died, slot since reclaimed     | the reclaimer set `DIED` in the word      | `OwnerDied`  |
+//! | its thread ended (same handle) | `/proc/self/task/TID` is gone             | `OwnerDied`  |
 
 use std::cell::Cell;
 use std::fmt;
@@ -487,9 +503,9 @@ impl LockHandle {
 /// A named, robust inter-process mutex (Python's `multiprocessing.Lock`).
 ///
 /// `lock()` returns a guard that unlocks when dropped. If the holder's
-/// process is killed (or its thread ends) while holding it, the next `lock()`
-/// gets the lock with `Err(OwnerDied(guard))` within a few tens of
-/// milliseconds instead of waiting forever.
+/// process is killed while holding it, the next `lock()` gets the lock with
+/// `Err(OwnerDied(guard))` within a few tens of milliseconds instead of
+/// waiting forever.
 ///
 /// Locking a `Lock` twice from the same thread deadlocks (use [`RLock`]);
 /// `lock_timeout` still returns.
@@ -500,10 +516,14 @@ impl LockHandle {
 /// visible to the next holder.
 ///
 /// # Across processes
-/// Any process may [`Lock::open`] it by name. Ownership is recorded as the
-/// holder's thread id in the shared word, so a waiter can check through
-/// `/proc` whether the holder still exists. All processes must share a pid
-/// namespace.
+/// Any process may [`Lock::open`] it by name. The holder is recorded as an
+/// owner slot: a lock byte on the segment file that the kernel holds for the
+/// holder's handle and releases when its process dies. So a death is noticed
+/// whatever happens to its pid or thread ids afterwards, and processes in
+/// different pid namespaces may share the lock. A thread that ends holding
+/// the lock while its process lives is noticed only by threads using the
+/// same handle; others see it held (as in Python). Each handle that locks
+/// keeps one extra file descriptor open.
 pub struct Lock {
     h: LockHandle,
 }

@@ -512,6 +512,77 @@ mod loom_models {
         });
     }
 
+    /// The process that reclaims a dead holder's owner slot (scrub, then take
+    /// over) races a waiter of another handle taking the same dead word over:
+    /// exactly one of them gets the lock, and `DIED` never stays on a live
+    /// holder's word.
+    #[test]
+    fn loom_lock_scrub_races_take_over() {
+        loom::model(|| {
+            let dead = owner_id(3, 5);
+            let (me_a, me_b) = (owner_id(1, 9), owner_id(3, 7));
+            let w = Arc::new(AtomicU32::new(dead | WAITERS));
+            let a = {
+                let w = w.clone();
+                thread::spawn(move || lock_take_over(&w, dead | WAITERS, me_a))
+            };
+            // The new holder of slot 3: scrub, then take over a DIED word.
+            lock_scrub(&w, 3);
+            let cur = w.load(Ordering::Relaxed);
+            let b = cur & DIED != 0 && lock_take_over(&w, cur, me_b);
+            let a = a.join().unwrap();
+            assert!(a ^ b, "exactly one takes the dead lock over (a: {a}, b: {b})");
+            let end = w.load(Ordering::Relaxed);
+            assert_eq!(end & OWNER_MASK, if a { me_a } else { me_b });
+            assert_eq!(end & DIED, 0);
+        });
+    }
+
+    /// `notify(1)` races a waiter that times out (cancels): exactly one
+    /// waiter ends notified, the notifier counts exactly that one, and every
+    /// slot ends free.
+    #[test]
+    fn loom_cv_notify_one_picks_exactly_one() {
+        loom::model(|| {
+            let slots: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+            let a = cv_register(&slots, 1, 0).unwrap();
+            let b = cv_register(&slots, 2, 0).unwrap();
+            let cancel = {
+                let slots = slots.clone();
+                thread::spawn(move || cv_leave(&slots[b], 2))
+            };
+            let notifier = {
+                let slots = slots.clone();
+                thread::spawn(move || cv_notify(&slots, 1, 1, |_| {}))
+            };
+            let b_notified = cancel.join().unwrap();
+            let picked = notifier.join().unwrap();
+            let a_notified = cv_notified(&slots[a], 1);
+            assert_eq!(cv_leave(&slots[a], 1), a_notified);
+            assert_eq!(picked, 1, "waiter 1 never cancels: the notify must find a waiter");
+            assert_eq!(usize::from(a_notified) + usize::from(b_notified), picked);
+            assert!(slots.iter().all(|s| s.load(Ordering::Relaxed) == 0));
+        });
+    }
+
+    /// A waiter that was notified and died: retiring its slot reports the
+    /// lost notification exactly once even with two retirers racing.
+    #[test]
+    fn loom_cv_retire_dead_notified_once() {
+        loom::model(|| {
+            let slots: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+            let dead = owner_id(4, 4);
+            cv_register(&slots, dead, 0).unwrap();
+            assert_eq!(cv_notify(&slots, 1, 0, |_| {}), 1);
+            let other = {
+                let slots = slots.clone();
+                thread::spawn(move || cv_retire(&slots, |id| id == dead))
+            };
+            let mine = cv_retire(&slots, |id| id == dead);
+            assert_eq!(mine + other.join().unwrap(), 1);
+        });
+    }
+
     fn ledger() -> Arc<Vec<AtomicU64>> {
         Arc::new((0..3).map(|_| AtomicU64::new(0)).collect())
     }
