@@ -655,8 +655,10 @@ impl Lock {
 /// outermost release.
 ///
 /// # Across processes
-/// As for [`Lock`]. Re-entrancy is per thread: another thread of the same
-/// process waits like any other process would.
+/// As for [`Lock`]. Re-entrancy is per thread and handle: another thread of
+/// the same process waits like any other process would, and so does the same
+/// thread locking through a second handle (another `RLock::open` of the same
+/// name) — share one handle between the places that nest.
 pub struct RLock {
     h: LockHandle,
 }
