@@ -24,7 +24,12 @@ fn gettid() -> u32 {
 /// Starts a process that sleeps and has pid `id`, by setting `ns_last_pid`
 /// (root only). `None` if that is not possible.
 fn occupy(id: u32) -> Option<Child> {
-    for _ in 0..5000 {
+    for _ in 0..20_000 {
+        if std::path::Path::new(&format!("/proc/{id}")).exists() {
+            // Taken by another new process meanwhile: wait for it to go.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
         std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", id - 1)).ok()?;
         let mut c = Command::new("sleep").arg("300").stdin(Stdio::null()).spawn().ok()?;
         if c.id() == id {
@@ -32,9 +37,6 @@ fn occupy(id: u32) -> Option<Child> {
         }
         let _ = c.kill();
         let _ = c.wait();
-        if std::path::Path::new(&format!("/proc/{id}")).exists() {
-            return None; // someone else took it
-        }
     }
     None
 }
@@ -160,4 +162,92 @@ fn dead_holder_with_reused_ids_is_recovered() {
         let _ = s.wait();
     }
     assert!(failed.is_empty(), "not recovered after the holder died: {failed:#?}");
+}
+
+/// A holder whose process forked a child (that never execs) and was then
+/// killed: the child must not keep the holder's ownership alive.
+#[test]
+fn forked_child_does_not_keep_a_dead_holder_alive() {
+    if let Some(_role) = common::role() {
+        let a = common::args();
+        let lock = Lock::open(&a[0]).unwrap();
+        let held = Event::open(&a[1]).unwrap();
+        let kid = Value::<u32>::open(&a[2]).unwrap();
+        let g = lock.lock().unwrap();
+        // SAFETY: the child only calls async-signal-safe functions.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: sleep and _exit are async-signal-safe.
+            unsafe {
+                libc::sleep(600);
+                libc::_exit(0);
+            }
+        }
+        kid.store(pid as u32);
+        held.set();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(g);
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let (l, e, k) = (common::unique("forkl"), common::unique("forke"), common::unique("forkk"));
+    let lock = Lock::create(&l).unwrap();
+    let held = Event::create(&e).unwrap();
+    let kid = Value::<u32>::create(&k, 0).unwrap();
+    let child = common::spawn("forked_child_does_not_keep_a_dead_holder_alive", "hold", &[&l, &e, &k]);
+    assert!(held.wait_timeout(Duration::from_secs(60)));
+    assert!(lock.try_lock().unwrap_err().is_would_block());
+    common::kill9(child);
+    let grandchild = kid.load() as i32;
+    let r = lock.lock_timeout(Duration::from_secs(10));
+    let died = owner_died(r);
+    // SAFETY: kills the forked grandchild, which is still sleeping.
+    unsafe { libc::kill(grandchild, libc::SIGKILL) };
+    assert!(died, "the forked child kept the dead holder's ownership alive");
+}
+
+/// A holder in another pid namespace (where it is pid 1, as is init here):
+/// its death is noticed all the same. Needs root for `unshare(CLONE_NEWPID)`.
+#[test]
+fn holder_in_another_pid_namespace_is_recovered() {
+    if let Some(role) = common::role() {
+        let a = common::args();
+        if role == "outer" {
+            // SAFETY: unshare has no memory-safety preconditions; children
+            // we start from now on live in a new pid namespace.
+            if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+                std::process::exit(3); // not permitted: the parent skips
+            }
+            let inner = common::spawn("holder_in_another_pid_namespace_is_recovered", "inner", &[&a[0], &a[1], &a[2]]);
+            Value::<u32>::open(&a[2]).unwrap().store(inner.id());
+            std::thread::sleep(Duration::from_secs(600));
+            return;
+        }
+        let lock = Lock::open(&a[0]).unwrap();
+        assert_eq!(std::process::id(), 1, "the inner holder is pid 1 of its namespace");
+        let _g = lock.lock().unwrap();
+        Event::open(&a[1]).unwrap().set();
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let (l, e, p) = (common::unique("nsl"), common::unique("nse"), common::unique("nsp"));
+    let lock = Lock::create(&l).unwrap();
+    let held = Event::create(&e).unwrap();
+    let inner = Value::<u32>::create(&p, 0).unwrap();
+    let mut outer = common::spawn("holder_in_another_pid_namespace_is_recovered", "outer", &[&l, &e, &p]);
+    if !held.wait_timeout(Duration::from_secs(60)) {
+        let st = outer.try_wait().unwrap();
+        common::kill9(outer);
+        assert_eq!(st.and_then(|s| s.code()), Some(3), "the holder never took the lock");
+        eprintln!("skipped: unshare(CLONE_NEWPID) is not permitted here (needs root)");
+        return;
+    }
+    assert!(lock.try_lock().unwrap_err().is_would_block(), "a live holder in another namespace holds it");
+    // Killing pid 1 of a namespace ends everything in it.
+    // SAFETY: kills the inner holder, whose pid in our namespace we were told.
+    unsafe { libc::kill(inner.load() as i32, libc::SIGKILL) };
+    let died = owner_died(lock.lock_timeout(Duration::from_secs(10)));
+    common::kill9(outer);
+    assert!(died, "the death of a holder in another pid namespace was not noticed");
 }
