@@ -137,7 +137,10 @@ impl BarrierWaitResult {
 /// breaks the barrier within about 100 ms (neither pid reuse nor pid
 /// namespaces can hide the death: liveness is a kernel-held lock): the others get
 /// [`BarrierError::Broken`] instead of hanging. A party that never arrives at
-/// all cannot be told from a slow one: use [`Barrier::wait_timeout`].
+/// all cannot be told from a slow one: use [`Barrier::wait_timeout`]. Up to
+/// 1024 handles are tracked at once (each keeps an owner slot and one extra
+/// file descriptor from its first `wait` until it is dropped); the death of a
+/// party of a further handle is not noticed.
 pub struct Barrier {
     head: NonNull<BarrierHead>,
     slots: NonNull<AtomicU64>,

@@ -117,7 +117,9 @@ impl WaitTimeoutResult {
 /// next `lock` or the re-acquisition inside `wait` returns
 /// `Err(OwnerDied(..))` with the lock held. A waiter that dies after it was
 /// notified does not swallow the notification: within one sleep slice
-/// another waiter gets it.
+/// another waiter gets it. Up to 64 waiters have a slot of their own and are
+/// woken one by one; waiters beyond that are all woken by any notify (a
+/// spurious wake-up: use [`Condition::wait_while`]).
 pub struct Condition {
     raw: RawLock,
     body: NonNull<CondBody>,

@@ -523,7 +523,9 @@ impl LockHandle {
 /// different pid namespaces may share the lock. A thread that ends holding
 /// the lock while its process lives is noticed only by threads using the
 /// same handle; others see it held (as in Python). Each handle that locks
-/// keeps one extra file descriptor open.
+/// keeps one extra file descriptor open and an owner slot until it is
+/// dropped; up to 256 handles of one lock can hold slots at once, and a
+/// further handle waits (or times out) until one is dropped.
 pub struct Lock {
     h: LockHandle,
 }
