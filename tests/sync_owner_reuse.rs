@@ -218,9 +218,10 @@ fn holder_in_another_pid_namespace_is_recovered() {
             if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
                 std::process::exit(3); // not permitted: the parent skips
             }
-            let inner = common::spawn("holder_in_another_pid_namespace_is_recovered", "inner", &[&a[0], &a[1], &a[2]]);
+            let mut inner =
+                common::spawn("holder_in_another_pid_namespace_is_recovered", "inner", &[&a[0], &a[1], &a[2]]);
             Value::<u32>::open(&a[2]).unwrap().store(inner.id());
-            std::thread::sleep(Duration::from_secs(600));
+            let _ = inner.wait(); // until the parent kills it
             return;
         }
         let lock = Lock::open(&a[0]).unwrap();
