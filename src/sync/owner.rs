@@ -141,3 +141,35 @@ impl Owners {
         Some(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::header::Kind;
+    use crate::shm::Options;
+    use crate::sync::lock::{seg_create, Plain};
+
+    #[test]
+    fn slots_are_exclusive_kernel_held_and_freed_by_drop() {
+        let name = format!("rshm-unit-owners-{}", std::process::id());
+        let opts = Options::new();
+        let p = Plain { kind: Kind::Lock, capacity: 0, params: [0; 4], body_size: 128, opts: &opts };
+        let seg = seg_create(&name, &p, |_| {}).unwrap();
+        // SAFETY: `seg` outlives both.
+        let (a, b) = unsafe { (Owners::new(seg.fd(), 4), Owners::new(seg.fd(), 4)) };
+        let mut scrubbed = Vec::new();
+        let ka = a.claim(|k| scrubbed.push(k)).unwrap();
+        assert_eq!(a.claim(|_| panic!("claimed twice")), Some(ka));
+        let kb = b.claim(|k| scrubbed.push(k)).unwrap();
+        assert_ne!(ka, kb);
+        assert_eq!(scrubbed, [ka, kb], "each new holder scrubs its slot once");
+        assert!(a.held(ka) && a.held(kb) && b.held(ka));
+        assert!(!a.held(99), "a scribbled slot number has no holder");
+        assert_eq!(b.with_dead(ka, || ()), None, "a live holder's slot is not repaired");
+        drop(a);
+        assert!(!b.held(ka), "dropping the handle frees its slot");
+        assert_eq!(b.with_dead(ka, || 7), Some(7));
+        assert!(!b.held(ka), "a repairer holds the slot only while it repairs");
+        assert!(b.held(kb));
+    }
+}
