@@ -377,8 +377,10 @@ pub(crate) fn cv_leave(slot: &AtomicU32, id: u32) -> bool {
     if slot.compare_exchange(waiting, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
         return false;
     }
-    // Notified: the slot is ours until we free it.
-    slot.store(0, Ordering::Relaxed);
+    // Notified: free the slot, unless somebody else already did (only a
+    // retirer that took us for dead would; then count as notified too, and
+    // never clobber a slot another waiter may have registered since).
+    let _ = slot.compare_exchange(CV_NOTIFIED | (id & OWNER_MASK), 0, Ordering::Relaxed, Ordering::Relaxed);
     true
 }
 
