@@ -7,8 +7,20 @@
 //! guard of [`Array::lock`] — holds the lock, like Python's synchronised
 //! `Array`, so the guard may hand out a real `&mut [T]` and a multi-element
 //! update is never seen half done by a reader. A process that dies holding
-//! the lock is detected by the next accessor (its thread id no longer exists)
-//! and the lock is taken over; [`ArrayGuard::owner_died`] reports it.
+//! the lock is detected by the next accessor (its owner slot, a kernel-held
+//! lock byte, is free) and the lock is taken over; [`ArrayGuard::owner_died`]
+//! reports it.
+//!
+//! | body offset               | content                                     |
+//! |---------------------------|---------------------------------------------|
+//! | `0`                       | the lock word (on its own cache-line pair)  |
+//! | `DATA` (128, or more)     | `len` elements of `T`                        |
+//!
+//! The segment is mapped page-aligned and its body starts `HEADER_SIZE`
+//! (512) bytes in, so `DATA` is the least offset of at least 128 that makes
+//! `HEADER_SIZE + DATA` a multiple of `align_of::<T>()`: 128 for alignments
+//! up to 128, e.g. 256 for 256, 3584 for 4096. Alignments above the page
+//! size cannot be guaranteed by `mmap` and are refused.
 
 use std::fmt;
 use std::marker::PhantomData;
