@@ -14,9 +14,14 @@
 //! "Held" is kernel-tracked: every handle keeps a shared OFD lock on the
 //! segment's `ATTACH` slot (see [`crate::shm`]), which the kernel drops when
 //! the last descriptor closes, even at `SIGKILL`. [`remove_stale`] takes that
-//! slot *exclusively* before it unlinks, so a handle that attaches at the same
-//! moment either holds the slot first (and the segment is kept) or finds the
-//! name already gone.
+//! slot (and `INIT`) *exclusively*, re-checks the segment is stale and that the
+//! name is still the file it locked, and only then unlinks; the lock is held
+//! until after the unlink. An opener takes the slot shared *before* it trusts
+//! the name (waiting while a collector holds it), then checks the name still
+//! refers to its file. So either the opener holds the slot first (and the
+//! collector keeps the segment), or the collector unlinks first (and the
+//! opener sees the name gone and starts again): nobody ends up holding a
+//! removed name.
 //!
 //! | state                      | in use | persist | creator alive | removed by `remove_stale` |
 //! |----------------------------|--------|---------|---------------|---------------------------|

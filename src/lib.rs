@@ -56,6 +56,11 @@
 //!   masked before use; an inconsistency poisons the object and surfaces as an
 //!   error (`Disconnected`, [`Error::Corrupted`]), never as a panic,
 //!   out-of-bounds access or endless hang.
+//!   The one thing a library cannot guard is the segment's *size*: a process
+//!   with write access to `/dev/shm/NAME` can truncate a named segment under
+//!   its users, whose next access then raises `SIGBUS`. `open` checks the size;
+//!   anonymous objects are sealed memfds that cannot be resized; keep named
+//!   segments' mode tight (default `0o600`).
 //! * **Fast path without syscalls or fences.** Rings keep cached copies of
 //!   the opposite index and publish with one `Release` store; a sleeping peer
 //!   is woken through a futex only when it has set its waiting bit, and the
@@ -105,27 +110,32 @@ pub mod queue;
 pub mod shm;
 
 #[cfg(not(loom))]
-pub use cell::{Array, ArrayGuard, CompareExchangeError, Numeric, Shareable, Value};
+pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};
 #[cfg(not(loom))]
-pub use error::{Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use error::{
+    BarrierError, ChunkError, CompareExchangeError, Error, GetError, GetValueError, LockResult, LockTimeoutError,
+    OwnerDied, PipeRecvError, PipeSendError, PutBytesError, PutError, RecvError, RecvIntoError, RecvTimeoutError,
+    RecvValueError, ReleaseError, Result, SendError, SendTimeoutError, TaskDoneError, TryLockError, TryRecvError,
+    TrySendError,
+};
 #[cfg(not(loom))]
 pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentState};
 #[cfg(not(loom))]
-pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
+pub use pipe::{Connection, End, Pipe};
 #[cfg(not(loom))]
-pub use queue::{ByteQueue, GetError, JoinableQueue, PutBytesError, PutError, Queue, TaskDoneError};
+pub use queue::{ByteQueue, JoinableQueue, Queue};
 #[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;
 #[cfg(not(loom))]
 pub use shm::{unlink, Kind, Options, WaitStrategy};
 #[cfg(not(loom))]
-pub use sync::barrier::{Barrier, BarrierError, BarrierWaitResult, MAX_PARTIES};
+pub use sync::barrier::{Barrier, BarrierWaitResult, MAX_PARTIES};
 #[cfg(not(loom))]
 pub use sync::condition::{Condition, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use sync::event::Event;
 #[cfg(not(loom))]
-pub use sync::lock::{Lock, LockGuard, LockResult, LockTimeoutError, OwnerDied, RLock, RLockGuard, TryLockError};
+pub use sync::lock::{Lock, LockGuard, RLock, RLockGuard};
 #[cfg(not(loom))]
-pub use sync::semaphore::{BoundedSemaphore, ReleaseError, Semaphore};
+pub use sync::semaphore::{BoundedSemaphore, Semaphore};

@@ -31,6 +31,15 @@
 //! marks its two side words `CLOSED` and wakes the peer: the peer's receives
 //! drain what is left, then report end-of-file, and its sends fail at once.
 //! This file is a safe facade: all `unsafe` code lives in the ring.
+//!
+//! Errors (all in `crate::error`): sends fail with [`PipeSendError`].
+//! Receives of whole byte messages (`recv_bytes`, `recv_with`) can only fail
+//! for want of a message and use the channel family ([`crate::RecvError`] —
+//! Python's `EOFError` — [`crate::TryRecvError`], [`crate::RecvTimeoutError`]);
+//! receives that can also refuse the message itself (`recv_bytes_into`,
+//! `recv::<T>`, `recv_value`) use [`PipeRecvError`] (also named
+//! [`RecvIntoError`] and [`RecvValueError`]), into which the channel family
+//! converts, so one `?` carries any receive error of a pipe.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -42,9 +51,9 @@ use bytemuck::Pod;
 use crate::error::{Error, RecvError, RecvTimeoutError, Result, TryRecvError};
 use crate::ring::bytes::{self, Place, Rx, Take, Tx, TxError};
 use crate::ring::spsc::Shared;
-use crate::shm::header::{Expect, HeaderData, Kind};
+use crate::shm::header::{HeaderData, Kind};
 use crate::shm::lock::RoleLock;
-use crate::shm::segment::CreateSpec;
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::wait;
 
@@ -85,133 +94,7 @@ impl End {
     }
 }
 
-/// Why a send on a [`Pipe`] failed. No message was sent.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PipeSendError {
-    /// No room right now (only from the `try_` forms).
-    Full,
-    /// Still no room when the timeout expired (only from the `_timeout` forms).
-    Timeout,
-    /// The other end is gone — closed, or its process died — or the pipe
-    /// was found corrupted. Python's `BrokenPipeError`.
-    Disconnected,
-    /// The message can never fit: it is longer than the pipe's largest
-    /// message ([`Pipe::max_message_len`]).
-    TooLarge {
-        /// Length of the rejected message.
-        len: usize,
-        /// The largest length this pipe accepts.
-        max: usize,
-    },
-    /// This end of a one-way pipe only receives (end B of a pipe created
-    /// with `Options::duplex(false)`).
-    WrongDirection,
-    /// This handle was closed with [`Pipe::close`].
-    Closed,
-    /// The value could not be serialised (`send_value`).
-    Encode(String),
-}
-
-impl fmt::Display for PipeSendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PipeSendError::Full => f.write_str("the pipe is full"),
-            PipeSendError::Timeout => f.write_str("timed out waiting for room in the pipe"),
-            PipeSendError::Disconnected => f.write_str("the other end of the pipe is closed (or its process died)"),
-            PipeSendError::TooLarge { len, max } => write!(
-                f,
-                "a message of {len} bytes is larger than this pipe's maximum of {max} bytes: create the pipe with a larger capacity"
-            ),
-            PipeSendError::WrongDirection => {
-                f.write_str("this end of a one-way pipe only receives (it was created with Options::duplex(false))")
-            }
-            PipeSendError::Closed => f.write_str("this pipe handle was closed"),
-            PipeSendError::Encode(e) => write!(f, "could not serialise the value: {e}"),
-        }
-    }
-}
-impl std::error::Error for PipeSendError {}
-
-/// Why [`Pipe::recv_bytes_into`] (or its `try_`/`_timeout` forms) failed.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvIntoError {
-    /// The waiting message is longer than the buffer; it stays queued, so a
-    /// retry with a buffer of at least `needed` bytes receives it. Python's
-    /// `BufferTooShort`.
-    BufferTooShort {
-        /// Length of the waiting message.
-        needed: usize,
-    },
-    /// Nothing to receive right now (only from the `try_` form).
-    Empty,
-    /// Nothing arrived before the timeout (only from the `_timeout` form).
-    Timeout,
-    /// Nothing left, and the other end is gone (Python's `EOFError`).
-    Disconnected,
-}
-
-impl fmt::Display for RecvIntoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvIntoError::BufferTooShort { needed } => {
-                write!(f, "the buffer is too short for the waiting message of {needed} bytes (it stays queued)")
-            }
-            RecvIntoError::Empty => f.write_str("no message is waiting"),
-            RecvIntoError::Timeout => f.write_str("timed out waiting for a message"),
-            RecvIntoError::Disconnected => f.write_str("end of file: the other end of the pipe is closed"),
-        }
-    }
-}
-impl std::error::Error for RecvIntoError {}
-
-/// Why a typed receive ([`Pipe::recv`], `recv_value`) failed.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecvValueError {
-    /// Nothing to receive right now (only from the `try_` forms).
-    Empty,
-    /// Nothing arrived before the timeout (only from the `_timeout` forms).
-    Timeout,
-    /// Nothing left, and the other end is gone (Python's `EOFError`).
-    Disconnected,
-    /// The waiting message does not have the size of the requested type; it
-    /// stays queued (receive it with [`Pipe::recv_bytes`]).
-    WrongSize {
-        /// `size_of` the requested type.
-        expected: usize,
-        /// Length of the waiting message.
-        found: usize,
-    },
-    /// The message could not be deserialised (`recv_value`); it was consumed.
-    Decode(String),
-}
-
-impl fmt::Display for RecvValueError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecvValueError::Empty => f.write_str("no message is waiting"),
-            RecvValueError::Timeout => f.write_str("timed out waiting for a message"),
-            RecvValueError::Disconnected => f.write_str("end of file: the other end of the pipe is closed"),
-            RecvValueError::WrongSize { expected, found } => write!(
-                f,
-                "the waiting message has {found} bytes but the requested type has {expected} (it stays queued)"
-            ),
-            RecvValueError::Decode(e) => write!(f, "could not deserialise the message: {e}"),
-        }
-    }
-}
-impl std::error::Error for RecvValueError {}
-
-impl From<TryRecvError> for RecvValueError {
-    fn from(e: TryRecvError) -> Self {
-        match e {
-            TryRecvError::Empty => RecvValueError::Empty,
-            TryRecvError::Disconnected => RecvValueError::Disconnected,
-        }
-    }
-}
+pub use crate::error::{PipeRecvError, PipeSendError, RecvIntoError, RecvValueError};
 
 /// How long an operation may wait.
 #[derive(Clone, Copy)]
@@ -286,10 +169,6 @@ impl fmt::Debug for Pipe {
     }
 }
 
-fn expect() -> Expect {
-    Expect { kind: Kind::Pipe, elem: None }
-}
-
 fn body_size(dirs: usize, cap: usize) -> usize {
     dirs * (SHARED + cap)
 }
@@ -314,21 +193,30 @@ fn stored_layout(name: &str, h: &HeaderData) -> Result<(usize, usize)> {
     Ok((dirs, cap))
 }
 
+/// `Pipe::create` parameters: the capacity in bytes (the direction count
+/// comes from `Options::duplex`).
+impl SharedObject for Pipe {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::Pipe;
+
+    fn shape(capacity: &usize, opts: &Options) -> Result<Shape> {
+        let dirs = if opts.duplex { 2 } else { 1 };
+        let cap = bytes::data_capacity(*capacity)?;
+        Ok(Shape { capacity: cap as u64, params: [dirs as u64, 0, 0, 0], body_size: body_size(dirs, cap) })
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        let (dirs, cap) = stored_layout(name, h)?;
+        Ok(body_size(dirs, cap))
+    }
+
+    /// The creator gets end A, an opener end B.
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        Self::take_end(Arc::new(seg), if created { End::A } else { End::B }, opts.wait)
+    }
+}
+
 impl Pipe {
-    fn spec<'a>(expect: &'a Expect, dirs: usize, cap: usize, opts: &'a Options) -> CreateSpec<'a> {
-        CreateSpec {
-            expect,
-            capacity: cap as u64,
-            params: [dirs as u64, 0, 0, 0],
-            body_size: body_size(dirs, cap),
-            opts,
-        }
-    }
-
-    fn dirs_and_cap(capacity: usize, opts: &Options) -> Result<(usize, usize)> {
-        Ok((if opts.duplex { 2 } else { 1 }, bytes::data_capacity(capacity)?))
-    }
-
     /// Takes `end` of the pipe in `seg`.
     fn take_end(seg: Arc<Segment>, end: End, wait: WaitStrategy) -> Result<Pipe> {
         let name = seg.name().to_owned();
@@ -376,10 +264,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Pipe> {
-        let (dirs, cap) = Self::dirs_and_cap(capacity, opts)?;
-        let e = expect();
-        let seg = Segment::create(name, &Self::spec(&e, dirs, cap, opts), |_| {})?;
-        Self::take_end(Arc::new(seg), End::A, opts.wait)
+        object::create(name, capacity, opts)
     }
 
     /// Opens end B of an existing named pipe.
@@ -414,11 +299,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::open_end`].
     pub fn open_end_with(name: &str, end: End, opts: &Options) -> Result<Pipe> {
-        let seg = Segment::open(name, &expect(), |h| {
-            let (dirs, cap) = stored_layout(name, h)?;
-            Ok(body_size(dirs, cap))
-        })?;
-        Self::take_end(Arc::new(seg), end, opts.wait)
+        Self::take_end(Arc::new(object::open_segment::<Pipe>(name)?), end, opts.wait)
     }
 
     /// Creates the pipe and returns end A, or — if it exists — opens it and
@@ -435,10 +316,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Pipe> {
-        match Self::create_with(name, capacity, opts) {
-            Err(Error::AlreadyExists { .. }) => Self::open_with(name, opts),
-            other => other,
-        }
+        object::open_or_create(name, capacity, opts)
     }
 
     /// An anonymous duplex pipe (a `memfd`, no name), Python's `Pipe()`: both
@@ -472,9 +350,7 @@ impl Pipe {
     /// # Errors
     /// As [`Pipe::try_pair`].
     pub fn pair_with(capacity: usize, opts: &Options) -> Result<(Connection, Connection)> {
-        let (dirs, cap) = Self::dirs_and_cap(capacity, opts)?;
-        let e = expect();
-        let seg = Arc::new(Segment::create_anonymous("ringshm-pipe", &Self::spec(&e, dirs, cap, opts), |_| {})?);
+        let seg = Arc::new(object::anonymous_segment::<Pipe>("ringshm-pipe", &capacity, opts)?);
         let a = Self::take_end(seg.clone(), End::A, opts.wait)?;
         let b = Self::take_end(seg, End::B, opts.wait)?;
         Ok((a, b))

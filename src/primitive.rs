@@ -45,30 +45,33 @@ impl<T: Copy> Slots<T> {
 
     /// Pointer to slot `i`.
     ///
-    /// # Panics
-    /// In debug builds, if `i >= len` (callers mask indices).
+    /// # Safety
+    /// `i < len` (callers pass masked indices). The pointer may then be
+    /// dereferenced as far as the ring protocol gives the caller the slot.
     #[inline(always)]
-    pub(crate) fn ptr(&self, i: usize) -> *mut T {
+    pub(crate) unsafe fn ptr(&self, i: usize) -> *mut T {
         debug_assert!(i < self.len);
-        // SAFETY: callers pass `i < len` (a masked index); the array holds
-        // `len` elements.
+        // SAFETY: `i < len` by the caller's contract; the array holds `len`
+        // elements, so the offset stays inside it.
         unsafe { self.base.as_ptr().add(i) }
     }
 
     /// Writes slot `i`.
     ///
     /// # Safety
-    /// The caller owns slot `i` (the ring protocol gives it exclusive access).
+    /// `i < len`, and the caller owns slot `i` (the ring protocol gives it
+    /// exclusive access).
     #[inline(always)]
     pub(crate) unsafe fn write(&self, i: usize, v: T) {
-        // SAFETY: in bounds (see `ptr`); exclusive by the caller's contract.
+        // SAFETY: in bounds and exclusive by the caller's contract.
         unsafe { self.ptr(i).write(v) }
     }
 
     /// Reads slot `i`.
     ///
     /// # Safety
-    /// The caller owns slot `i` (the ring protocol gives it exclusive access).
+    /// `i < len`, and the caller owns slot `i` (the ring protocol gives it
+    /// exclusive access).
     #[inline(always)]
     pub(crate) unsafe fn read(&self, i: usize) -> T {
         // SAFETY: in bounds and owned by the caller; `T` accepts any bits, so

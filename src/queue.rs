@@ -53,132 +53,19 @@ use bytemuck::Pod;
 
 use crate::error::{Error, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::ring::bytes;
-use crate::ring::mpmc::{self, RawRing, SlotLayout};
+use crate::ring::mpmc::{self, RawRing, SlotLayout, TypedRing};
 use crate::ring::mpmc_core::Blocked;
-use crate::ring::{stored_capacity, WAITING};
-use crate::shm::header::{ElemInfo, Expect, Kind};
+use crate::ring::WAITING;
+use crate::shm::header::{HeaderData, Kind};
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
 use crate::sync::wait::{self, Waited};
 
 // ---------------------------------------------------------------------------
-// Errors.
+// Errors: in `crate::error`, re-exported here under their old paths.
 
-/// Why a `put` failed; holds what could not be put (the value, or for
-/// `put_many` how many items were put before the failure).
-#[non_exhaustive]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum PutError<T> {
-    /// The queue is full (from `try_put`), or still full when the timeout
-    /// expired (from `put_timeout`): Python's `queue.Full`.
-    Full(T),
-    /// [`Queue::close`] was called: no more puts, ever.
-    Closed(T),
-    /// Every consumer handle is gone (dropped, or its process died), or the
-    /// queue was found corrupted: nobody would ever get the item.
-    Disconnected(T),
-}
-
-impl<T> PutError<T> {
-    /// Hands back what could not be put.
-    pub fn into_inner(self) -> T {
-        match self {
-            PutError::Full(v) | PutError::Closed(v) | PutError::Disconnected(v) => v,
-        }
-    }
-    /// `true` for [`PutError::Full`].
-    pub fn is_full(&self) -> bool {
-        matches!(self, PutError::Full(_))
-    }
-}
-
-impl<T> fmt::Debug for PutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PutError::Full(_) => "Full(..)",
-            PutError::Closed(_) => "Closed(..)",
-            PutError::Disconnected(_) => "Disconnected(..)",
-        })
-    }
-}
-impl<T> fmt::Display for PutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PutError::Full(_) => "the queue is full",
-            PutError::Closed(_) => "the queue was closed",
-            PutError::Disconnected(_) => "every consumer of the queue is gone (or the queue is corrupted)",
-        })
-    }
-}
-impl<T> std::error::Error for PutError<T> {}
-
-/// Why a `get` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GetError {
-    /// Nothing to get (from `try_get`), or nothing arrived before the
-    /// timeout (from `get_timeout`): Python's `queue.Empty`.
-    Empty,
-    /// The queue is empty and will stay so: it was closed, or every
-    /// producer handle is gone (or the queue was found corrupted).
-    Disconnected,
-}
-
-impl fmt::Display for GetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            GetError::Empty => "the queue is empty",
-            GetError::Disconnected => "the queue is empty and closed (or every producer is gone)",
-        })
-    }
-}
-impl std::error::Error for GetError {}
-
-/// Why a [`ByteQueue`] `put` failed.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutBytesError {
-    /// Full now (`try_put`) or still full at the timeout (`put_timeout`).
-    Full,
-    /// [`ByteQueue::close`] was called.
-    Closed,
-    /// Every consumer is gone, or the queue was found corrupted.
-    Disconnected,
-    /// The message is longer than the queue's `max_message_bytes`.
-    TooLarge {
-        /// Length of the rejected message.
-        len: usize,
-        /// The queue's maximum.
-        max: usize,
-    },
-}
-
-impl fmt::Display for PutBytesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PutBytesError::Full => f.write_str("the queue is full"),
-            PutBytesError::Closed => f.write_str("the queue was closed"),
-            PutBytesError::Disconnected => {
-                f.write_str("every consumer of the queue is gone (or the queue is corrupted)")
-            }
-            PutBytesError::TooLarge { len, max } => {
-                write!(f, "a message of {len} bytes is larger than this queue's max_message_bytes of {max}")
-            }
-        }
-    }
-}
-impl std::error::Error for PutBytesError {}
-
-/// [`JoinableQueue::task_done`] was called more often than items were got
-/// (Python's `ValueError: task_done() called too many times`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskDoneError;
-
-impl fmt::Display for TaskDoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("task_done() called more times than items were taken from the queue")
-    }
-}
-impl std::error::Error for TaskDoneError {}
+pub use crate::error::{GetError, GetValueError, PutBytesError, PutError, TaskDoneError};
 
 /// How long an operation may wait.
 #[derive(Clone, Copy)]
@@ -323,14 +210,36 @@ impl<T: Pod> Clone for Queue<T> {
     }
 }
 
+impl<T: Pod> TypedRing for Queue<T> {
+    const KIND: Kind = Kind::Queue;
+    type Elem = T;
+
+    fn layout() -> SlotLayout {
+        mpmc::Ring::<T>::layout()
+    }
+
+    fn from_raw(raw: RawRing, created: bool) -> Self {
+        Self::wrap(mpmc::Ring::from_raw(raw), None).creator_if(created)
+    }
+}
+
 impl<T: Pod> Queue<T> {
     fn wrap(ring: mpmc::Ring<T>, tasks: Option<Tasks>) -> Self {
         Queue { ring, tx: OnceLock::new(), rx: OnceLock::new(), tasks }
     }
 
-    /// Creates a queue of at least `capacity` items (rounded up to a power of
-    /// two, at least 2: [`Queue::capacity`]). The returned handle counts as a
-    /// producer until it is dropped (see the type's docs).
+    /// The creating handle (of `create`, or of an `open_or_create` that
+    /// created) counts as a producer from the start.
+    fn creator_if(self, created: bool) -> Self {
+        if created {
+            let _ = self.tx();
+        }
+        self
+    }
+
+    /// Creates a queue that holds at most `capacity` items (exactly, like
+    /// Python's `Queue(maxsize)`: [`Queue::capacity`]). The returned handle
+    /// counts as a producer until it is dropped (see the type's docs).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -345,16 +254,11 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, false)?, None).into_creator())
+        object::create(name, capacity, opts)
     }
 
-    /// The creating handle counts as a producer from the start.
-    fn into_creator(self) -> Self {
-        let _ = self.tx();
-        self
-    }
-
-    /// Opens an existing queue, checking kind and element type.
+    /// Opens an existing queue, checking kind and element type. Waits while
+    /// its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
@@ -368,10 +272,12 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::open_kind(Kind::Queue, name, opts)?, None))
+        object::open(name, opts)
     }
 
-    /// Opens the queue, or creates it if it does not exist; race-free.
+    /// Opens the queue, or creates it if it does not exist; race-free. If
+    /// this call created it, the handle counts as a producer, as from
+    /// [`Queue::create`].
     ///
     /// # Errors
     /// As [`Queue::create`] and [`Queue::open`].
@@ -384,16 +290,16 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, true)?, None))
+        object::open_or_create(name, capacity, opts)
     }
 
-    /// An unnamed queue (a `memfd`) for this process and the children it
-    /// forks.
+    /// An unnamed queue (a sealed `memfd`) for this process and the children
+    /// it forks.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`], [`Error::NoSpace`], [`Error::Io`].
     pub fn anonymous(capacity: usize) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::anonymous_kind(Kind::Queue, capacity, &Options::new())?, None).into_creator())
+        object::anonymous(mpmc::ANON_LABEL, capacity, &Options::new())
     }
 
     fn seg(&self) -> &Segment {
@@ -609,7 +515,8 @@ impl<T: Pod> Queue<T> {
         self.len() >= self.capacity()
     }
 
-    /// The capacity in items (a power of two).
+    /// The most items the queue holds at once: exactly the `capacity` it was
+    /// created with (Python's `maxsize`).
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }
@@ -687,27 +594,23 @@ impl<T> core::ops::Deref for JoinableQueue<T> {
     }
 }
 
-impl<T: Pod> JoinableQueue<T> {
-    fn expect() -> Expect {
-        Expect { kind: Kind::JoinableQueue, elem: Some(ElemInfo::of::<T>()) }
-    }
+impl<T: Pod> TypedRing for JoinableQueue<T> {
+    const KIND: Kind = Kind::JoinableQueue;
+    type Elem = T;
 
     fn layout() -> SlotLayout {
-        SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>()).with_extra(J_EXTRA)
+        mpmc::Ring::<T>::layout().with_extra(J_EXTRA)
     }
 
-    fn created(raw: RawRing) -> Self {
-        let q = Self::wrap(raw);
-        let _ = q.q.tx();
-        q
-    }
-
-    fn wrap(raw: RawRing) -> Self {
+    fn from_raw(raw: RawRing, created: bool) -> Self {
         let tasks = Tasks { off: Self::layout().extra_offset(raw.slot_count()) };
-        JoinableQueue { q: Queue::wrap(mpmc::Ring::from_raw(raw), Some(tasks)) }
+        let ring = mpmc::Ring::from_raw(raw);
+        JoinableQueue { q: Queue::wrap(ring, Some(tasks)).creator_if(created) }
     }
+}
 
-    /// Creates a joinable queue of at least `capacity` items.
+impl<T: Pod> JoinableQueue<T> {
+    /// Creates a joinable queue that holds at most `capacity` items.
     ///
     /// # Errors
     /// As [`Queue::create`].
@@ -720,7 +623,7 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::created(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], opts, false)?))
+        object::create(name, capacity, opts)
     }
 
     /// Opens an existing joinable queue.
@@ -736,7 +639,7 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(RawRing::open(name, &Self::expect(), Self::layout(), opts)?))
+        object::open(name, opts)
     }
 
     /// Opens the joinable queue, or creates it if it does not exist.
@@ -744,8 +647,15 @@ impl<T: Pod> JoinableQueue<T> {
     /// # Errors
     /// As [`Queue::open_or_create`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
-        let opts = Options::new();
-        Ok(Self::wrap(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], &opts, true)?))
+        Self::open_or_create_with(name, capacity, &Options::new())
+    }
+
+    /// [`JoinableQueue::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Queue::open_or_create`].
+    pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
+        object::open_or_create(name, capacity, opts)
     }
 
     fn tasks(&self) -> Tasks {
@@ -848,27 +758,53 @@ impl Drop for ByteQueue {
     }
 }
 
-fn bq_expect() -> Expect {
-    Expect { kind: Kind::ByteQueue, elem: None }
-}
+/// `ByteQueue::create` parameters: `(capacity, max_message_bytes)`.
+impl SharedObject for ByteQueue {
+    type Params<'a> = (usize, usize);
+    const KIND: Kind = Kind::ByteQueue;
 
-impl ByteQueue {
-    fn wrap(raw: RawRing) -> Self {
-        let max = bytes::frame_max(&raw);
-        ByteQueue { raw: Arc::new(raw), max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() }
-    }
-
-    fn check_max(max: usize) -> Result<()> {
+    fn shape(&(capacity, max): &(usize, usize), _: &Options) -> Result<Shape> {
         if max > MAX_MESSAGE_BYTES {
             return Err(Error::InvalidArgument {
                 reason: format!("max_message_bytes {max} is larger than the limit of {MAX_MESSAGE_BYTES}"),
             });
         }
-        Ok(())
+        RawRing::shape(capacity, bytes::frame_layout(max), [max as u64, 0, 0, 0])
     }
 
-    /// Creates a queue of at least `capacity` messages (rounded up to a power
-    /// of two, at least 2) of up to `max_message_bytes` each.
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        RawRing::check(name, h, Self::stored_layout(name, h)?)
+    }
+
+    fn init(seg: &Segment, &(_, max): &(usize, usize)) {
+        RawRing::init(seg, bytes::frame_layout(max));
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        let layout = Self::stored_layout(seg.name(), seg.header())?;
+        let raw = RawRing::from_segment(seg, layout, opts.wait)?;
+        let max = bytes::frame_max(&raw);
+        let q = ByteQueue { raw: Arc::new(raw), max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() };
+        if created {
+            // The creating handle counts as a producer from the start.
+            q.join_side(true);
+        }
+        Ok(q)
+    }
+}
+
+impl ByteQueue {
+    /// The slot layout a stored header implies (its `max_message_bytes` is
+    /// checked: it comes from the segment).
+    fn stored_layout(name: &str, h: &HeaderData) -> Result<SlotLayout> {
+        let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= MAX_MESSAGE_BYTES).ok_or_else(|| {
+            object::corrupted(name, format!("stored max_message_bytes {} is larger than the limit", h.params[0]))
+        })?;
+        Ok(bytes::frame_layout(max))
+    }
+
+    /// Creates a queue that holds at most `capacity` messages (exactly) of
+    /// up to `max_message_bytes` each.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -883,17 +819,11 @@ impl ByteQueue {
     /// # Errors
     /// As [`ByteQueue::create`].
     pub fn create_with(name: &str, capacity: usize, max_message_bytes: usize, opts: &Options) -> Result<Self> {
-        Self::check_max(max_message_bytes)?;
-        let layout = bytes::frame_layout(max_message_bytes);
-        let params = [max_message_bytes as u64, 0, 0, 0];
-        let q = Self::wrap(RawRing::create(name, &bq_expect(), capacity, layout, params, opts, false)?);
-        // The creating handle counts as a producer from the start.
-        q.join_side(true);
-        Ok(q)
+        object::create(name, (capacity, max_message_bytes), opts)
     }
 
     /// Opens an existing byte queue (its `max_message_bytes` is read from
-    /// the segment).
+    /// the segment). Waits while its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::VersionMismatch`],
@@ -907,32 +837,24 @@ impl ByteQueue {
     /// # Errors
     /// As [`ByteQueue::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let mut layout = None;
-        let seg = Segment::open(name, &bq_expect(), |h| {
-            let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= MAX_MESSAGE_BYTES).ok_or_else(|| {
-                Error::Corrupted { name: name.into(), reason: format!("stored max_message_bytes {}", h.params[0]) }
-            })?;
-            let l = bytes::frame_layout(max);
-            let cap = stored_capacity(name, h.capacity, l.stride)?;
-            if cap < 2 {
-                return Err(Error::Corrupted { name: name.into(), reason: "a queue has at least 2 slots".into() });
-            }
-            layout = Some(l);
-            Ok(l.body_size(cap))
-        })?;
-        let layout = layout.expect("set by the size check");
-        Ok(Self::wrap(RawRing::from_segment(seg, layout, opts.wait)?))
+        object::open(name, opts)
     }
 
-    /// Opens the queue, or creates it if it does not exist.
+    /// Opens the queue, or creates it if it does not exist; race-free. If
+    /// this call created it, the handle counts as a producer.
     ///
     /// # Errors
     /// As [`ByteQueue::create`] and [`ByteQueue::open`].
     pub fn open_or_create(name: &str, capacity: usize, max_message_bytes: usize) -> Result<Self> {
-        match Self::create(name, capacity, max_message_bytes) {
-            Err(Error::AlreadyExists { .. }) => Self::open(name),
-            other => other,
-        }
+        Self::open_or_create_with(name, capacity, max_message_bytes, &Options::new())
+    }
+
+    /// [`ByteQueue::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`ByteQueue::open_or_create`].
+    pub fn open_or_create_with(name: &str, capacity: usize, max_message_bytes: usize, opts: &Options) -> Result<Self> {
+        object::open_or_create(name, (capacity, max_message_bytes), opts)
     }
 
     fn join_side(&self, sending: bool) -> bool {
@@ -1127,7 +1049,8 @@ impl ByteQueue {
         self.len() >= self.capacity()
     }
 
-    /// The capacity in messages (a power of two).
+    /// The most messages the queue holds at once: exactly the `capacity` it
+    /// was created with.
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }
@@ -1164,23 +1087,24 @@ impl ByteQueue {
     /// Puts any serialisable value (postcard encoding).
     ///
     /// # Errors
+    /// [`PutBytesError::Encode`] if it cannot be encoded,
     /// [`PutBytesError::TooLarge`] if its encoding is longer than
-    /// `max_message_bytes` (or cannot be encoded), and as [`ByteQueue::put`].
+    /// `max_message_bytes`, and as [`ByteQueue::put`].
     pub fn put_value<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), PutBytesError> {
-        let v = postcard::to_allocvec(value).map_err(|_| PutBytesError::TooLarge { len: usize::MAX, max: self.max })?;
+        let v = postcard::to_allocvec(value).map_err(|e| PutBytesError::Encode(e.to_string()))?;
         self.put(&v)
     }
 
     /// Takes a value put with [`ByteQueue::put_value`], waiting while the
-    /// queue is empty. A message that does not decode as `T` is consumed and
-    /// reported as `Err(Ok(postcard error text))`.
+    /// queue is empty.
     ///
     /// # Errors
-    /// `Err(Err(GetError))` as [`ByteQueue::get`]; `Err(Ok(text))` for a
-    /// message that is not a valid `T`.
-    pub fn get_value<T: serde::de::DeserializeOwned>(&self) -> Result<T, core::result::Result<String, GetError>> {
-        let m = self.get().map_err(Err)?;
-        postcard::from_bytes(&m).map_err(|e| Ok(e.to_string()))
+    /// [`GetValueError::Disconnected`] as [`ByteQueue::get`];
+    /// [`GetValueError::Decode`] for a message that is not a valid `T` (it is
+    /// consumed).
+    pub fn get_value<T: serde::de::DeserializeOwned>(&self) -> Result<T, GetValueError> {
+        let m = self.get()?;
+        postcard::from_bytes(&m).map_err(|e| GetValueError::Decode(e.to_string()))
     }
 }
 

@@ -99,18 +99,21 @@ fn cells() -> R {
     let v = ringshm::Value::<i64>::create(&n("balance"), 5000)?;
     assert_eq!(v.load(), 5000);
     v.store(1);
-    v.fetch_add(3);
-    v.fetch_sub(2);
+    assert_eq!(v.fetch_add(3), 1);
+    assert_eq!(v.fetch_sub(2), 4);
     assert_eq!(v.swap(9), 2);
-    v.compare_exchange(9, 10)?;
-    v.update(|x| x * 2);
+    assert_eq!(v.compare_exchange(9, 10)?, 9);
+    let e = v.compare_exchange(9, 11).unwrap_err();
+    assert_eq!(e.actual, 10);
+    assert_eq!(v.update(|x| x * 2), 10, "update returns the previous value");
     assert_eq!(v.load(), 20);
     let big = ringshm::Value::<[u8; 40]>::create(&n("big"), [1; 40])?;
     big.store([2; 40]);
-    big.update(|mut x| {
+    let previous = big.update(|mut x| {
         x[0] = 3;
         x
     });
+    assert_eq!(previous[..2], [2, 2]);
     assert_eq!(big.load()[..2], [3, 2]);
 
     let a = ringshm::Array::<i32>::create_from(&n("grid"), &[1, 2, 3, 4])?;
@@ -119,7 +122,7 @@ fn cells() -> R {
     assert_eq!(a.len(), 4);
     assert_eq!(a.get(i), Some(2));
     a.set(i, 5);
-    a.fetch_add(i, 1);
+    assert_eq!(a.fetch_add(i, 1), 5);
     assert_eq!(a.to_vec(), [1, 6, 3, 4]);
     let mut g = a.lock();
     g[0] = 10;
@@ -135,14 +138,15 @@ fn cells() -> R {
 /// where the error type can hold it, and `into_inner()` recovers it.
 fn locked_section(lock: &ringshm::Lock) -> Result<(), ringshm::OwnerDied<ringshm::LockGuard<'_>>> {
     let guard = lock.lock()?;
-    assert!(lock.try_lock().is_err());
+    assert!(lock.try_lock().is_err_and(|e| e.is_would_block()));
     drop(guard);
     Ok(())
 }
 
 fn condition_section(cv: &ringshm::Condition) -> Result<(), ringshm::OwnerDied<ringshm::LockGuard<'_>>> {
     let g = cv.lock()?;
-    let (g, _timed_out) = cv.wait_timeout(g, D).map_err(|e| ringshm::OwnerDied::new(e.into_inner().0))?;
+    let (g, timed_out) = cv.wait_timeout(g, D).map_err(|e| ringshm::OwnerDied::new(e.into_inner().0))?;
+    assert!(timed_out.timed_out(), "nobody notified");
     let g = cv.wait_while(g, |_| false)?;
     drop(g);
     Ok(())
@@ -152,19 +156,24 @@ fn condition_section(cv: &ringshm::Condition) -> Result<(), ringshm::OwnerDied<r
 fn synchronisation() -> R {
     let d = D;
     let lock = ringshm::Lock::create(&n("db-lock"))?;
-    locked_section(&lock).unwrap_or_else(|e| drop(e.into_inner()));
-    drop(lock.try_lock());
-    drop(lock.lock_timeout(d));
+    assert!(locked_section(&lock).is_ok(), "nobody died holding it");
+    assert!(lock.try_lock().is_ok());
+    assert!(lock.lock_timeout(d).is_ok());
+    let held = lock.lock().map_err(|e| e.to_string())?;
+    assert!(lock.lock_timeout(d).is_err_and(|e| e.is_timeout()));
+    drop(held);
     let rl = ringshm::RLock::create(&n("rlock"))?;
-    let g1 = rl.lock().unwrap_or_else(|e| e.into_inner());
-    let g2 = rl.lock().unwrap_or_else(|e| e.into_inner());
+    let g1 = rl.lock().map_err(|e| e.to_string())?;
+    let g2 = rl.lock().map_err(|e| e.to_string())?;
+    assert!(g1.is_outermost() && !g2.is_outermost());
     drop((g2, g1));
     let sem = ringshm::Semaphore::create(&n("ktv-rooms"), 4)?;
     sem.acquire();
-    let _ = sem.try_acquire();
-    let _ = sem.acquire_timeout(d);
+    assert!(sem.try_acquire());
+    assert!(sem.acquire_timeout(d));
+    assert_eq!(sem.value(), 1);
     sem.release();
-    let _ = sem.value();
+    assert_eq!(sem.value(), 2);
     let bs = ringshm::BoundedSemaphore::create(&n("bsem"), 1)?;
     assert!(bs.release().is_err(), "release above the initial value is an error");
     let ev = ringshm::Event::create(&n("green-light"))?;
@@ -175,12 +184,12 @@ fn synchronisation() -> R {
     let woke: bool = ev.wait_timeout(d);
     assert!(!woke);
     let cv = ringshm::Condition::create(&n("cv"))?;
-    condition_section(&cv).unwrap_or_else(|e| drop(e.into_inner()));
+    assert!(condition_section(&cv).is_ok(), "nobody died holding it");
     cv.notify_one();
     cv.notify_all();
     let bar = ringshm::Barrier::create(&n("start"), 1)?;
     assert!(bar.wait()?.is_leader());
-    let _ = bar.wait_timeout(d);
+    assert!(bar.wait_timeout(d)?.is_leader(), "one party: never waits");
     bar.abort();
     assert!(bar.is_broken());
     bar.reset();
@@ -200,7 +209,11 @@ fn pipe() -> R {
     assert_eq!(msg, b"can app1 use your account?");
     a.send_bytes(b"0123456789")?;
     let mut small = [0u8; 4];
-    assert!(b.recv_bytes_into(&mut small).is_err(), "BufferTooShort keeps the message");
+    assert_eq!(
+        b.recv_bytes_into(&mut small),
+        Err(ringshm::RecvIntoError::BufferTooShort { needed: 10 }),
+        "BufferTooShort keeps the message"
+    );
     let mut buf = [0u8; 64];
     let k = b.recv_bytes_into(&mut buf)?;
     assert_eq!(&buf[..k], b"0123456789");
@@ -209,14 +222,14 @@ fn pipe() -> R {
     let v: [u32; 4] = b.recv()?;
     assert_eq!(v, pod_value);
     a.send_with(3, |buf: &mut [u8]| buf.copy_from_slice(b"abc"))?;
-    b.recv_with(|msg: &[u8]| assert_eq!(msg, b"abc"))?;
+    assert_eq!(b.recv_with(|msg: &[u8]| msg.to_vec())?, b"abc");
     a.close();
-    assert!(b.recv_bytes().is_err(), "EOF after close");
+    assert_eq!(b.recv_bytes(), Err(ringshm::RecvError), "EOF after close");
 
     let one_way = n("oneway");
     let a = ringshm::Pipe::create_with(&one_way, 1024, &Options::new().duplex(false))?;
     let b = ringshm::Pipe::open(&one_way)?;
-    assert!(b.send_bytes(b"wrong way").is_err());
+    assert_eq!(b.send_bytes(b"wrong way"), Err(ringshm::PipeSendError::WrongDirection));
     a.send_bytes(b"right way")?;
     assert_eq!(b.recv_bytes()?, b"right way");
     let (c1, c2): (ringshm::Connection, ringshm::Connection) = ringshm::Pipe::pair(4096);
@@ -234,25 +247,28 @@ fn queues() -> R {
     q.put_timeout(v, d)?;
     q.try_put(v)?;
     assert_eq!(q.len(), 3);
-    q.get()?;
-    q.get_timeout(d)?;
-    q.try_get()?;
+    assert_eq!(q.get()?, v);
+    assert_eq!(q.get_timeout(d)?, v);
+    assert_eq!(q.try_get()?, v);
+    assert_eq!(q.try_get(), Err(ringshm::GetError::Empty));
     assert!(q.is_empty() && !q.is_full());
     assert_eq!(q.capacity(), 1024);
     let items = [[1u8; 16], [2u8; 16]];
     q.put_many(&items)?;
     let mut out = [[0u8; 16]; 4];
     assert_eq!(q.get_many(&mut out)?, 2);
+    assert_eq!(out[..2], items);
     q.close();
-    assert!(q.put(v).is_err());
+    assert!(matches!(q.put(v), Err(ringshm::PutError::Closed(x)) if x == v));
     let logs = ringshm::ByteQueue::create(&n("logs"), 64, 256)?;
     logs.put(b"hello")?;
     assert_eq!(logs.get()?, b"hello");
     let jq = ringshm::JoinableQueue::<u64>::create(&n("tasks"), 256)?;
     jq.put(1)?;
-    jq.get()?;
+    assert_eq!(jq.unfinished_tasks(), 1);
+    assert_eq!(jq.get()?, 1);
     jq.task_done()?;
-    assert!(jq.task_done().is_err(), "more task_done than items taken");
+    assert_eq!(jq.task_done(), Err(ringshm::TaskDoneError), "more task_done than items taken");
     jq.join();
     assert!(jq.join_timeout(d));
     Ok(())

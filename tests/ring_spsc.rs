@@ -227,3 +227,106 @@ fn open_or_create_race() {
         ringshm::unlink(&name).unwrap();
     }
 }
+
+/// The consumer's `&self` views and iterators against a producer in another
+/// process: `peek` shows the next item without taking it, `len`/`slots`/
+/// `is_empty` track what the child pushed, `try_iter` takes what is there,
+/// and the owning iterator ends once the child has exited (after the drain).
+#[test]
+fn peek_len_and_iterators_across_processes() {
+    const M: u64 = 10_000;
+    if let Some(role) = common::role() {
+        assert_eq!(role, "producer");
+        let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
+        let mut tx = ring.producer().unwrap();
+        // First three, then wait until the parent has seen them.
+        tx.push_slice(&[0, 1, 2]);
+        while !tx.is_empty() {
+            std::thread::yield_now();
+        }
+        for i in 3..M {
+            tx.push(i).unwrap();
+        }
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let name = common::unique("peek");
+    let ring = Ring::<u64>::create(&name, 64).unwrap();
+    let mut rx = ring.consumer().unwrap();
+    let child = common::spawn("peek_len_and_iterators_across_processes", "producer", &[&name]);
+    assert!(common::eventually(60, || rx.len() == 3), "the child's three items arrive");
+    let r = &rx;
+    assert_eq!((r.slots(), r.is_empty(), r.peek()), (3, false, Ok(&0)));
+    assert_eq!(rx.peek(), Ok(&0), "peek does not take");
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(rx.is_empty());
+    let mut want = 3;
+    for v in rx {
+        assert_eq!(v, want);
+        want += 1;
+    }
+    assert_eq!(want, M, "every item once, in order, then the end");
+    common::expect_success(child, 60);
+}
+
+/// `peek` on a ring whose producer was SIGKILLed: the items it pushed are
+/// still shown, then `Disconnected` (not `Empty` forever).
+#[test]
+fn peek_after_producer_is_killed() {
+    if let Some(role) = common::role() {
+        assert_eq!(role, "producer");
+        let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
+        let mut tx = ring.producer().unwrap();
+        tx.push(42).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let name = common::unique("peekkill");
+    let ring = Ring::<u64>::create(&name, 4).unwrap();
+    let mut rx = ring.consumer().unwrap();
+    let child = common::spawn("peek_after_producer_is_killed", "producer", &[&name]);
+    assert!(common::eventually(60, || rx.peek().is_ok()));
+    common::kill9(child);
+    assert_eq!(rx.peek(), Ok(&42));
+    assert_eq!(rx.pop(), Ok(42));
+    assert!(common::eventually(30, || rx.peek() == Err(TryRecvError::Disconnected)));
+    assert!(rx.is_abandoned());
+}
+
+/// Which handle types may cross or be shared between threads.
+#[test]
+fn bounds() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Ring<u64>>();
+    sync::<Ring<u64>>();
+    send::<ringshm::spsc::Producer<u64>>();
+    send::<ringshm::spsc::Consumer<u64>>();
+    send::<ringshm::spsc::IntoIter<u64>>();
+}
+
+/// A `tail` scribbled out of range by another process is caught by the
+/// `&self` views too: `peek` reports `Disconnected` (the ring is poisoned)
+/// instead of `Empty` forever, and `open` then refuses the ring.
+#[test]
+fn scribbled_tail_poisons_peek() {
+    if let Some(role) = common::role() {
+        assert_eq!(role, "scribbler");
+        // Offset of `tail` in the segment: it is the first word of the body,
+        // which follows the 512-byte header.
+        let path = format!("/dev/shm/{}", common::args()[0]);
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&(1u64 << 50).to_ne_bytes(), 512).unwrap();
+        return;
+    }
+    let _wd = common::watchdog(60);
+    let name = common::unique("scribble");
+    let ring = Ring::<u64>::create(&name, 8).unwrap();
+    let rx = ring.consumer().unwrap();
+    let _tx = ring.producer().unwrap();
+    common::expect_success(common::spawn("scribbled_tail_poisons_peek", "scribbler", &[&name]), 30);
+    assert_eq!(rx.peek(), Err(TryRecvError::Disconnected));
+    assert!(matches!(Ring::<u64>::open(&name), Err(Error::Corrupted { .. })));
+}

@@ -298,6 +298,37 @@ fn mode_zero_is_permission_denied() {
     assert!(!exists(&name));
 }
 
+/// The default mode (`0o600`) keeps other users out: a child that drops
+/// from root to `nobody` gets `PermissionDenied`. Needs root to have another
+/// user; says why it is skipped otherwise.
+#[test]
+fn default_mode_refuses_another_user() {
+    if let Some(role) = common::role() {
+        assert_eq!(role, "open_as_nobody");
+        let name = &common::args()[0];
+        // SAFETY: plain system calls without pointers; dropping to `nobody`
+        // only affects this child process.
+        unsafe {
+            assert_eq!(libc::setgid(65534), 0);
+            assert_eq!(libc::setuid(65534), 0);
+        }
+        let e = ringshm::Queue::<u64>::open(name).unwrap_err();
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+        return;
+    }
+    if !is_root() {
+        eprintln!("default_mode_refuses_another_user: skipped, it needs root to switch to another user");
+        return;
+    }
+    let _wd = common::watchdog(60);
+    let name = common::unique("perm600");
+    let q = ringshm::Queue::<u64>::create(&name, 4).unwrap();
+    assert_eq!(std::fs::metadata(path(&name)).unwrap().mode() & 0o7777, 0o600);
+    let child = common::spawn("default_mode_refuses_another_user", "open_as_nobody", &[&name]);
+    common::expect_success(child, 30);
+    drop(q);
+}
+
 #[test]
 fn mode_is_exact_whatever_the_umask() {
     if let Some(role) = common::role() {

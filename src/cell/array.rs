@@ -32,9 +32,9 @@ use bytemuck::Pod;
 use super::Numeric;
 use crate::error::Result;
 use crate::shm::header::{ElemInfo, HeaderData, Kind, HEADER_SIZE};
-use crate::shm::segment::CreateSpec;
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment};
-use crate::sync::lock::{corrupted, typed, Acquired, LockBody, RawLock};
+use crate::sync::lock::{Acquired, LockBody, RawLock};
 use crate::sync::wait::Deadline;
 
 /// Smallest offset of the elements in the body (after the lock word's line pair).
@@ -84,9 +84,60 @@ unsafe impl<T: Send> Send for Array<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Array<T> {}
 
-impl<T: Pod> fmt::Debug for Array<T> {
+impl<T> fmt::Debug for Array<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Array").field("name", &self.seg.name()).field("len", &self.len).finish()
+    }
+}
+
+/// The initial contents of a new [`Array`].
+pub(crate) enum ArrayInit<'a, T> {
+    /// `n` zeroed elements.
+    Zeroed(usize),
+    /// A copy of these.
+    Copy(&'a [T]),
+}
+
+impl<T> ArrayInit<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            ArrayInit::Zeroed(n) => *n,
+            ArrayInit::Copy(s) => s.len(),
+        }
+    }
+}
+
+impl<T: Pod> SharedObject for Array<T> {
+    type Params<'a> = ArrayInit<'a, T>;
+    const KIND: Kind = Kind::Array;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
+    }
+
+    fn shape(init: &ArrayInit<'_, T>, _: &Options) -> Result<Shape> {
+        Ok(Shape { capacity: init.len() as u64, params: [0; 4], body_size: Self::bytes_for(init.len())? })
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        if h.params != [0; 4] || h.capacity > MAX_BYTES {
+            return Err(object::corrupted(name, "invalid array header"));
+        }
+        Self::bytes_for(h.capacity as usize).map_err(|_| object::corrupted(name, "stored array length is too large"))
+    }
+
+    fn init(seg: &Segment, init: &ArrayInit<'_, T>) {
+        if let ArrayInit::Copy(src) = init {
+            let dst = seg.body_ptr().as_ptr().wrapping_add(Self::DATA).cast::<T>();
+            // SAFETY: the segment is not yet published (nobody else sees it);
+            // the body holds `src.len()` elements at DATA (its shape), aligned
+            // for `T` (DATA is chosen so; `new` checks it again).
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+        }
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
+        Self::new(seg, opts)
     }
 }
 
@@ -119,13 +170,6 @@ impl<T: Pod> Array<T> {
         }
     }
 
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        if h.params != [0; 4] || h.capacity > MAX_BYTES {
-            return Err(corrupted(name, "invalid array header"));
-        }
-        Self::bytes_for(h.capacity as usize).map_err(|_| corrupted(name, "stored array length is too large"))
-    }
-
     fn new(seg: Segment, opts: &Options) -> Result<Self> {
         let len = seg.header().capacity as usize;
         let body = seg.body_at::<LockBody>(0);
@@ -136,23 +180,14 @@ impl<T: Pod> Array<T> {
         let fits = len.checked_mul(core::mem::size_of::<T>()).and_then(|b| b.checked_add(Self::DATA));
         let data = seg.body_ptr().as_ptr().wrapping_add(Self::DATA);
         if fits.is_none_or(|end| end > seg.body_len()) || data.align_offset(Self::ALIGN) != 0 {
-            return Err(corrupted(seg.name(), "the array does not fit its segment, or its elements are misaligned"));
+            return Err(object::corrupted(
+                seg.name(),
+                "the array does not fit its segment, or its elements are misaligned",
+            ));
         }
         // SAFETY: DATA is inside the body (checked), and aligned for `T` (checked).
         let data = unsafe { NonNull::new_unchecked(data.cast::<T>()) };
         Ok(Array { raw, data, len, seg, _t: PhantomData })
-    }
-
-    fn spec<'a>(e: &'a crate::shm::header::Expect, len: usize, opts: &'a Options) -> Result<CreateSpec<'a>> {
-        Ok(CreateSpec { expect: e, capacity: len as u64, params: [0; 4], body_size: Self::bytes_for(len)?, opts })
-    }
-
-    fn fill(seg: &Segment, init: &[T]) {
-        let dst = seg.body_ptr().as_ptr().wrapping_add(Self::DATA).cast::<T>();
-        // SAFETY: the segment is not yet published (nobody else sees it); the
-        // body holds `init.len()` elements at DATA (sized by `bytes_for`),
-        // aligned for `T` (DATA is chosen so; `new` checks it again).
-        unsafe { core::ptr::copy_nonoverlapping(init.as_ptr(), dst, init.len()) };
     }
 
     /// Creates an array of `len` zeroed elements (Python's `Array('i', 4)`).
@@ -164,10 +199,11 @@ impl<T: Pod> Array<T> {
         Self::create_with(name, len, &Options::new())
     }
     /// [`Array::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Array::create`].
     pub fn create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::create(name, &Self::spec(&e, len, opts)?, |_| {})?;
-        Self::new(seg, opts)
+        object::create(name, ArrayInit::Zeroed(len), opts)
     }
     /// Creates an array holding a copy of `init` (Python's `Array('c', b'hello')`).
     ///
@@ -177,10 +213,11 @@ impl<T: Pod> Array<T> {
         Self::create_from_with(name, init, &Options::new())
     }
     /// [`Array::create_from`] with options.
+    ///
+    /// # Errors
+    /// As for [`Array::create`].
     pub fn create_from_with(name: &str, init: &[T], opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::create(name, &Self::spec(&e, init.len(), opts)?, |s| Self::fill(s, init))?;
-        Self::new(seg, opts)
+        object::create(name, ArrayInit::Copy(init), opts)
     }
     /// Opens an existing array of the same `T`.
     ///
@@ -191,20 +228,25 @@ impl<T: Pod> Array<T> {
         Self::open_with(name, &Options::new())
     }
     /// [`Array::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Array::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::open(name, &e, |h| Self::check(name, h))?;
-        Self::new(seg, opts)
+        object::open(name, opts)
     }
     /// Opens the array, or creates it with `len` zeroed elements; race-free.
+    ///
+    /// # Errors
+    /// As [`Array::create`] and [`Array::open`].
     pub fn open_or_create(name: &str, len: usize) -> Result<Self> {
         Self::open_or_create_with(name, len, &Options::new())
     }
     /// [`Array::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Array::open_or_create`].
     pub fn open_or_create_with(name: &str, len: usize, opts: &Options) -> Result<Self> {
-        let e = typed(Kind::Array, ElemInfo::of::<T>());
-        let seg = Segment::open_or_create(name, &Self::spec(&e, len, opts)?, |_| {}, |h| Self::check(name, h))?;
-        Self::new(seg, opts)
+        object::open_or_create(name, ArrayInit::Zeroed(len), opts)
     }
 
     /// The number of elements.
@@ -322,9 +364,11 @@ impl<T: Pod> Drop for ArrayGuard<'_, T> {
     }
 }
 
+/// Needs no `T: Debug`: prints the length only (the guard derefs to the
+/// elements).
 impl<T: Pod> fmt::Debug for ArrayGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArrayGuard").field("len", &self.len()).field("owner_died", &self.died).finish()
+        f.debug_struct("ArrayGuard").field("len", &self.len()).finish_non_exhaustive()
     }
 }
 

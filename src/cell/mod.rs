@@ -5,7 +5,7 @@ pub(crate) mod array;
 pub(crate) mod value;
 
 pub use array::{Array, ArrayGuard};
-pub use value::{CompareExchangeError, Value};
+pub use value::Value;
 
 /// Types a [`Value`] can hold: plain data without padding, checked when read
 /// back (so `bool` and `char` work too: a byte pattern scribbled into the

@@ -30,41 +30,13 @@ use std::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Orderi
 
 use super::{Numeric, Shareable};
 
-/// [`Value::compare_exchange`] found another value than the expected one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct CompareExchangeError<T> {
-    /// The value that was there instead.
-    pub actual: T,
-}
-
-impl<T> CompareExchangeError<T> {
-    /// The value that was there instead.
-    pub fn into_inner(self) -> T {
-        self.actual
-    }
-}
-
-impl<T> fmt::Debug for CompareExchangeError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompareExchangeError").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for CompareExchangeError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "compare_exchange failed: the value was not the expected one; \
-             the error's `actual` field holds the value found, retry with it",
-        )
-    }
-}
-
-impl<T> std::error::Error for CompareExchangeError<T> {}
+pub use crate::error::CompareExchangeError;
 use crate::error::Result;
 use crate::shm::header::{ElemInfo, HeaderData, Kind};
-use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::object::{self, Shape, SharedObject};
+use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment};
-use crate::sync::lock::{corrupted, typed, RawLock};
+use crate::sync::lock::RawLock;
 use crate::sync::wait::Deadline;
 
 /// Offset of the data words in the body.
@@ -205,9 +177,42 @@ unsafe impl<T> Send for Value<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Value<T> {}
 
+/// Names the segment and the element type; needs no `T: Debug` (print
+/// `load()` for the value).
 impl<T> fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Value").field("name", &self.seg.name()).field("type", &core::any::type_name::<T>()).finish()
+    }
+}
+
+/// `Value::create` parameters: the initial value.
+impl<T: Shareable> SharedObject for Value<T> {
+    type Params<'a> = T;
+    const KIND: Kind = Kind::Value;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
+    }
+
+    fn shape(_: &T, _: &Options) -> Result<Shape> {
+        Self::spec_check()?;
+        Ok(Shape { capacity: 1, params: [0; 4], body_size: Self::body_size() })
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        Self::spec_check()?;
+        if h.capacity != 1 || h.params != [0; 4] {
+            return Err(object::corrupted(name, "a value segment has capacity 1 and no parameters"));
+        }
+        Ok(Self::body_size())
+    }
+
+    fn init(seg: &Segment, initial: &T) {
+        Self::new_view(seg).write_copy(0, *initial);
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
+        Ok(Self::new(seg, opts))
     }
 }
 
@@ -217,13 +222,6 @@ impl<T: Shareable> Value<T> {
 
     fn body_size() -> usize {
         DATA + if is_native::<T>() { 8 } else { 16 * Self::WORDS }
-    }
-
-    fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        if h.capacity != 1 || h.params != [0; 4] {
-            return Err(corrupted(name, "a value segment has capacity 1 and no parameters"));
-        }
-        Ok(Self::body_size())
     }
 
     fn spec_check() -> Result<()> {
@@ -246,11 +244,6 @@ impl<T: Shareable> Value<T> {
         Value { head: NonNull::from(head), data, wlock, seg, _t: PhantomData }
     }
 
-    fn init(seg: &Segment, v: T) {
-        let tmp = Self::new_view(seg);
-        tmp.write_copy(0, v);
-    }
-
     /// A view for initialisation (the `Segment` is borrowed).
     fn new_view(seg: &Segment) -> View<'_, T> {
         // SAFETY: as in `new`; DATA words lie inside the body.
@@ -267,12 +260,11 @@ impl<T: Shareable> Value<T> {
         Self::create_with(name, initial, &Options::new())
     }
     /// [`Value::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Value::create`].
     pub fn create_with(name: &str, initial: T, opts: &Options) -> Result<Self> {
-        Self::spec_check()?;
-        let e = typed(Kind::Value, ElemInfo::of::<T>());
-        let spec = CreateSpec { expect: &e, capacity: 1, params: [0; 4], body_size: Self::body_size(), opts };
-        let seg = Segment::create(name, &spec, |s| Self::init(s, initial))?;
-        Ok(Self::new(seg, opts))
+        object::create(name, initial, opts)
     }
     /// Opens an existing value of the same `T`.
     ///
@@ -283,23 +275,25 @@ impl<T: Shareable> Value<T> {
         Self::open_with(name, &Options::new())
     }
     /// [`Value::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Value::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Self::spec_check()?;
-        let e = typed(Kind::Value, ElemInfo::of::<T>());
-        let seg = Segment::open(name, &e, |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts))
+        object::open(name, opts)
     }
     /// Opens the value, or creates it holding `initial`; race-free.
+    ///
+    /// # Errors
+    /// As [`Value::create`] and [`Value::open`].
     pub fn open_or_create(name: &str, initial: T) -> Result<Self> {
         Self::open_or_create_with(name, initial, &Options::new())
     }
     /// [`Value::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Value::open_or_create`].
     pub fn open_or_create_with(name: &str, initial: T, opts: &Options) -> Result<Self> {
-        Self::spec_check()?;
-        let e = typed(Kind::Value, ElemInfo::of::<T>());
-        let spec = CreateSpec { expect: &e, capacity: 1, params: [0; 4], body_size: Self::body_size(), opts };
-        let seg = Segment::open_or_create(name, &spec, |s| Self::init(s, initial), |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts))
+        object::open_or_create(name, initial, opts)
     }
 
     fn h(&self) -> &ValueHead {

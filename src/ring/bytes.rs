@@ -3,11 +3,14 @@
 //!
 //! # Implementation details
 //!
-//! The ring is the SPSC protocol of [`super::spsc`] (same [`Shared`] block:
-//! free-running `tail`/`head` counters on their own cache lines, cached
-//! opposite counters, one side-control word per end) with the counters
-//! counting *bytes* of a power-of-two data area instead of items. The data
-//! area holds *records*, each starting on an 8-byte boundary:
+//! The ring is the SPSC index core of [`super::spsc_core`], shared with the
+//! item ring [`super::spsc`] (same [`Shared`] block: free-running
+//! `tail`/`head` counters on their own cache lines, cached opposite
+//! counters, one side-control word per end, validation and poisoning), with
+//! the counters counting *bytes* of a power-of-two data area instead of
+//! items, in granules of 8 ([`ProdIdx<8>`](super::spsc_core::ProdIdx)). This
+//! file adds the framing. The data area holds *records*, each starting on an
+//! 8-byte boundary:
 //!
 //! ```text
 //! | header: u64 | payload (len bytes) | pad to 8 | header | payload ... | PAD | (unused to end) |
@@ -28,10 +31,11 @@
 //! up, so no sequence of sizes can deadlock.
 //!
 //! Publishing a record is one `Release` store of `tail` after the header and
-//! payload are written (pairs with the `Acquire` load of `tail` in
-//! [`Reader::refresh`]); releasing it is one `Release` store of `head` after
-//! the payload was read (pairs with the `Acquire` load of `head` in
-//! [`Writer::refresh`]). So a record is seen whole or not at all.
+//! payload are written (`ProdIdx::publish`, paired with the `Acquire` load of
+//! `tail` in `ConsIdx::refresh`); releasing it is one `Release` store of
+//! `head` after the payload was read (`ConsIdx::release`, paired with the
+//! `Acquire` load of `head` in `ProdIdx::refresh`). So a record is seen whole
+//! or not at all.
 //!
 //! # Never trusting the segment
 //!
@@ -45,7 +49,8 @@
 //! | header: message  | `len <= cap - 8`, record fits before the end and within `tail`    |
 //! | header: padding  | not at offset 0, and published up to the end of the data area    |
 //!
-//! A failed check poisons both side words ([`super::POISONED`]): every handle
+//! The index checks are the core's; the header checks are here. A failed
+//! check poisons both side words ([`super::POISONED`]): every handle
 //! of the ring then reports it as disconnected, and `open` refuses it with
 //! `Error::Corrupted`. Nothing is read out of bounds and nobody waits forever.
 
@@ -56,21 +61,26 @@ use std::sync::Arc;
 #[cfg(not(loom))]
 use std::time::Instant;
 
-use super::spsc::Shared;
-use super::{poison, WAITING};
-use crate::primitive::Ordering;
-use crate::sync::futex;
+use super::spsc_core::{poison_ring, ConsIdx, Corrupt, ProdIdx, Shared};
 
 #[cfg(not(loom))]
-use super::spsc::Side;
+use super::spsc_core::Probe;
 #[cfg(not(loom))]
-use super::{probe_due, side_attach, side_close, side_gone};
+use super::spsc_core::Side;
+#[cfg(not(loom))]
+use super::{poison, WAITING};
+#[cfg(not(loom))]
+use super::{side_attach, side_close, side_gone};
 #[cfg(not(loom))]
 use crate::error::{Error, RecvTimeoutError, Result, TryRecvError};
+#[cfg(not(loom))]
+use crate::primitive::Ordering;
 #[cfg(not(loom))]
 use crate::shm::lock::RoleLock;
 #[cfg(not(loom))]
 use crate::shm::{Segment, WaitStrategy};
+#[cfg(not(loom))]
+use crate::sync::futex;
 #[cfg(not(loom))]
 use crate::sync::wait::{self, Waited};
 
@@ -120,17 +130,6 @@ pub(crate) fn stored_data_capacity(name: &str, cap: u64) -> Result<usize> {
     }
 }
 
-/// The shared indices or a header were found inconsistent; the ring is now
-/// poisoned.
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub(crate) struct Corrupt;
-
-fn poison_ring(sh: &Shared) -> Corrupt {
-    poison(&sh.prod.ctl);
-    poison(&sh.cons.ctl);
-    Corrupt
-}
-
 // ---------------------------------------------------------------------------
 // Storage of the data area.
 
@@ -152,11 +151,15 @@ impl Buf {
     }
 
     /// Pointer to byte `off`.
+    ///
+    /// # Safety
+    /// `off <= len` (one past the end is allowed). Callers pass masked
+    /// counters and validated headers.
     #[inline(always)]
-    pub(crate) fn ptr(&self, off: usize) -> *mut u8 {
+    pub(crate) unsafe fn ptr(&self, off: usize) -> *mut u8 {
         debug_assert!(off <= self.len);
-        // SAFETY: callers pass `off <= len` (offsets come from masked
-        // counters and validated headers); one-past-the-end is allowed.
+        // SAFETY: `off <= len` by the caller's contract: inside the area or
+        // one past its end.
         unsafe { self.base.as_ptr().add(off) }
     }
 
@@ -247,14 +250,11 @@ impl Buf {
 // ---------------------------------------------------------------------------
 // The framing algorithm, independent of where memory lives.
 
-/// Writer-side state and algorithm.
+/// Writer-side state and algorithm: the core's producer indices over bytes.
 pub(crate) struct Writer {
-    /// Our copy of `tail` (we are its only writer); a multiple of 8.
-    pub tail: u64,
-    /// Last `head` we read; `tail - cached_head <= cap`.
-    pub cached_head: u64,
-    /// Bytes in the data area, a power of two `>= MIN_CAP`.
-    pub cap: u64,
+    /// `tail`/cached `head` in bytes, multiples of 8; `cap` (the data-area
+    /// size) is a power of two `>= MIN_CAP`.
+    pub idx: ProdIdx<ALIGN>,
     pub buf: Buf,
 }
 
@@ -268,45 +268,23 @@ pub(crate) struct Msg {
 }
 
 impl Writer {
-    /// A writer resuming at `tail` (from the segment: validated by the caller).
-    pub(crate) fn new(tail: u64, head: u64, cap: u64, buf: Buf) -> Self {
-        Writer { tail, cached_head: head, cap, buf }
+    /// A writer resuming at `tail`, with `head` read from the segment.
+    ///
+    /// # Errors
+    /// [`Corrupt`] if the pair is inconsistent.
+    pub(crate) fn new(tail: u64, head: u64, cap: u64, buf: Buf) -> Result<Self, Corrupt> {
+        Ok(Writer { idx: ProdIdx::new(tail, head, cap)?, buf })
     }
 
     /// The largest message this ring accepts.
     #[inline]
     pub(crate) fn max_message(&self) -> usize {
-        Self::max_for(self.cap as usize)
+        Self::max_for(self.idx.cap as usize)
     }
 
     /// The largest message a ring of `cap` data bytes accepts.
     pub(crate) const fn max_for(cap: usize) -> usize {
-        cap - HDR as usize
-    }
-
-    /// Re-reads `head`; returns the free byte count.
-    #[inline]
-    pub(crate) fn refresh(&mut self, sh: &Shared) -> Result<u64, Corrupt> {
-        // Acquire: pairs with the Release store of `head` in
-        // `Reader::release_bytes`: the reader is done with the bytes we reuse.
-        let h = sh.head.load(Ordering::Acquire);
-        let used = self.tail.wrapping_sub(h);
-        if used > self.cap || h % ALIGN != 0 {
-            return Err(poison_ring(sh));
-        }
-        self.cached_head = h;
-        Ok(self.cap - used)
-    }
-
-    /// Free bytes by the cached head, refreshed when that says fewer than `want`.
-    #[inline]
-    fn free(&mut self, sh: &Shared, want: u64) -> Result<u64, Corrupt> {
-        let free = self.cap - self.tail.wrapping_sub(self.cached_head);
-        if free >= want {
-            Ok(free)
-        } else {
-            self.refresh(sh)
-        }
+        cap.saturating_sub(HDR as usize)
     }
 
     /// Finds room for a `len`-byte message (`len <= max_message()`).
@@ -319,58 +297,59 @@ impl Writer {
     pub(crate) fn reserve(&mut self, sh: &Shared, len: usize) -> Result<Option<usize>, Corrupt> {
         debug_assert!(len <= self.max_message());
         let rec = record_len(len as u64);
-        let pos = self.tail & (self.cap - 1);
-        let contiguous = self.cap - pos;
+        let pos = self.idx.pos();
+        let contiguous = self.idx.cap - pos;
         if rec <= contiguous {
-            return Ok((self.free(sh, rec)? >= rec).then_some((pos + HDR) as usize));
+            return Ok((self.idx.free(sh, rec)? >= rec).then_some((pos + HDR) as usize));
         }
         self.wrap(sh, pos, contiguous, rec)
     }
 
     #[cold]
     fn wrap(&mut self, sh: &Shared, pos: u64, contiguous: u64, rec: u64) -> Result<Option<usize>, Corrupt> {
-        if self.free(sh, contiguous + rec)? < contiguous {
+        if self.idx.free(sh, contiguous + rec)? < contiguous {
             return Ok(None);
         }
         // SAFETY: `[pos, cap)` is free (at least `contiguous` bytes are) and
         // only the writer touches free bytes; `pos` is a multiple of 8 below cap.
         unsafe { self.buf.write_word(pos as usize, PAD) };
-        self.publish(sh, contiguous);
+        self.idx.commit(sh, contiguous);
         // Now at offset 0, where the whole data area is contiguous.
-        Ok((self.free(sh, rec)? >= rec).then_some(HDR as usize))
+        Ok((self.idx.free(sh, rec)? >= rec).then_some(HDR as usize))
     }
 
     /// Writes the header of the message reserved with `len` bytes, without
     /// publishing it (see [`Writer::publish_staged`]).
+    ///
+    /// # Safety
+    /// The last [`Writer::reserve`] (since the last `stage`/`commit`) was
+    /// for `len` bytes and returned `Ok(Some(_))`.
     #[inline]
-    pub(crate) fn stage(&mut self, len: usize) -> u64 {
-        let pos = self.tail & (self.cap - 1);
-        // SAFETY: `reserve` found `record_len(len)` free contiguous bytes at
-        // `pos`; only the writer touches them until they are published.
+    pub(crate) unsafe fn stage(&mut self, len: usize) -> u64 {
+        let pos = self.idx.pos();
+        // SAFETY: by the caller's contract `reserve` found `record_len(len)`
+        // free contiguous bytes at `pos` (a multiple of 8 below cap); only the
+        // writer touches them until they are published.
         unsafe { self.buf.write_word(pos as usize, len as u64) };
         let rec = record_len(len as u64);
-        self.tail = self.tail.wrapping_add(rec);
+        self.idx.stage(rec);
         rec
     }
 
     /// Publishes everything staged and wakes a sleeping reader.
     #[inline]
     pub(crate) fn publish_staged(&mut self, sh: &Shared) {
-        // Release: pairs with the Acquire load of `tail` in `Reader::refresh`:
-        // the header and payload writes happen-before the reader's reads.
-        sh.tail.store(self.tail, Ordering::Release);
-        futex::notify(&sh.cons.ctl, WAITING);
+        self.idx.publish(sh);
     }
 
     /// Writes the header of the reserved `len`-byte message and publishes it.
+    ///
+    /// # Safety
+    /// As for [`Writer::stage`].
     #[inline]
-    pub(crate) fn commit(&mut self, sh: &Shared, len: usize) {
-        self.stage(len);
-        self.publish_staged(sh);
-    }
-
-    fn publish(&mut self, sh: &Shared, n: u64) {
-        self.tail = self.tail.wrapping_add(n);
+    pub(crate) unsafe fn commit(&mut self, sh: &Shared, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.stage(len) };
         self.publish_staged(sh);
     }
 
@@ -380,40 +359,26 @@ impl Writer {
         let Some(off) = self.reserve(sh, msg.len())? else { return Ok(false) };
         // SAFETY: `reserve` gave `off..off + len` as free, contiguous, ours.
         unsafe { self.buf.write_bytes(off, msg) };
-        self.commit(sh, msg.len());
+        // SAFETY: `reserve` returned a place for `msg.len()` bytes just now.
+        unsafe { self.commit(sh, msg.len()) };
         Ok(true)
     }
 }
 
-/// Reader-side state and algorithm.
+/// Reader-side state and algorithm: the core's consumer indices over bytes.
 pub(crate) struct Reader {
-    /// Our copy of `head` (we are its only writer); a multiple of 8.
-    pub head: u64,
-    /// Last `tail` we read; `cached_tail - head <= cap`.
-    pub cached_tail: u64,
-    /// Bytes in the data area, a power of two `>= MIN_CAP`.
-    pub cap: u64,
+    /// `head`/cached `tail` in bytes, multiples of 8.
+    pub idx: ConsIdx<ALIGN>,
     pub buf: Buf,
 }
 
 impl Reader {
-    /// A reader resuming at `head` (from the segment: validated by the caller).
-    pub(crate) fn new(head: u64, cap: u64, buf: Buf) -> Self {
-        Reader { head, cached_tail: head, cap, buf }
-    }
-
-    /// Re-reads `tail`; returns the available byte count.
-    #[inline]
-    pub(crate) fn refresh(&mut self, sh: &Shared) -> Result<u64, Corrupt> {
-        // Acquire: pairs with the Release store of `tail` in
-        // `Writer::publish_staged`.
-        let t = sh.tail.load(Ordering::Acquire);
-        let avail = t.wrapping_sub(self.head);
-        if avail > self.cap || t % ALIGN != 0 {
-            return Err(poison_ring(sh));
-        }
-        self.cached_tail = t;
-        Ok(avail)
+    /// A reader resuming at `head`, with `tail` read from the segment.
+    ///
+    /// # Errors
+    /// [`Corrupt`] if the pair is inconsistent.
+    pub(crate) fn new(head: u64, tail: u64, cap: u64, buf: Buf) -> Result<Self, Corrupt> {
+        Ok(Reader { idx: ConsIdx::new(head, tail, cap)?, buf })
     }
 
     /// The oldest message, if one is published; skips (and releases)
@@ -421,27 +386,24 @@ impl Reader {
     #[inline]
     pub(crate) fn peek(&mut self, sh: &Shared) -> Result<Option<Msg>, Corrupt> {
         loop {
-            let mut avail = self.cached_tail.wrapping_sub(self.head);
+            let avail = self.idx.available(sh, 1)?;
             if avail == 0 {
-                avail = self.refresh(sh)?;
-                if avail == 0 {
-                    return Ok(None);
-                }
+                return Ok(None);
             }
-            let pos = self.head & (self.cap - 1);
+            let pos = self.idx.pos();
             // SAFETY: `head < tail` (avail > 0, both multiples of 8, so at
             // least 8 bytes): the header word was published (Acquire in
             // `refresh`) and the writer does not reuse it until we release it.
             let h = unsafe { self.buf.read_word(pos as usize) };
-            let contiguous = self.cap - pos;
+            let contiguous = self.idx.cap - pos;
             if h == PAD {
                 if pos == 0 || avail < contiguous {
                     return Err(poison_ring(sh));
                 }
-                self.release_bytes(sh, contiguous);
+                self.idx.release(sh, contiguous);
                 continue;
             }
-            if h > self.cap - HDR {
+            if h > self.idx.cap - HDR {
                 return Err(poison_ring(sh));
             }
             let rec = record_len(h);
@@ -455,15 +417,7 @@ impl Reader {
     /// Releases the message `m` (the last one `peek` returned) to the writer.
     #[inline]
     pub(crate) fn consume(&mut self, sh: &Shared, m: Msg) {
-        self.release_bytes(sh, record_len(m.len as u64));
-    }
-
-    fn release_bytes(&mut self, sh: &Shared, n: u64) {
-        self.head = self.head.wrapping_add(n);
-        // Release: pairs with the Acquire load of `head` in `Writer::refresh`:
-        // our reads of the released bytes happen-before the writer reuses them.
-        sh.head.store(self.head, Ordering::Release);
-        futex::notify(&sh.prod.ctl, WAITING);
+        self.idx.release(sh, record_len(m.len as u64));
     }
 
     /// Copies the oldest message into a new vector, if there is one.
@@ -530,7 +484,8 @@ pub(crate) struct Tx {
     /// Role number of the reading end (for liveness probes).
     peer_role: u32,
     pub(crate) wait: WaitStrategy,
-    polls: u32,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
     gen: u32,
 }
 
@@ -544,7 +499,8 @@ pub(crate) struct Rx {
     /// Role number of the writing end.
     peer_role: u32,
     pub(crate) wait: WaitStrategy,
-    polls: u32,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
     gen: u32,
 }
 
@@ -588,13 +544,10 @@ impl Tx {
         // of this end) and `head` (the reader).
         let tail = sh.tail.load(Ordering::Acquire);
         let head = sh.head.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > place.cap as u64 || tail % ALIGN != 0 || head % ALIGN != 0 {
-            return Err(corrupted(&seg));
-        }
+        let core = Writer::new(tail, head, place.cap as u64, buf_at(&seg, place)).map_err(|_| corrupted(&seg))?;
         let gen = side_attach(&sh.prod.ctl);
-        let core = Writer::new(tail, head, place.cap as u64, buf_at(&seg, place));
         let shared = NonNull::from(shared_at(&seg, place));
-        Ok(Tx { core, shared, seg, peer_role, wait, polls: 0, gen })
+        Ok(Tx { core, shared, seg, peer_role, wait, polls: Probe::default(), gen })
     }
 
     #[inline]
@@ -616,8 +569,7 @@ impl Tx {
     /// unless `force`.
     fn reader_gone(&mut self, force: bool) -> bool {
         let sh = view(&self.shared);
-        let (seg, peer) = (&self.seg, self.peer_role);
-        side_gone(&sh.cons.ctl, || probe_due(&mut self.polls, force), || seg.role_held(peer) != Some(false))
+        self.polls.peer_gone(&sh.cons.ctl, force, || self.seg.role_held(self.peer_role) != Some(false))
     }
 
     /// Whether the reader is gone (asks the kernel).
@@ -648,13 +600,16 @@ impl Tx {
             Ok(None) => self.reserve_slow(len, deadline)?,
             Err(Corrupt) => return Err(TxError::Disconnected),
         };
-        let p = self.core.buf.ptr(off);
+        // SAFETY: `reserve` returns offsets with `off + len <= cap`.
+        let p = unsafe { self.core.buf.ptr(off) };
         // SAFETY: 1. `reserve` gave `off..off + len` as free, contiguous bytes
         // of the data area that only this writer touches until `commit`;
         // 2. the mapping stays alive (our `Arc<Segment>`), and `&mut self`
         // keeps the slice unique; 3. `u8` accepts whatever stale bytes are there.
         let r = fill(unsafe { core::slice::from_raw_parts_mut(p, len) });
-        self.core.commit(view(&self.shared), len);
+        // SAFETY: `reserve` (above, or in `reserve_slow`) returned a place for
+        // `len` bytes and nothing was staged since.
+        unsafe { self.core.commit(view(&self.shared), len) };
         Ok(r)
     }
 
@@ -712,13 +667,10 @@ impl Rx {
         // of this end) and `tail` (the writer).
         let head = sh.head.load(Ordering::Acquire);
         let tail = sh.tail.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > place.cap as u64 || tail % ALIGN != 0 || head % ALIGN != 0 {
-            return Err(corrupted(&seg));
-        }
+        let core = Reader::new(head, tail, place.cap as u64, buf_at(&seg, place)).map_err(|_| corrupted(&seg))?;
         let gen = side_attach(&sh.cons.ctl);
-        let core = Reader::new(head, place.cap as u64, buf_at(&seg, place));
         let shared = NonNull::from(shared_at(&seg, place));
-        Ok(Rx { core, shared, seg, peer_role, wait, polls: 0, gen })
+        Ok(Rx { core, shared, seg, peer_role, wait, polls: Probe::default(), gen })
     }
 
     fn sh(&self) -> &Shared {
@@ -739,8 +691,7 @@ impl Rx {
     /// unless `force`.
     fn writer_gone(&mut self, force: bool) -> bool {
         let sh = view(&self.shared);
-        let (seg, peer) = (&self.seg, self.peer_role);
-        side_gone(&sh.prod.ctl, || probe_due(&mut self.polls, force), || seg.role_held(peer) != Some(false))
+        self.polls.peer_gone(&sh.prod.ctl, force, || self.seg.role_held(self.peer_role) != Some(false))
     }
 
     /// Whether the writer is gone (asks the kernel).
@@ -989,8 +940,8 @@ mod tests {
     #[test]
     fn frames_in_order_with_wrap_and_every_size() {
         let h = Heap::new(64);
-        let mut w = Writer::new(0, 0, 64, h.buf());
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         let (mut sent, mut got) = (0u64, 0u64);
         let mut sizes = (0..=56usize).cycle();
         let mut pending = std::collections::VecDeque::new();
@@ -1023,8 +974,8 @@ mod tests {
     #[test]
     fn largest_message_always_fits_eventually() {
         let h = Heap::new(64);
-        let mut w = Writer::new(0, 0, 64, h.buf());
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         for first in [0usize, 8, 24, 40, 48] {
             let big = pattern(first as u64, 56);
             assert!(w.try_write(&h.sh, &pattern(1, first)).unwrap());
@@ -1045,8 +996,8 @@ mod tests {
     fn corrupt_headers_and_indices_poison() {
         // A length larger than the ring.
         let h = Heap::new(64);
-        let mut w = Writer::new(0, 0, 64, h.buf());
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         assert!(w.try_write(&h.sh, b"hello").unwrap());
         h.mem[0].store(1 << 40, Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
@@ -1054,33 +1005,33 @@ mod tests {
 
         // A length that runs past what was published.
         let h = Heap::new(64);
-        let mut w = Writer::new(0, 0, 64, h.buf());
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         assert!(w.try_write(&h.sh, b"hello").unwrap());
         h.mem[0].store(40, Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
 
         // A padding record at offset 0.
         let h = Heap::new(64);
-        let mut w = Writer::new(0, 0, 64, h.buf());
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         assert!(w.try_write(&h.sh, b"hello").unwrap());
         h.mem[0].store(PAD, Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
 
         // A scribbled tail (misaligned, then too far ahead).
         let h = Heap::new(64);
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         h.sh.tail.store(3, Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
         let h = Heap::new(64);
-        let mut r = Reader::new(0, 64, h.buf());
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         h.sh.tail.store(1 << 20, Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
 
         // A scribbled head seen by the writer.
         let h = Heap::new(64);
-        let mut w = Writer::new(0, 0, 64, h.buf());
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
         for _ in 0..4 {
             assert!(w.try_write(&h.sh, &[1; 8]).unwrap());
         }
@@ -1110,7 +1061,7 @@ mod loom_tests {
             let sizes = [9usize, 16, 0];
             let (sh2, buf2) = (sh.clone(), buf.clone());
             let t = loom::thread::spawn(move || {
-                let mut w = Writer::new(0, 0, 32, buf2);
+                let mut w = Writer::new(0, 0, 32, buf2).unwrap();
                 for (i, &len) in sizes.iter().enumerate() {
                     let m = msg(i as u8, len);
                     while !w.try_write(&sh2, &m).unwrap() {
@@ -1118,7 +1069,7 @@ mod loom_tests {
                     }
                 }
             });
-            let mut r = Reader::new(0, 32, buf);
+            let mut r = Reader::new(0, 0, 32, buf).unwrap();
             for (i, &len) in sizes.iter().enumerate() {
                 let v = loop {
                     if let Some(v) = r.try_read(&sh).unwrap() {

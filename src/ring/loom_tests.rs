@@ -6,7 +6,8 @@ use loom::thread;
 
 use super::mpmc_core::Shared as MpmcShared;
 use super::mpmc_core::{self, Blocked, Mem};
-use super::spsc::{ConsCore, ProdCore, Shared};
+use super::spsc::{ConsCore, ProdCore};
+use super::spsc_core::{ConsIdx, ProdIdx, Shared};
 use super::WAITING;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, Slots};
 use crate::sync::futex;
@@ -14,8 +15,8 @@ use crate::sync::futex;
 fn spsc(cap: u64) -> (Arc<Shared>, ProdCore<u32>, ConsCore<u32>) {
     let sh = Arc::new(Shared::default());
     let slots = Slots::new_heap(cap as usize);
-    let p = ProdCore { tail: 0, cached_head: 0, cap, slots: slots.clone() };
-    let c = ConsCore { head: 0, cached_tail: 0, cap, slots };
+    let p = ProdCore { idx: ProdIdx::new(0, 0, cap).unwrap(), slots: slots.clone() };
+    let c = ConsCore { idx: ConsIdx::new(0, 0, cap).unwrap(), slots };
     (sh, p, c)
 }
 
@@ -69,7 +70,7 @@ fn loom_spsc_no_lost_wakeup() {
         // The consumer's side of `wait::park_once`.
         sh.cons.ctl.fetch_or(WAITING, Ordering::Relaxed);
         futex::heavy_barrier();
-        let would_sleep = c.refresh(&sh).unwrap() == 0;
+        let would_sleep = c.idx.refresh(&sh).unwrap() == 0;
         t.join().unwrap();
         if would_sleep {
             assert_eq!(sh.cons.ctl.load(Ordering::Relaxed) & WAITING, 0, "the producer missed a sleeper");
@@ -242,5 +243,74 @@ fn loom_mpmc_dead_claim_is_recovered() {
         t.join().unwrap();
         assert_eq!(got, Some(5));
         assert_eq!(r.sh.lost.load(Ordering::Relaxed), 1);
+    });
+}
+
+/// The producer's half of the sleep/wake handshake: a producer that decided
+/// to sleep on a full ring (set WAITING, fenced, still saw it full) must be
+/// seen by the consumer's release, which clears WAITING (with a wake).
+#[test]
+fn loom_spsc_no_lost_wakeup_producer() {
+    loom::model(|| {
+        let (sh, mut p, mut c) = spsc(1);
+        assert!(p.try_push(&sh, 1).is_ok());
+        let sh2 = sh.clone();
+        let t = thread::spawn(move || {
+            assert_eq!(c.try_pop(&sh2).unwrap(), Some(1));
+        });
+        // The producer's side of `wait::park_once`.
+        sh.prod.ctl.fetch_or(WAITING, Ordering::Relaxed);
+        futex::heavy_barrier();
+        let would_sleep = p.idx.refresh(&sh).unwrap() == 0;
+        t.join().unwrap();
+        if would_sleep {
+            assert_eq!(sh.prod.ctl.load(Ordering::Relaxed) & WAITING, 0, "the consumer missed a sleeper");
+        }
+    });
+}
+
+/// Chunk-style batches on the index core: the producer writes a wrapping run
+/// of slots and publishes it with one `commit`, the consumer reads what is
+/// available in place and releases it with one `release`; items arrive in
+/// order and loom checks every slot access for races.
+#[test]
+fn loom_spsc_batches() {
+    loom::model(|| {
+        let (sh, mut p, mut c) = spsc(2);
+        let sh2 = sh.clone();
+        let t = thread::spawn(move || {
+            let mut next = 1u32;
+            while next <= 4 {
+                let free = p.idx.free(&sh2, 2).unwrap();
+                if free == 0 {
+                    thread::yield_now();
+                    continue;
+                }
+                let n = free.min(u64::from(5 - next));
+                for k in 0..n {
+                    let i = ((p.idx.tail + k) & (p.idx.cap - 1)) as usize;
+                    // SAFETY: `i < cap`; slots `tail..tail + n` are free.
+                    unsafe { p.slots.write(i, next + k as u32) };
+                }
+                p.idx.commit(&sh2, n);
+                next += n as u32;
+            }
+        });
+        let mut want = 1u32;
+        while want <= 4 {
+            let avail = c.idx.available(&sh, 2).unwrap();
+            if avail == 0 {
+                thread::yield_now();
+                continue;
+            }
+            for k in 0..avail {
+                let i = ((c.idx.head + k) & (c.idx.cap - 1)) as usize;
+                // SAFETY: `i < cap`; slots `head..head + avail` are published.
+                assert_eq!(unsafe { c.slots.read(i) }, want);
+                want += 1;
+            }
+            c.idx.release(&sh, avail);
+        }
+        t.join().unwrap();
     });
 }

@@ -2,6 +2,15 @@
 //! bounded queue), and the pieces they share: side-control words, roles and
 //! capacity checks.
 //!
+//! | file            | what lives there                                                    |
+//! |-----------------|---------------------------------------------------------------------|
+//! | `spsc_core.rs`  | the SPSC index protocol (Lamport's ring with cached indices), validation, poisoning, liveness probes; loom runs it on the heap |
+//! | `spsc.rs`       | the item ring: slot array, roles, the public `spsc` API             |
+//! | `chunks.rs`     | zero-copy `WriteChunk`/`ReadChunk` on the item ring                  |
+//! | `bytes.rs`      | byte frames on the same SPSC core: the transport under `Pipe`       |
+//! | `mpmc_core.rs`, `mpmc.rs` | Vyukov's bounded MPMC queue, and its segment-backed facade |
+//! | `loom_tests.rs` | loom models of both cores                                           |
+//!
 //! # Implementation details
 //!
 //! Each side of a ring (producers, consumers) has one 32-bit *control word*
@@ -22,9 +31,12 @@
 
 pub(crate) mod bytes;
 #[cfg(not(loom))]
+pub(crate) mod chunks;
+#[cfg(not(loom))]
 pub mod mpmc;
 pub(crate) mod mpmc_core;
 pub mod spsc;
+pub(crate) mod spsc_core;
 
 #[cfg(not(loom))]
 use crate::error::{Error, Result};
@@ -148,6 +160,28 @@ pub(crate) fn stored_capacity(name: &str, cap: u64, elem_size: usize) -> Result<
             reason: format!("stored capacity {cap} is not a valid ring capacity"),
         })
     }
+}
+
+/// The largest element alignment a ring supports: the page size. Segments
+/// are mapped at page boundaries, so any alignment up to this can be given
+/// to the slot array; larger ones are refused with
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+pub const MAX_ALIGN: usize = 4096;
+
+/// Checks that `T`'s alignment is at most [`MAX_ALIGN`].
+#[cfg(not(loom))]
+pub(crate) fn check_align<T>() -> Result<()> {
+    let align = core::mem::align_of::<T>();
+    if align > MAX_ALIGN {
+        return Err(Error::InvalidArgument {
+            reason: format!(
+                "{} is aligned to {align} bytes; rings support alignments up to {MAX_ALIGN} (the page size): \
+                 lower the type's #[repr(align)]",
+                core::any::type_name::<T>()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Rounds `n` up to a multiple of `align` (a power of two).

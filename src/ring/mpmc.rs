@@ -53,9 +53,9 @@ use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
-use crate::shm::header::{ElemInfo, Expect, HeaderData, Kind};
+use crate::shm::header::{ElemInfo, HeaderData, Kind};
 use crate::shm::lock::{self, RoleLock};
-use crate::shm::segment::CreateSpec;
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
 use crate::sync::wait::{self, Waited};
@@ -115,6 +115,10 @@ impl SlotLayout {
     }
 }
 
+/// The `memfd` label of anonymous rings and queues (shown in
+/// `/proc/PID/fd`).
+pub(crate) const ANON_LABEL: &str = "ringshm-mpmc";
+
 /// Per-process registration on one side (senders or receivers).
 struct SideReg {
     count: usize,
@@ -155,51 +159,20 @@ unsafe impl Send for RawRing {}
 unsafe impl Sync for RawRing {}
 
 impl RawRing {
-    /// Creates (or, with `open_if_exists`, opens) a ring segment of kind
-    /// `expect`, `cap` slots laid out as `layout`.
-    pub(crate) fn create(
-        name: &str,
-        expect: &Expect,
-        capacity: usize,
-        layout: SlotLayout,
-        params: [u64; 4],
-        opts: &Options,
-        open_if_exists: bool,
-    ) -> Result<RawRing> {
+    /// The shape of a new ring that holds at most `capacity` items laid out
+    /// as `layout`, with kind-specific `params`.
+    pub(crate) fn shape(capacity: usize, layout: SlotLayout, params: [u64; 4]) -> Result<Shape> {
         let cap = ring_capacity(capacity.max(2), layout.stride)?;
-        let params = with_bound(params, capacity);
-        let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
-        let init = |s: &Segment| init_slots(s, cap, layout);
-        let seg = if open_if_exists {
-            Segment::open_or_create(name, &spec, init, |h| Self::body_size_of(name, h, layout))?
-        } else {
-            Segment::create(name, &spec, init)?
-        };
-        Self::from_segment(seg, layout, opts.wait)
+        Ok(Shape { capacity: cap as u64, params: with_bound(params, capacity), body_size: layout.body_size(cap) })
     }
 
-    /// Opens an existing ring segment.
-    pub(crate) fn open(name: &str, expect: &Expect, layout: SlotLayout, opts: &Options) -> Result<RawRing> {
-        let seg = Segment::open(name, expect, |h| Self::body_size_of(name, h, layout))?;
-        Self::from_segment(seg, layout, opts.wait)
+    /// Initialises the slots of a new ring (its header is written already).
+    pub(crate) fn init(seg: &Segment, layout: SlotLayout) {
+        init_slots(seg, seg.header().capacity as usize, layout);
     }
 
-    /// An unnamed ring (memfd) shared with forked children.
-    pub(crate) fn anonymous(
-        expect: &Expect,
-        capacity: usize,
-        layout: SlotLayout,
-        params: [u64; 4],
-        opts: &Options,
-    ) -> Result<RawRing> {
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
-        let params = with_bound(params, capacity);
-        let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
-        let seg = Segment::create_anonymous("ringshm-mpmc", &spec, |s| init_slots(s, cap, layout))?;
-        Self::from_segment(seg, layout, opts.wait)
-    }
-
-    fn body_size_of(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
+    /// Checks the capacity and bound of a stored ring header; returns its body size.
+    pub(crate) fn check(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
         let cap = stored_capacity(name, h.capacity, layout.stride)?;
         if h.params[BOUND_PARAM] > cap as u64 {
             return Err(Error::Corrupted {
@@ -581,15 +554,65 @@ impl<T> core::fmt::Debug for Ring<T> {
     }
 }
 
-impl<T: Pod> Ring<T> {
-    fn expect(kind: Kind) -> Expect {
-        Expect { kind, elem: Some(ElemInfo::of::<T>()) }
+/// A kind made of one MPMC ring of `Elem` slots (`mpmc::Ring`, `Queue`,
+/// `JoinableQueue`): all it says is its kind, its slot layout and how to
+/// wrap the ring; the lifecycle is the same for all of them.
+pub(crate) trait TypedRing: Sized {
+    /// The kind stored in the header.
+    const KIND: Kind;
+    /// The element type.
+    type Elem: Pod;
+    /// Slots and extra area.
+    fn layout() -> SlotLayout;
+    /// The handle on a validated ring; `created`: this call created it.
+    fn from_raw(raw: RawRing, created: bool) -> Self;
+}
+
+impl<R: TypedRing> SharedObject for R {
+    type Params<'a> = usize;
+    const KIND: Kind = <R as TypedRing>::KIND;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<R::Elem>())
     }
 
+    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
+        RawRing::shape(*capacity, R::layout(), [0; 4])
+    }
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        RawRing::check(name, h, R::layout())
+    }
+
+    fn init(seg: &Segment, _: &usize) {
+        RawRing::init(seg, R::layout());
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
+        Ok(R::from_raw(RawRing::from_segment(seg, R::layout(), opts.wait)?, created))
+    }
+}
+
+impl<T: Pod> TypedRing for Ring<T> {
+    const KIND: Kind = Kind::MpmcRing;
+    type Elem = T;
+
     fn layout() -> SlotLayout {
+        Self::layout()
+    }
+
+    fn from_raw(raw: RawRing, _created: bool) -> Self {
+        Self::from_raw(raw)
+    }
+}
+
+impl<T: Pod> Ring<T> {
+    /// The slot layout of a ring of `T`.
+    pub(crate) fn layout() -> SlotLayout {
         SlotLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>())
     }
 
+    /// The typed ring over `raw`.
     pub(crate) fn from_raw(raw: RawRing) -> Self {
         Ring { raw: Arc::new(raw), _t: PhantomData }
     }
@@ -597,19 +620,6 @@ impl<T: Pod> Ring<T> {
     /// The untyped ring underneath (for the queues).
     pub(crate) fn raw(&self) -> &Arc<RawRing> {
         &self.raw
-    }
-
-    pub(crate) fn create_kind(kind: Kind, name: &str, capacity: usize, opts: &Options, or_open: bool) -> Result<Self> {
-        let raw = RawRing::create(name, &Self::expect(kind), capacity, Self::layout(), [0; 4], opts, or_open)?;
-        Ok(Self::from_raw(raw))
-    }
-
-    pub(crate) fn open_kind(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::from_raw(RawRing::open(name, &Self::expect(kind), Self::layout(), opts)?))
-    }
-
-    pub(crate) fn anonymous_kind(kind: Kind, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::from_raw(RawRing::anonymous(&Self::expect(kind), capacity, Self::layout(), [0; 4], opts)?))
     }
 
     /// Creates a ring that holds at most `capacity` items (exactly, like
@@ -623,11 +633,15 @@ impl<T: Pod> Ring<T> {
     }
 
     /// [`Ring::create`] with options.
+    ///
+    /// # Errors
+    /// As [`Ring::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Self::create_kind(Kind::MpmcRing, name, capacity, opts, false)
+        object::create(name, capacity, opts)
     }
 
-    /// Opens an existing ring, checking kind, element type and size.
+    /// Opens an existing ring, checking kind, element type and size. Waits
+    /// while its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
@@ -637,23 +651,35 @@ impl<T: Pod> Ring<T> {
     }
 
     /// [`Ring::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Ring::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Self::open_kind(Kind::MpmcRing, name, opts)
+        object::open(name, opts)
     }
 
     /// Opens the ring, or creates it if it does not exist; race-free.
+    ///
+    /// # Errors
+    /// As [`Ring::create`] and [`Ring::open`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
         Self::open_or_create_with(name, capacity, &Options::new())
     }
 
     /// [`Ring::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Ring::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Self::create_kind(Kind::MpmcRing, name, capacity, opts, true)
+        object::open_or_create(name, capacity, opts)
     }
 
     /// An unnamed ring for this process and the children it forks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`], [`Error::NoSpace`], [`Error::Io`].
     pub fn anonymous(capacity: usize) -> Result<Self> {
-        Self::anonymous_kind(Kind::MpmcRing, capacity, &Options::new())
+        object::anonymous(ANON_LABEL, capacity, &Options::new())
     }
 
     /// A new sending handle.
@@ -668,7 +694,8 @@ impl<T: Pod> Ring<T> {
         Receiver { raw: self.raw.clone(), _t: PhantomData }
     }
 
-    /// The capacity in items (a power of two).
+    /// The most items the ring holds at once: exactly the `capacity` it was
+    /// created with (the slot array underneath is a power of two).
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }
@@ -711,14 +738,12 @@ impl<T: Pod> Ring<T> {
     }
 
     /// Bytes a caller-provided region needs for a ring of `capacity` items
-    /// (after rounding up to a power of two, at least 2).
+    /// (the slot array is rounded up to a power of two, at least 2).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for capacity 0 or too large.
     pub fn region_size(capacity: usize) -> Result<usize> {
-        let layout = Self::layout();
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
-        Ok(crate::shm::header::HEADER_SIZE + layout.body_size(cap))
+        object::region_size::<Self>(&capacity)
     }
 
     /// Initialises a ring in memory the caller mapped (memfd, hugepages,
@@ -736,26 +761,8 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::InvalidArgument`] if the region is too small or misaligned.
     pub unsafe fn init_in(region: NonNull<[u8]>, capacity: usize) -> Result<Self> {
-        let layout = Self::layout();
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
-        let e = Self::expect(Kind::MpmcRing);
-        let opts = Options::new();
-        let spec = CreateSpec {
-            expect: &e,
-            capacity: cap as u64,
-            params: [0; 4],
-            body_size: layout.body_size(cap),
-            opts: &opts,
-        };
-        // SAFETY: forwarded from the caller's contract. The shared words are
-        // zeroed first: a reused region may hold anything.
-        let seg = unsafe {
-            Segment::init_in(region, &spec, |s| {
-                core::ptr::write_bytes(s.body_ptr().as_ptr(), 0, core::mem::size_of::<Shared>());
-                init_slots(s, cap, layout);
-            })
-        }?;
-        Ok(Self::from_raw(RawRing::from_segment(seg, layout, WaitStrategy::Adaptive)?))
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { object::init_in(region, capacity) }
     }
 
     /// Attaches to a ring that [`Ring::init_in`] set up in shared memory,
@@ -767,12 +774,8 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::Corrupted`], [`Error::WrongKind`], [`Error::LayoutMismatch`], ...
     pub unsafe fn attach_in(region: NonNull<[u8]>) -> Result<Self> {
-        let layout = Self::layout();
         // SAFETY: forwarded from the caller's contract.
-        let seg = unsafe {
-            Segment::attach_in(region, &Self::expect(Kind::MpmcRing), |h| RawRing::body_size_of("<region>", h, layout))
-        }?;
-        Ok(Self::from_raw(RawRing::from_segment(seg, layout, WaitStrategy::Adaptive)?))
+        unsafe { object::attach_in(region) }
     }
 }
 

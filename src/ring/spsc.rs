@@ -1,35 +1,42 @@
 //! A bounded single-producer single-consumer ring in shared memory.
 //!
-//! ```no_run
+//! ```
 //! use ringshm::spsc;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let name = format!("doc-spsc-mod-{}", std::process::id());
 //! // process 1
-//! let ring = spsc::Ring::<u64>::create("ticks", 1 << 16)?;
+//! let ring = spsc::Ring::<u64>::create(&name, 1 << 10)?;
 //! let mut tx = ring.producer()?;
 //! tx.push(7)?;
-//! // process 2
-//! let mut rx = spsc::Ring::<u64>::open("ticks")?.consumer()?;
+//! // process 2 (here the same one)
+//! let mut rx = spsc::Ring::<u64>::open(&name)?.consumer()?;
 //! assert_eq!(rx.pop()?, 7);
 //! # Ok(()) }
 //! ```
 //!
 //! # Implementation details
 //!
-//! Lamport's ring with the usual refinements (as in rtrb and the Rigtorp
-//! SPSC queue): `head` and `tail` are free-running `u64` counters on their own
-//! cache lines, slots are `counter & mask`, and each side keeps a *cached copy*
-//! of the other side's counter, re-reading the shared one only when the cached
-//! value says full (producer) or empty (consumer). In steady state a push
-//! touches only the producer's own line and a slot line.
+//! Lamport's ring (L. Lamport, "Specifying Concurrent Program Modules",
+//! TOPLAS 1983) with the refinements of rtrb and Rigtorp's SPSC queue:
+//! free-running `head`/`tail` counters on their own cache lines, slot
+//! `counter & mask`, and a *cached copy* of the opposite counter that is
+//! re-read only when it says full (producer) or empty (consumer). The index
+//! protocol — publishing, validation of everything read from the segment,
+//! poisoning, wake-ups — is the shared core in `src/ring/spsc_core.rs`,
+//! which the byte ring under [`crate::Pipe`] uses too; this file adds the
+//! slot array, the roles and the public API, and `src/ring/chunks.rs` the
+//! zero-copy chunks.
 //!
 //! | invariant                   | checked where                                   |
 //! |-----------------------------|-------------------------------------------------|
-//! | `0 <= tail - head <= cap`   | every refresh of the opposite counter; a violation poisons the ring |
+//! | `0 <= tail - head <= cap`   | on attach and on every refresh of the opposite counter; a violation poisons the ring |
 //! | slot `i` is written only while `i - head < cap`, read only while `i < tail` | by construction |
+//! | the slot array is aligned to `align_of::<T>()` (up to [`MAX_ALIGN`]) | at create/open/attach |
 //!
-//! Publishing is a `Release` store of the own counter, paired with the
-//! `Acquire` load in the other side's refresh; waking a sleeper costs one
-//! Relaxed load when nobody sleeps (see `src/sync/futex.rs`).
+//! In steady state `try_push` is one load of the cached index, the slot
+//! write, one `Release` store of `tail` and one Relaxed load of the
+//! consumer's control word (to see whether it sleeps): no read-modify-write,
+//! and no access to a line the consumer writes unless the ring looks full.
 
 #[cfg(not(loom))]
 use core::marker::PhantomData;
@@ -43,24 +50,37 @@ use std::time::Duration;
 #[cfg(not(loom))]
 use bytemuck::Pod;
 
-use super::{poison, WAITING};
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, Padded, Slots};
-use crate::sync::futex;
+use super::spsc_core::{ConsIdx, ProdIdx};
+pub(crate) use super::spsc_core::{Corrupt, Shared, Side};
+use crate::primitive::Slots;
 
 #[cfg(not(loom))]
-use super::{probe_due, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity};
+pub use super::chunks::{ReadChunk, ReadChunkIntoIter, WriteChunk};
+#[cfg(not(loom))]
+pub use super::MAX_ALIGN;
+
+#[cfg(not(loom))]
+use super::spsc_core::{first_run, valid, Probe};
+#[cfg(not(loom))]
+use super::{check_align, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity};
+#[cfg(not(loom))]
+use super::{CLOSED, POISONED, WAITING};
 #[cfg(not(loom))]
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 #[cfg(not(loom))]
-use crate::shm::header::{ElemInfo, Expect, Kind};
+use crate::primitive::Ordering;
+#[cfg(not(loom))]
+use crate::shm::header::{ElemInfo, HeaderData, Kind, HEADER_SIZE};
 #[cfg(not(loom))]
 use crate::shm::lock::RoleLock;
 #[cfg(not(loom))]
-use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::object::{self, Shape, SharedObject};
 #[cfg(not(loom))]
 use crate::shm::{Options, Segment, WaitStrategy};
+#[cfg(not(loom))]
+use crate::sync::futex;
 #[cfg(not(loom))]
 use crate::sync::wait::{self, Waited};
 
@@ -70,167 +90,122 @@ const ROLE_PRODUCER: u32 = 0;
 #[cfg(not(loom))]
 const ROLE_CONSUMER: u32 = 1;
 
-/// The control state of one end.
-#[derive(Default, Debug)]
-#[repr(C)]
-pub(crate) struct Side {
-    /// Side-control word (see [`super`]); this end's sleepers wait on it.
-    pub ctl: AtomicU32,
-    /// Pid of the holder, for caller-provided regions only (named segments
-    /// use kernel locks); 0 when free.
-    pub owner: AtomicU32,
-}
-
-/// The shared part of an SPSC ring. Each field sits on its own cache-line
-/// pair: `tail` is written only by the producer, `head` only by the consumer.
-#[derive(Default, Debug)]
-#[repr(C)]
-pub(crate) struct Shared {
-    /// Count of items ever pushed. `tail - head` is in `0..=capacity`.
-    pub tail: Padded<AtomicU64>,
-    /// Count of items ever popped.
-    pub head: Padded<AtomicU64>,
-    /// The producer's control word (it sleeps here when full).
-    pub prod: Padded<Side>,
-    /// The consumer's control word (it sleeps here when empty).
-    pub cons: Padded<Side>,
-}
-
-#[cfg(not(loom))]
-// SAFETY: `#[repr(C)]`, made only of atomics (and padding never read).
-unsafe impl ShmSafe for Shared {}
-#[cfg(not(loom))]
-// SAFETY: as above.
-unsafe impl ShmSafe for Side {}
-
-/// The shared counters were found inconsistent; the ring is now poisoned.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Corrupt;
-
-/// Producer-side state and algorithm, independent of where memory lives.
+/// Producer side of the item ring: the index core plus the slot array,
+/// independent of where memory lives (loom runs it on the heap).
 pub(crate) struct ProdCore<T> {
-    /// Our copy of `tail` (we are its only writer).
-    pub tail: u64,
-    /// Last `head` we read; `tail - cached_head <= cap`.
-    pub cached_head: u64,
-    pub cap: u64,
+    pub idx: ProdIdx<1>,
     pub slots: Slots<T>,
 }
 
-/// Consumer-side state and algorithm.
+/// Consumer side of the item ring.
 pub(crate) struct ConsCore<T> {
-    /// Our copy of `head` (we are its only writer).
-    pub head: u64,
-    /// Last `tail` we read; `cached_tail - head <= cap`.
-    pub cached_tail: u64,
-    pub cap: u64,
+    pub idx: ConsIdx<1>,
     pub slots: Slots<T>,
 }
 
 impl<T: Copy> ProdCore<T> {
-    /// Re-reads `head`; returns the free slot count.
-    #[inline]
-    pub(crate) fn refresh(&mut self, sh: &Shared) -> Result<u64, Corrupt> {
-        // Acquire: pairs with the Release store of `head` in the consumer's
-        // publish, so its reads of the slots we are about to reuse are done.
-        let h = sh.head.load(Ordering::Acquire);
-        let used = self.tail.wrapping_sub(h);
-        if used > self.cap {
-            poison(&sh.prod.ctl);
-            poison(&sh.cons.ctl);
-            return Err(Corrupt);
-        }
-        self.cached_head = h;
-        Ok(self.cap - used)
-    }
-
-    /// Free slots by the cached head, refreshed when that says fewer than `want`.
-    #[inline]
-    pub(crate) fn free(&mut self, sh: &Shared, want: u64) -> Result<u64, Corrupt> {
-        let free = self.cap - self.tail.wrapping_sub(self.cached_head);
-        if free >= want {
-            Ok(free)
-        } else {
-            self.refresh(sh)
-        }
-    }
-
-    /// Makes `n` written slots visible and wakes a sleeping consumer.
-    #[inline]
-    pub(crate) fn publish(&mut self, sh: &Shared, n: u64) {
-        self.tail = self.tail.wrapping_add(n);
-        // Release: pairs with the Acquire load of `tail` in `ConsCore::refresh`:
-        // the slot writes happen-before the consumer's reads.
-        sh.tail.store(self.tail, Ordering::Release);
-        futex::notify(&sh.cons.ctl, WAITING);
-    }
-
     /// Pushes one item; `Err(Ok(v))` when full, `Err(Err(Corrupt))` when poisoned.
     #[inline]
     pub(crate) fn try_push(&mut self, sh: &Shared, v: T) -> Result<(), Result<T, Corrupt>> {
-        match self.free(sh, 1) {
+        match self.idx.free(sh, 1) {
             Ok(0) => return Err(Ok(v)),
             Ok(_) => {}
             Err(c) => return Err(Err(c)),
         }
-        let i = (self.tail & (self.cap - 1)) as usize;
-        // SAFETY: slot `tail` is free (`tail - head < cap`) and only the
-        // producer writes slots, so nobody else touches it until published.
+        let i = self.idx.pos() as usize;
+        // SAFETY: 1. `i = tail & (cap - 1) < cap`, the slot count; 2. slot
+        // `tail` is free (`tail - head < cap`) and only the producer writes
+        // slots, so nobody else touches it until it is published.
         unsafe { self.slots.write(i, v) };
-        self.publish(sh, 1);
+        self.idx.commit(sh, 1);
         Ok(())
     }
 }
 
 impl<T: Copy> ConsCore<T> {
-    /// Re-reads `tail`; returns the available item count.
-    #[inline]
-    pub(crate) fn refresh(&mut self, sh: &Shared) -> Result<u64, Corrupt> {
-        // Acquire: pairs with the Release store of `tail` in `ProdCore::publish`.
-        let t = sh.tail.load(Ordering::Acquire);
-        let avail = t.wrapping_sub(self.head);
-        if avail > self.cap {
-            poison(&sh.prod.ctl);
-            poison(&sh.cons.ctl);
-            return Err(Corrupt);
-        }
-        self.cached_tail = t;
-        Ok(avail)
-    }
-
-    /// Available items by the cached tail, refreshed when that says fewer than `want`.
-    #[inline]
-    pub(crate) fn available(&mut self, sh: &Shared, want: u64) -> Result<u64, Corrupt> {
-        let avail = self.cached_tail.wrapping_sub(self.head);
-        if avail >= want {
-            Ok(avail)
-        } else {
-            self.refresh(sh)
-        }
-    }
-
-    /// Releases `n` read slots to the producer and wakes it if it sleeps.
-    #[inline]
-    pub(crate) fn release(&mut self, sh: &Shared, n: u64) {
-        self.head = self.head.wrapping_add(n);
-        // Release: pairs with the Acquire load of `head` in `ProdCore::refresh`:
-        // our slot reads happen-before the producer overwrites them.
-        sh.head.store(self.head, Ordering::Release);
-        futex::notify(&sh.prod.ctl, WAITING);
-    }
-
     /// Pops one item; `Ok(None)` when empty.
     #[inline]
     pub(crate) fn try_pop(&mut self, sh: &Shared) -> Result<Option<T>, Corrupt> {
-        if self.available(sh, 1)? == 0 {
+        if self.idx.available(sh, 1)? == 0 {
             return Ok(None);
         }
-        let i = (self.head & (self.cap - 1)) as usize;
-        // SAFETY: `head < tail`: the slot was published by the producer
-        // (Acquire in `refresh`) and is not reused until we release it.
+        let i = self.idx.pos() as usize;
+        // SAFETY: 1. `i < cap` (masked); 2. `head < tail`: the slot was
+        // published by the producer (Acquire in `refresh`) and is not reused
+        // until we release it.
         let v = unsafe { self.slots.read(i) };
-        self.release(sh, 1);
+        self.idx.release(sh, 1);
         Ok(Some(v))
+    }
+}
+
+/// Up to two runs of consecutive slots — from a position to the end of the
+/// slot array, and from its start — that a side may access: free slots the
+/// producer reserved, or published slots the consumer has not released.
+#[cfg(not(loom))]
+pub(crate) struct Runs<T> {
+    a: *mut T,
+    na: usize,
+    b: *mut T,
+    nb: usize,
+}
+
+#[cfg(not(loom))]
+impl<T> Clone for Runs<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+#[cfg(not(loom))]
+impl<T> Copy for Runs<T> {}
+
+#[cfg(not(loom))]
+impl<T: Pod> Runs<T> {
+    /// The `n` slots from position `pos` of `slots` (`cap` of them).
+    ///
+    /// # Panics
+    /// In debug builds, unless `pos < cap` and `n <= cap` (callers pass a
+    /// masked counter and a count the index core vouched for).
+    #[inline]
+    fn new(slots: &Slots<T>, pos: u64, n: usize, cap: u64) -> Self {
+        let (pos, cap) = (pos as usize, cap as usize);
+        debug_assert!(n <= cap && pos < cap);
+        let first = first_run(pos, n, cap);
+        // SAFETY: `pos < cap` (a masked counter) and `0 < cap`: both in bounds.
+        let (a, b) = unsafe { (slots.ptr(pos), slots.ptr(0)) };
+        Runs { a, na: first, b, nb: n - first }
+    }
+
+    /// Slots in both runs.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.na + self.nb
+    }
+
+    /// The runs as slices.
+    ///
+    /// # Safety
+    /// For `'a`, the mapping stays alive and the ring protocol gives the
+    /// caller these slots (nobody writes them).
+    #[inline]
+    pub(crate) unsafe fn slices<'a>(self) -> (&'a [T], &'a [T]) {
+        // SAFETY: 1. both runs lie inside the slot array (`new`), which is
+        // aligned for `T`; 2. alive and not written for `'a` by the caller's
+        // contract; 3. `T: Pod`: any bytes are a valid `T`.
+        unsafe { (core::slice::from_raw_parts(self.a, self.na), core::slice::from_raw_parts(self.b, self.nb)) }
+    }
+
+    /// The runs as mutable slices.
+    ///
+    /// # Safety
+    /// As for [`Runs::slices`], and the caller's access is exclusive for
+    /// `'a` (no other slices of these runs exist).
+    #[inline]
+    pub(crate) unsafe fn slices_mut<'a>(self) -> (&'a mut [T], &'a mut [T]) {
+        // SAFETY: as in `slices`; the runs do not overlap (the first ends at
+        // the array's end, the second starts at its start and ends before the
+        // first's start, as `n <= cap`), and access is exclusive by the contract.
+        unsafe { (core::slice::from_raw_parts_mut(self.a, self.na), core::slice::from_raw_parts_mut(self.b, self.nb)) }
     }
 }
 
@@ -238,7 +213,7 @@ impl<T: Copy> ConsCore<T> {
 // Public, segment-backed types.
 
 #[cfg(not(loom))]
-struct Inner {
+pub(super) struct Inner {
     seg: Segment,
     /// `seg.body_at::<Shared>(0)`, checked once.
     shared: NonNull<Shared>,
@@ -261,14 +236,27 @@ impl Inner {
     }
 
     #[inline(always)]
-    fn shared(&self) -> &Shared {
+    pub(super) fn shared(&self) -> &Shared {
         // SAFETY: checked by `body_at` in `new`; the mapping lives as long as
         // `self.seg`, and `Shared` is `ShmSafe`.
         unsafe { self.shared.as_ref() }
     }
 
+    /// Offset of the slot array in the body. The body starts
+    /// [`HEADER_SIZE`] bytes into a page-aligned mapping, so the offset
+    /// aligns the slots' *absolute* position to `align_of::<T>()` (at most
+    /// [`MAX_ALIGN`], checked by the constructors): aligning only the offset
+    /// would leave slots of an `align(1024)` type 512-aligned.
     fn slots_offset<T>() -> usize {
-        super::align_up(core::mem::size_of::<Shared>(), core::mem::align_of::<T>().max(128))
+        let align = core::mem::align_of::<T>().max(128);
+        super::align_up(HEADER_SIZE + core::mem::size_of::<Shared>(), align) - HEADER_SIZE
+    }
+
+    /// Whether the slot array is aligned for `T` in this mapping (always for
+    /// named segments; a caller-provided region may be less aligned).
+    fn slots_aligned<T>(&self) -> bool {
+        let addr = self.seg.body_ptr().as_ptr() as usize + Self::slots_offset::<T>();
+        addr % core::mem::align_of::<T>() == 0
     }
 
     fn body_size<T>(cap: usize) -> usize {
@@ -279,7 +267,7 @@ impl Inner {
         let off = Self::slots_offset::<T>();
         assert!(off + self.cap * core::mem::size_of::<T>() <= self.seg.body_len());
         // SAFETY: 1. the slot array lies inside the body (asserted) and is
-        // aligned for `T` (offset multiple of its alignment, base 512-aligned);
+        // aligned for `T` (checked by `slots_aligned` in `from_segment`);
         // 2. the mapping outlives the `Slots` (both are owned next to an
         // `Arc<Inner>`); 3. `T: Pod` accepts any bytes.
         unsafe {
@@ -352,12 +340,36 @@ struct Taken {
 /// A named SPSC ring of `T`. Get its two ends with [`Ring::producer`] and
 /// [`Ring::consumer`], in the same or different processes.
 ///
+/// ```
+/// use ringshm::spsc::Ring;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let name = format!("doc-spsc-ring-{}", std::process::id());
+/// let ring = Ring::<[u8; 16]>::create(&name, 100)?;
+/// assert_eq!(ring.capacity(), 128); // rounded up to a power of two
+/// let (mut tx, mut rx) = (ring.producer()?, ring.consumer()?);
+/// tx.push(*b"sixteen bytes!!!")?;
+/// assert_eq!(ring.len(), 1);
+/// assert_eq!(&rx.pop()?, b"sixteen bytes!!!");
+/// # Ok(()) }
+/// ```
+///
+/// # Memory ordering
+/// Everything a producer wrote before pushing an item (the item itself,
+/// and any other memory) happens-before the consumer's return from the pop
+/// that takes it: the push ends with a `Release` store of `tail`, the pop
+/// starts with an `Acquire` load of it. Symmetrically, the consumer's reads
+/// of a slot happen-before the producer overwrites it (`Release`/`Acquire`
+/// on `head`). [`Ring::len`] is a Relaxed snapshot and orders nothing.
+///
 /// # Across processes
 /// Any process that knows the name can [`Ring::open`] it. Each end is a role
 /// that one live handle holds at a time ([`Error::RoleTaken`] otherwise); the
 /// kernel frees it when that handle drops or its process dies, so a
-/// restarted process takes it over. An end whose peer is gone — dropped, or
-/// killed — sees `Disconnected` (after draining what was sent).
+/// restarted process takes it over where the dead one stopped. An end whose
+/// peer is gone — dropped, or killed — sees `Disconnected` (after draining
+/// what was sent). Everything read from the segment is validated: a ring
+/// whose indices another process scribbled on is poisoned, and its ends
+/// report `Disconnected` instead of reading out of bounds.
 #[cfg(not(loom))]
 pub struct Ring<T> {
     inner: Arc<Inner>,
@@ -372,50 +384,72 @@ impl<T> core::fmt::Debug for Ring<T> {
 }
 
 #[cfg(not(loom))]
-impl<T: Pod> Ring<T> {
-    fn expect() -> Expect {
-        Expect { kind: Kind::SpscRing, elem: Some(ElemInfo::of::<T>()) }
+impl<T: Pod> SharedObject for Ring<T> {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::SpscRing;
+
+    fn elem() -> Option<ElemInfo> {
+        Some(ElemInfo::of::<T>())
     }
 
-    fn spec<'a>(expect: &'a Expect, cap: usize, opts: &'a Options) -> CreateSpec<'a> {
-        CreateSpec { expect, capacity: cap as u64, params: [0; 4], body_size: Inner::body_size::<T>(cap), opts }
+    fn shape(capacity: &usize, _: &Options) -> Result<Shape> {
+        check_align::<T>()?;
+        let cap = ring_capacity(*capacity, core::mem::size_of::<T>())?;
+        Ok(Shape { capacity: cap as u64, params: [0; 4], body_size: Inner::body_size::<T>(cap) })
     }
 
-    fn body_size_of(name: &str, h: &crate::shm::header::HeaderData) -> Result<usize> {
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        check_align::<T>()?;
         Ok(Inner::body_size::<T>(stored_capacity(name, h.capacity, core::mem::size_of::<T>())?))
     }
 
-    fn from_segment(seg: Segment, wait: WaitStrategy) -> Result<Self> {
+    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
         let cap = seg.header().capacity as usize;
-        let inner = Inner::new(seg, cap, wait);
+        let inner = Inner::new(seg, cap, opts.wait);
+        if !inner.slots_aligned::<T>() {
+            return Err(Error::InvalidArgument {
+                reason: format!(
+                    "the region is not aligned to {} bytes, the alignment of {}",
+                    core::mem::align_of::<T>(),
+                    core::any::type_name::<T>()
+                ),
+            });
+        }
         let sh = inner.shared();
         if (sh.prod.ctl.load(Ordering::Relaxed) | sh.cons.ctl.load(Ordering::Relaxed)) & super::POISONED != 0 {
             return Err(Error::Corrupted {
                 name: inner.seg.name().into(),
-                reason: "the ring was poisoned: its indices were found out of range".into(),
+                reason: "the ring was poisoned: its indices were found out of range; remove it with `ringshm rm` and \
+                         create it again"
+                    .into(),
             });
         }
         Ok(Ring { inner: Arc::new(inner), _t: PhantomData })
     }
+}
 
+#[cfg(not(loom))]
+impl<T: Pod> Ring<T> {
     /// Creates a ring of at least `capacity` items (rounded up to a power of two).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::InvalidArgument`]
-    /// for capacity 0 or too large, [`Error::NoSpace`], [`Error::PermissionDenied`].
+    /// for capacity 0 or too large or for a `T` aligned to more than
+    /// [`MAX_ALIGN`] (the page size), [`Error::NoSpace`], [`Error::PermissionDenied`].
     pub fn create(name: &str, capacity: usize) -> Result<Self> {
         Self::create_with(name, capacity, &Options::new())
     }
 
     /// [`Ring::create`] with options (mode, persist, wait strategy).
+    ///
+    /// # Errors
+    /// As [`Ring::create`].
     pub fn create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        let e = Self::expect();
-        let seg = Segment::create(name, &Self::spec(&e, cap, opts), |_| {})?;
-        Self::from_segment(seg, opts.wait)
+        object::create(name, capacity, opts)
     }
 
-    /// Opens an existing ring, checking kind, element type and size.
+    /// Opens an existing ring, checking kind, element type and size. Waits
+    /// while its creator is still initialising it.
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::LayoutMismatch`],
@@ -425,22 +459,27 @@ impl<T: Pod> Ring<T> {
     }
 
     /// [`Ring::open`] with options (wait strategy).
+    ///
+    /// # Errors
+    /// As [`Ring::open`].
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        let seg = Segment::open(name, &Self::expect(), |h| Self::body_size_of(name, h))?;
-        Self::from_segment(seg, opts.wait)
+        object::open(name, opts)
     }
 
     /// Opens the ring, or creates it if it does not exist; race-free.
+    ///
+    /// # Errors
+    /// As [`Ring::create`] and [`Ring::open`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
         Self::open_or_create_with(name, capacity, &Options::new())
     }
 
     /// [`Ring::open_or_create`] with options.
+    ///
+    /// # Errors
+    /// As [`Ring::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        let e = Self::expect();
-        let seg = Segment::open_or_create(name, &Self::spec(&e, cap, opts), |_| {}, |h| Self::body_size_of(name, h))?;
-        Self::from_segment(seg, opts.wait)
+        object::open_or_create(name, capacity, opts)
     }
 
     /// Bytes a caller-provided region needs for a ring of `capacity` items
@@ -449,8 +488,7 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::InvalidArgument`] for capacity 0 or too large.
     pub fn region_size(capacity: usize) -> Result<usize> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        Ok(crate::shm::header::HEADER_SIZE + Inner::body_size::<T>(cap))
+        object::region_size::<Self>(&capacity)
     }
 
     /// Initialises a ring in memory the caller mapped (memfd, hugepages, a
@@ -460,25 +498,17 @@ impl<T: Pod> Ring<T> {
     /// peer is noticed only by pid (see [`Ring::attach_in`]).
     ///
     /// # Safety
-    /// `region` is valid for reads and writes, 128-byte aligned, at least
+    /// `region` is valid for reads and writes, aligned to 128 bytes and to
+    /// `align_of::<T>()`, at least
     /// [`Ring::region_size`] bytes, stays mapped as long as the ring or any
     /// end of it lives, and is not accessed other than through ringshm.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the region is too small or misaligned.
+    /// [`Error::InvalidArgument`] if the region is too small or misaligned,
+    /// or `T` is aligned to more than [`MAX_ALIGN`].
     pub unsafe fn init_in(region: NonNull<[u8]>, capacity: usize) -> Result<Self> {
-        let cap = ring_capacity(capacity, core::mem::size_of::<T>())?;
-        let e = Self::expect();
-        let opts = Options::new();
-        let spec = Self::spec(&e, cap, &opts);
-        // SAFETY: forwarded from the caller's contract. The body is zeroed
-        // first: a reused region may hold anything.
-        let seg = unsafe {
-            Segment::init_in(region, &spec, |s| {
-                core::ptr::write_bytes(s.body_ptr().as_ptr(), 0, core::mem::size_of::<Shared>());
-            })
-        }?;
-        Self::from_segment(seg, WaitStrategy::Adaptive)
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { object::init_in(region, capacity) }
     }
 
     /// Attaches to a ring that [`Ring::init_in`] set up in shared memory,
@@ -491,8 +521,7 @@ impl<T: Pod> Ring<T> {
     /// [`Error::Corrupted`], [`Error::WrongKind`], [`Error::LayoutMismatch`], ...
     pub unsafe fn attach_in(region: NonNull<[u8]>) -> Result<Self> {
         // SAFETY: forwarded from the caller's contract.
-        let seg = unsafe { Segment::attach_in(region, &Self::expect(), |h| Self::body_size_of("<region>", h)) }?;
-        Self::from_segment(seg, WaitStrategy::Adaptive)
+        unsafe { object::attach_in(region) }
     }
 
     /// Takes the producer end.
@@ -507,8 +536,11 @@ impl<T: Pod> Ring<T> {
         // Acquire (both): pair with the Release stores of the previous holders
         // of the ends, so a taken-over end starts from what they published.
         let head = sh.head.load(Ordering::Acquire);
-        let core = ProdCore { tail, cached_head: head, cap: self.inner.cap as u64, slots: self.inner.slots() };
-        let p = Producer { inner: self.inner.clone(), taken, wait: self.inner.wait, polls: 0, core };
+        // Checked by `check_start` once the end exists (so that dropping it
+        // on failure gives the role back).
+        let idx = ProdIdx { tail, cached_head: head, cap: self.inner.cap as u64 };
+        let core = ProdCore { idx, slots: self.inner.slots() };
+        let p = Producer { inner: self.inner.clone(), taken, wait: self.inner.wait, polls: Probe::default(), core };
         p.check_start()?;
         Ok(p)
     }
@@ -527,11 +559,14 @@ impl<T: Pod> Ring<T> {
             inner: self.inner.clone(),
             taken,
             wait: self.inner.wait,
-            polls: 0,
-            core: ConsCore { head, cached_tail: head, cap: self.inner.cap as u64, slots: self.inner.slots() },
+            polls: Probe::default(),
+            core: ConsCore {
+                idx: ConsIdx { head, cached_tail: head, cap: self.inner.cap as u64 },
+                slots: self.inner.slots(),
+            },
         };
-        if tail.wrapping_sub(head) > self.inner.cap as u64 {
-            return Err(c.corrupted());
+        if !valid::<1>(tail, head, self.inner.cap as u64) {
+            return Err(corrupted(&c.inner));
         }
         Ok(c)
     }
@@ -566,27 +601,61 @@ impl<T: Pod> Ring<T> {
 /// Dropping it closes the end: the consumer drains what was pushed and then
 /// sees `Disconnected`. A forked child's copy keeps the end open until both
 /// copies are gone.
+///
+/// # Memory ordering
+/// A successful push (or [`WriteChunk::commit`]) is a `Release` store of
+/// `tail`: everything this thread wrote before it happens-before the
+/// consumer's pop of those items. When the ring looks full the producer
+/// loads `head` with `Acquire`, so the consumer's reads of a slot
+/// happen-before the producer overwrites it. [`Producer::slots`],
+/// [`Producer::len`] and [`Producer::is_full`] are snapshots and order
+/// nothing.
+///
+/// # Across processes
+/// The consumer may live in another process. If it dies, the producer
+/// notices without its help (the kernel releases its role lock): blocked
+/// pushes return `Disconnected` within a liveness slice, non-blocking ones
+/// when the ring is full or on a later probe.
 #[cfg(not(loom))]
 pub struct Producer<T> {
-    core: ProdCore<T>,
-    inner: Arc<Inner>,
+    pub(super) core: ProdCore<T>,
+    pub(super) inner: Arc<Inner>,
     taken: Taken,
     wait: WaitStrategy,
-    polls: u32,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
 }
 
 /// The receiving end of an SPSC ring. `Send`, not `Sync`.
+///
+/// Dropping it closes the end: the producer's pushes then fail with
+/// `Disconnected`.
+///
+/// # Memory ordering
+/// A pop (or [`Consumer::peek`], [`Consumer::read_chunk`]) that sees an
+/// item does so through an `Acquire` load of `tail` paired with the
+/// producer's `Release` store: everything the producer wrote before pushing
+/// it is visible. Releasing slots (pop, [`ReadChunk::commit`]) is a
+/// `Release` store of `head`. [`Consumer::len`], [`Consumer::slots`] and
+/// [`Consumer::is_empty`] are snapshots.
+///
+/// # Across processes
+/// The producer may live in another process. If it dies, the consumer
+/// still receives every item it pushed before dying, then `Disconnected`;
+/// a blocked pop returns within a liveness slice.
 #[cfg(not(loom))]
 pub struct Consumer<T> {
-    core: ConsCore<T>,
-    inner: Arc<Inner>,
+    pub(super) core: ConsCore<T>,
+    pub(super) inner: Arc<Inner>,
     taken: Taken,
     wait: WaitStrategy,
-    polls: u32,
+    /// Rate limit of liveness probes from non-blocking calls.
+    polls: Probe,
 }
 
 // SAFETY: the ends own their role; the slot pointers they hold point into a
 // mapping kept alive by the `Arc<Inner>` they own, and `T: Pod` is `Send`.
+// (`polls` holds a `Cell`, which is `Send`; the ends are not `Sync`.)
 #[cfg(not(loom))]
 unsafe impl<T: Pod> Send for Producer<T> {}
 // SAFETY: as above.
@@ -596,36 +665,62 @@ unsafe impl<T: Pod> Send for Consumer<T> {}
 #[cfg(not(loom))]
 impl<T> core::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("spsc::Producer").field("name", &self.inner.seg.name()).finish_non_exhaustive()
+        f.debug_struct("spsc::Producer")
+            .field("name", &self.inner.seg.name())
+            .field("capacity", &self.core.idx.cap)
+            .finish_non_exhaustive()
     }
 }
 #[cfg(not(loom))]
 impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("spsc::Consumer").field("name", &self.inner.seg.name()).finish_non_exhaustive()
+        f.debug_struct("spsc::Consumer")
+            .field("name", &self.inner.seg.name())
+            .field("capacity", &self.core.idx.cap)
+            .finish_non_exhaustive()
     }
+}
+
+#[cfg(not(loom))]
+fn corrupted(inner: &Inner) -> Error {
+    Error::Corrupted { name: inner.seg.name().into(), reason: "ring indices out of range".into() }
 }
 
 #[cfg(not(loom))]
 impl<T: Pod> Producer<T> {
     fn check_start(&self) -> Result<()> {
-        if self.core.tail.wrapping_sub(self.core.cached_head) > self.core.cap {
-            return Err(Error::Corrupted {
-                name: self.inner.seg.name().into(),
-                reason: "ring indices out of range".into(),
-            });
+        let i = &self.core.idx;
+        if valid::<1>(i.tail, i.cached_head, i.cap) {
+            Ok(())
+        } else {
+            Err(corrupted(&self.inner))
         }
-        Ok(())
     }
 
     /// Is the consumer gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
-    fn consumer_gone(&mut self, force: bool) -> bool {
+    fn consumer_gone(&self, force: bool) -> bool {
         let sh = self.inner.shared();
-        side_gone(&sh.cons.ctl, || probe_due(&mut self.polls, force), || self.inner.alive(ROLE_CONSUMER, &sh.cons))
+        self.polls.peer_gone(&sh.cons.ctl, force, || self.inner.alive(ROLE_CONSUMER, &sh.cons))
+    }
+
+    /// Whether the consumer's side word says closed or poisoned (one Relaxed
+    /// load: a hint; the disconnect itself is confirmed with Acquire).
+    #[inline(always)]
+    pub(super) fn closed_hint(&self) -> bool {
+        self.inner.shared().cons.ctl.load(Ordering::Relaxed) & (CLOSED | POISONED) != 0
     }
 
     /// Pushes `v` if there is room.
+    ///
+    /// ```
+    /// # use ringshm::{spsc::Ring, TrySendError};
+    /// # let name = format!("doc-spsc-try-push-{}", std::process::id());
+    /// let ring = Ring::<u32>::create(&name, 1).unwrap();
+    /// let mut tx = ring.producer().unwrap();
+    /// tx.try_push(1).unwrap();
+    /// assert_eq!(tx.try_push(2), Err(TrySendError::Full(2)));
+    /// ```
     ///
     /// # Errors
     /// [`TrySendError::Full`] if the ring is full, [`TrySendError::Disconnected`]
@@ -633,12 +728,10 @@ impl<T: Pod> Producer<T> {
     /// the ring is full or on a later probe) or the ring is poisoned.
     #[inline]
     pub fn try_push(&mut self, v: T) -> Result<(), TrySendError<T>> {
-        let inner = &*self.inner;
-        let sh = inner.shared();
-        // Relaxed: only a hint; the disconnect itself is confirmed with Acquire.
-        if sh.cons.ctl.load(Ordering::Relaxed) & (super::CLOSED | super::POISONED) != 0 {
+        if self.closed_hint() {
             return Err(TrySendError::Disconnected(v));
         }
+        let sh = self.inner.shared();
         match self.core.try_push(sh, v) {
             Ok(()) => Ok(()),
             Err(Ok(v)) => {
@@ -688,13 +781,13 @@ impl<T: Pod> Producer<T> {
     fn wait_for(&mut self, n: u64, deadline: Option<std::time::Instant>) -> Waited<()> {
         let inner = self.inner.clone();
         let sh = inner.shared();
-        let core = &mut self.core;
+        let idx = &mut self.core.idx;
         wait::wait_until(
             self.wait,
             deadline,
             &sh.prod.ctl,
             WAITING,
-            || match core.refresh(sh) {
+            || match idx.refresh(sh) {
                 Ok(free) if free >= n => Some(()),
                 Ok(_) => None,
                 Err(Corrupt) => Some(()),
@@ -705,84 +798,71 @@ impl<T: Pod> Producer<T> {
 
     /// Pushes as many items of `items` as fit, with one publish; returns how
     /// many. 0 if the ring is full or the consumer is gone.
+    ///
+    /// ```
+    /// # use ringshm::spsc::Ring;
+    /// # let name = format!("doc-spsc-push-slice-{}", std::process::id());
+    /// let ring = Ring::<u8>::create(&name, 4).unwrap();
+    /// let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    /// assert_eq!(tx.push_slice(b"hello"), 4);
+    /// let mut buf = [0; 8];
+    /// assert_eq!(rx.pop_slice(&mut buf), 4);
+    /// assert_eq!(&buf[..4], b"hell");
+    /// ```
     pub fn push_slice(&mut self, items: &[T]) -> usize {
-        let inner = &*self.inner;
-        let sh = inner.shared();
-        if sh.cons.ctl.load(Ordering::Relaxed) & (super::CLOSED | super::POISONED) != 0 {
+        if self.closed_hint() {
             return 0;
         }
-        let Ok(free) = self.core.free(sh, items.len() as u64) else { return 0 };
+        let sh = self.inner.shared();
+        let Ok(free) = self.core.idx.free(sh, items.len() as u64) else { return 0 };
         let n = (free as usize).min(items.len());
         if n == 0 {
             return 0;
         }
-        let (a, b) = self.core_slices(n);
-        // SAFETY: `a`/`b` are the next `n` free slots (see `core_slices`); the
-        // source is a distinct Rust slice.
-        unsafe {
-            core::ptr::copy_nonoverlapping(items.as_ptr(), a.0, a.1);
-            core::ptr::copy_nonoverlapping(items.as_ptr().add(a.1), b.0, b.1);
-        }
-        self.core.publish(sh, n as u64);
+        // SAFETY: the next `n` slots are free (`free >= n`), only the
+        // producer touches them until it publishes them, and the slices are
+        // dropped before that; the mapping lives in `self.inner`.
+        let (a, b) = unsafe { self.runs(n).slices_mut() };
+        let (x, y) = items[..n].split_at(a.len());
+        a.copy_from_slice(x);
+        b.copy_from_slice(y);
+        self.core.idx.commit(sh, n as u64);
         n
     }
 
-    /// The next `n` slots as up to two (pointer, length) runs.
-    fn core_slices(&self, n: usize) -> ((*mut T, usize), (*mut T, usize)) {
-        let cap = self.core.cap as usize;
-        let start = (self.core.tail & (self.core.cap - 1)) as usize;
-        let first = n.min(cap - start);
-        ((self.core.slots.ptr(start), first), (self.core.slots.ptr(0), n - first))
+    /// The next `n` slots (`n` at most the free count) as up to two runs.
+    #[inline]
+    pub(super) fn runs(&self, n: usize) -> Runs<T> {
+        Runs::new(&self.core.slots, self.core.idx.pos(), n, self.core.idx.cap)
     }
 
-    /// Reserves `n` free slots to fill in place; publish them with
-    /// [`WriteChunk::commit`] or [`WriteChunk::commit_all`] (dropping the
-    /// chunk publishes nothing).
-    ///
-    /// # Errors
-    /// [`ChunkError::TooFewSlots`] with the number free now, or
-    /// [`ChunkError::Disconnected`].
-    pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ChunkError> {
-        let sh = self.inner.shared();
-        if sh.cons.ctl.load(Ordering::Relaxed) & (super::CLOSED | super::POISONED) != 0 {
-            return Err(ChunkError::Disconnected);
-        }
-        let free = self.core.free(sh, n as u64).map_err(|_| ChunkError::Disconnected)? as usize;
-        if free < n {
-            return Err(ChunkError::TooFewSlots(free));
-        }
-        let (a, b) = self.core_slices(n);
-        Ok(WriteChunk { a, b, producer: self })
-    }
-
-    /// Free slots now.
-    pub fn slots(&mut self) -> usize {
-        let sh = self.inner.shared();
-        self.core.refresh(sh).unwrap_or(0) as usize
+    /// Free slots now (a snapshot: the consumer may free more at any time).
+    pub fn slots(&self) -> usize {
+        self.core.idx.free_now(self.inner.shared()) as usize
     }
 
     /// Whether the ring is full now.
-    pub fn is_full(&mut self) -> bool {
+    pub fn is_full(&self) -> bool {
         self.slots() == 0
     }
 
-    /// Items in the ring now.
-    pub fn len(&mut self) -> usize {
-        self.core.cap as usize - self.slots()
+    /// Items in the ring now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.capacity() - self.slots()
     }
 
-    /// Whether the ring is empty now.
-    pub fn is_empty(&mut self) -> bool {
+    /// Whether the ring is empty now (a snapshot).
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The capacity.
     pub fn capacity(&self) -> usize {
-        self.core.cap as usize
+        self.core.idx.cap as usize
     }
 
     /// Whether the consumer is gone (dropped or dead); asks the kernel.
-    pub fn is_abandoned(&mut self) -> bool {
+    pub fn is_abandoned(&self) -> bool {
         self.consumer_gone(true)
     }
 
@@ -794,15 +874,11 @@ impl<T: Pod> Producer<T> {
 
 #[cfg(not(loom))]
 impl<T: Pod> Consumer<T> {
-    fn corrupted(&self) -> Error {
-        Error::Corrupted { name: self.inner.seg.name().into(), reason: "ring indices out of range".into() }
-    }
-
     /// Is the producer gone? Probes the kernel only every `PROBE_EVERY` calls
     /// unless `force`.
-    fn producer_gone(&mut self, force: bool) -> bool {
+    pub(super) fn producer_gone(&self, force: bool) -> bool {
         let sh = self.inner.shared();
-        side_gone(&sh.prod.ctl, || probe_due(&mut self.polls, force), || self.inner.alive(ROLE_PRODUCER, &sh.prod))
+        self.polls.peer_gone(&sh.prod.ctl, force, || self.inner.alive(ROLE_PRODUCER, &sh.prod))
     }
 
     /// Takes the oldest item if there is one.
@@ -812,8 +888,7 @@ impl<T: Pod> Consumer<T> {
     /// is empty and the producer is gone (dropped, or its process died).
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryRecvError> {
-        let inner = &*self.inner;
-        let sh = inner.shared();
+        let sh = self.inner.shared();
         match self.core.try_pop(sh) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => self.empty_or_gone(false),
@@ -833,6 +908,43 @@ impl<T: Pod> Consumer<T> {
             Ok(Some(v)) => Ok(v),
             _ => Err(TryRecvError::Disconnected),
         }
+    }
+
+    /// The oldest item, left in the ring (a later pop takes it).
+    ///
+    /// ```
+    /// # use ringshm::{spsc::Ring, TryRecvError};
+    /// # let name = format!("doc-spsc-peek-{}", std::process::id());
+    /// let ring = Ring::<u32>::create(&name, 4).unwrap();
+    /// let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    /// assert_eq!(rx.peek(), Err(TryRecvError::Empty));
+    /// tx.push(5).unwrap();
+    /// assert_eq!(rx.peek(), Ok(&5));
+    /// assert_eq!(rx.pop(), Ok(5));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Consumer::try_pop`].
+    pub fn peek(&self) -> Result<&T, TryRecvError> {
+        let sh = self.inner.shared();
+        let mut avail = self.core.idx.available_now(sh, 1);
+        if avail == 0 && self.producer_gone(false) {
+            // Gone: what it published before leaving is still there.
+            avail = self.core.idx.available_now(sh, 1);
+            if avail == 0 {
+                return Err(TryRecvError::Disconnected);
+            }
+        }
+        if avail == 0 {
+            return Err(TryRecvError::Empty);
+        }
+        let i = self.core.idx.pos() as usize;
+        // SAFETY: 1. `i < cap` (masked); 2. `head < tail` by an Acquire load
+        // of `tail`: the slot is published, and the producer does not reuse
+        // it until `head` moves past it, which needs `&mut self` while the
+        // returned reference borrows `self`; 3. the mapping lives as long as
+        // `self.inner`; `T: Pod` accepts any bytes.
+        Ok(unsafe { &*self.core.slots.ptr(i) })
     }
 
     /// Takes the oldest item, waiting while the ring is empty.
@@ -872,13 +984,13 @@ impl<T: Pod> Consumer<T> {
     fn wait_for(&mut self, n: u64, deadline: Option<std::time::Instant>) -> Waited<()> {
         let inner = self.inner.clone();
         let sh = inner.shared();
-        let core = &mut self.core;
+        let idx = &mut self.core.idx;
         wait::wait_until(
             self.wait,
             deadline,
             &sh.cons.ctl,
             WAITING,
-            || match core.refresh(sh) {
+            || match idx.refresh(sh) {
                 Ok(avail) if avail >= n => Some(()),
                 Ok(_) => None,
                 Err(Corrupt) => Some(()),
@@ -891,80 +1003,198 @@ impl<T: Pod> Consumer<T> {
     /// publish; returns how many.
     pub fn pop_slice(&mut self, out: &mut [T]) -> usize {
         let sh = self.inner.shared();
-        let Ok(avail) = self.core.available(sh, out.len() as u64) else { return 0 };
+        let Ok(avail) = self.core.idx.available(sh, out.len() as u64) else { return 0 };
         let n = (avail as usize).min(out.len());
         if n == 0 {
             return 0;
         }
-        let (a, b) = self.core_slices(n);
-        // SAFETY: `a`/`b` are the next `n` published slots (see `core_slices`);
-        // `out` is a distinct Rust slice of at least `n` items.
-        unsafe {
-            core::ptr::copy_nonoverlapping(a.0, out.as_mut_ptr(), a.1);
-            core::ptr::copy_nonoverlapping(b.0, out.as_mut_ptr().add(a.1), b.1);
-        }
-        self.core.release(sh, n as u64);
+        // SAFETY: the next `n` slots are published (`avail >= n`) and the
+        // producer does not reuse them until we release them, after the
+        // slices are dropped; the mapping lives in `self.inner`.
+        let (a, b) = unsafe { self.runs(n).slices() };
+        let (x, y) = out[..n].split_at_mut(a.len());
+        x.copy_from_slice(a);
+        y.copy_from_slice(b);
+        self.core.idx.release(sh, n as u64);
         n
     }
 
-    fn core_slices(&self, n: usize) -> ((*mut T, usize), (*mut T, usize)) {
-        let cap = self.core.cap as usize;
-        let start = (self.core.head & (self.core.cap - 1)) as usize;
-        let first = n.min(cap - start);
-        ((self.core.slots.ptr(start), first), (self.core.slots.ptr(0), n - first))
+    /// The next `n` slots (`n` at most the available count) as up to two runs.
+    #[inline]
+    pub(super) fn runs(&self, n: usize) -> Runs<T> {
+        Runs::new(&self.core.slots, self.core.idx.pos(), n, self.core.idx.cap)
     }
 
-    /// Borrows `n` available items in place; release them with
-    /// [`ReadChunk::commit`] / [`ReadChunk::commit_all`] (dropping the chunk
-    /// releases nothing).
+    /// An iterator that pops items, waiting for each, until the producer is
+    /// gone and the ring drained (crossbeam's `Receiver::iter`).
     ///
-    /// # Errors
-    /// [`ChunkError::TooFewSlots`] with the number available now, or
-    /// [`ChunkError::Disconnected`] if fewer than `n` are available and the
-    /// producer is gone.
-    pub fn read_chunk(&mut self, n: usize) -> Result<ReadChunk<'_, T>, ChunkError> {
-        let inner = self.inner.clone();
-        let sh = inner.shared();
-        let avail = self.core.available(sh, n as u64).map_err(|_| ChunkError::Disconnected)? as usize;
-        if avail < n {
-            if avail == 0 && self.producer_gone(false) && self.core.refresh(sh) == Ok(0) {
-                return Err(ChunkError::Disconnected);
-            }
-            return Err(ChunkError::TooFewSlots(avail));
-        }
-        let (a, b) = self.core_slices(n);
-        Ok(ReadChunk { a, b, consumer: self })
+    /// ```
+    /// # use ringshm::spsc::Ring;
+    /// # let name = format!("doc-spsc-iter-{}", std::process::id());
+    /// let ring = Ring::<u32>::create(&name, 8).unwrap();
+    /// let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    /// tx.push_slice(&[1, 2, 3]);
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, T> {
+        Iter { rx: self }
     }
 
-    /// Items available now.
-    pub fn slots(&mut self) -> usize {
-        let sh = self.inner.shared();
-        self.core.refresh(sh).unwrap_or(0) as usize
+    /// An iterator that pops the items available now, without waiting
+    /// (crossbeam's `Receiver::try_iter`).
+    pub fn try_iter(&mut self) -> TryIter<'_, T> {
+        TryIter { rx: self }
     }
 
-    /// Items available now.
-    pub fn len(&mut self) -> usize {
+    /// Items available now (a snapshot: the producer may add more at any time).
+    pub fn slots(&self) -> usize {
+        self.core.idx.available_now(self.inner.shared(), u64::MAX) as usize
+    }
+
+    /// Items in the ring now; the same as [`Consumer::slots`].
+    pub fn len(&self) -> usize {
         self.slots()
     }
 
     /// Whether the ring is empty now.
-    pub fn is_empty(&mut self) -> bool {
-        self.slots() == 0
+    pub fn is_empty(&self) -> bool {
+        self.core.idx.available_now(self.inner.shared(), 1) == 0
     }
 
     /// The capacity.
     pub fn capacity(&self) -> usize {
-        self.core.cap as usize
+        self.core.idx.cap as usize
     }
 
     /// Whether the producer is gone (dropped or dead); asks the kernel.
-    pub fn is_abandoned(&mut self) -> bool {
+    pub fn is_abandoned(&self) -> bool {
         self.producer_gone(true)
     }
 
     /// Changes how this end's blocking calls wait.
     pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
         self.wait = wait;
+    }
+}
+
+/// Blocking iterator over a [`Consumer`]'s items: see [`Consumer::iter`].
+#[cfg(not(loom))]
+pub struct Iter<'a, T> {
+    rx: &'a mut Consumer<T>,
+}
+
+/// Non-blocking iterator over a [`Consumer`]'s items: see [`Consumer::try_iter`].
+#[cfg(not(loom))]
+pub struct TryIter<'a, T> {
+    rx: &'a mut Consumer<T>,
+}
+
+/// Owning blocking iterator over a [`Consumer`]'s items (from
+/// `IntoIterator`): ends once the producer is gone and the ring drained.
+#[cfg(not(loom))]
+pub struct IntoIter<T> {
+    rx: Consumer<T>,
+}
+
+#[cfg(not(loom))]
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.pop().ok()
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Pod> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_pop().ok()
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Pod> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.pop().ok()
+    }
+}
+
+#[cfg(not(loom))]
+impl<'a, T: Pod> IntoIterator for &'a mut Consumer<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Pod> IntoIterator for Consumer<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T> core::fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("spsc::Iter").finish_non_exhaustive()
+    }
+}
+#[cfg(not(loom))]
+impl<T> core::fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("spsc::TryIter").finish_non_exhaustive()
+    }
+}
+#[cfg(not(loom))]
+impl<T> core::fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("spsc::IntoIter").finish_non_exhaustive()
+    }
+}
+
+/// Bytes in, as many as fit (rtrb's `impl Write for Producer<u8>`).
+///
+/// `write` returns `ErrorKind::WouldBlock` when the ring is full, and
+/// `ErrorKind::BrokenPipe` once the consumer is gone; `flush` does nothing.
+#[cfg(not(loom))]
+impl std::io::Write for Producer<u8> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.push_slice(buf) {
+            0 if self.closed_hint() || self.consumer_gone(false) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            0 => Err(std::io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes out, as many as are there (rtrb's `impl Read for Consumer<u8>`).
+///
+/// `read` returns `ErrorKind::WouldBlock` when the ring is empty, and
+/// `Ok(0)` (end of file) once it is empty and the producer is gone.
+#[cfg(not(loom))]
+impl std::io::Read for Consumer<u8> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.pop_slice(buf) {
+            0 if self.producer_gone(false) => Ok(self.pop_slice(buf)),
+            0 => Err(std::io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
     }
 }
 
@@ -984,119 +1214,8 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-/// Why a chunk could not be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChunkError {
-    /// Fewer slots than asked for are free (writing) or filled (reading); holds
-    /// how many are.
-    TooFewSlots(usize),
-    /// The other end is gone (and, when reading, nothing is left).
-    Disconnected,
-}
-
-impl core::fmt::Display for ChunkError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            ChunkError::TooFewSlots(n) => write!(f, "only {n} slots are available"),
-            ChunkError::Disconnected => f.write_str("the other end is gone"),
-        }
-    }
-}
-impl std::error::Error for ChunkError {}
-
-/// Free slots reserved by [`Producer::write_chunk`], written in place.
 #[cfg(not(loom))]
-pub struct WriteChunk<'a, T: Pod> {
-    a: (*mut T, usize),
-    b: (*mut T, usize),
-    producer: &'a mut Producer<T>,
-}
-
-#[cfg(not(loom))]
-impl<T: Pod> WriteChunk<'_, T> {
-    /// The reserved slots as two runs (the second is empty unless the chunk
-    /// wraps around). They hold stale items: overwrite what you commit.
-    pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
-        // SAFETY: the runs are free slots that only this producer may touch
-        // until it publishes them, lying inside the mapping that `producer`
-        // keeps alive; they do not overlap; `T: Pod` accepts the stale bytes.
-        unsafe {
-            (core::slice::from_raw_parts_mut(self.a.0, self.a.1), core::slice::from_raw_parts_mut(self.b.0, self.b.1))
-        }
-    }
-
-    /// Number of reserved slots.
-    pub fn len(&self) -> usize {
-        self.a.1 + self.b.1
-    }
-
-    /// Whether no slots were reserved.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Publishes the first `n` reserved slots.
-    ///
-    /// # Panics
-    /// If `n` exceeds the chunk length.
-    pub fn commit(self, n: usize) {
-        assert!(n <= self.len(), "commit({n}) on a chunk of {}", self.len());
-        let p = self.producer;
-        let sh = p.inner.shared();
-        p.core.publish(sh, n as u64);
-    }
-
-    /// Publishes every reserved slot.
-    pub fn commit_all(self) {
-        let n = self.len();
-        self.commit(n);
-    }
-}
-
-/// Filled slots borrowed by [`Consumer::read_chunk`], read in place.
-#[cfg(not(loom))]
-pub struct ReadChunk<'a, T: Pod> {
-    a: (*mut T, usize),
-    b: (*mut T, usize),
-    consumer: &'a mut Consumer<T>,
-}
-
-#[cfg(not(loom))]
-impl<T: Pod> ReadChunk<'_, T> {
-    /// The borrowed items, oldest first, as two runs.
-    pub fn as_slices(&self) -> (&[T], &[T]) {
-        // SAFETY: published slots that the producer does not reuse until we
-        // release them, inside the mapping `consumer` keeps alive.
-        unsafe { (core::slice::from_raw_parts(self.a.0, self.a.1), core::slice::from_raw_parts(self.b.0, self.b.1)) }
-    }
-
-    /// Number of borrowed items.
-    pub fn len(&self) -> usize {
-        self.a.1 + self.b.1
-    }
-
-    /// Whether no items were borrowed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Releases the first `n` items to the producer.
-    ///
-    /// # Panics
-    /// If `n` exceeds the chunk length.
-    pub fn commit(self, n: usize) {
-        assert!(n <= self.len(), "commit({n}) on a chunk of {}", self.len());
-        let c = self.consumer;
-        let sh = c.inner.shared();
-        c.core.release(sh, n as u64);
-    }
-
-    /// Releases every borrowed item.
-    pub fn commit_all(self) {
-        let n = self.len();
-        self.commit(n);
-    }
-}
+pub use crate::error::ChunkError;
 
 #[cfg(all(test, not(loom)))]
 mod tests {

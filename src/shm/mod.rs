@@ -15,6 +15,21 @@
 //! every field against what the caller expects *before* it computes a single
 //! offset, and computes offsets itself from validated values.
 //!
+//! Every kind of object goes through the one lifecycle of `object.rs`: a
+//! crate-private trait says what the kind is and how big, how to check its
+//! header and initialise its body, and generic functions run `create`,
+//! `open` and `open_or_create` on `Segment` for all of them:
+//!
+//! | step | creator | opener |
+//! |---|---|---|
+//! | 1 | `shm_open(O_CREAT \| O_EXCL)`, mode applied with `fchmod` | `shm_open`, shared `ATTACH` lock (waits out a `gc` probe), name still this file? |
+//! | 2 | `INIT` + `ATTACH` locks, `fallocate` the whole size | while `INIT` is held: wait (the creator lives); free and no magic: `Corrupted` at once |
+//! | 3 | map, write header, init body, magic with `Release`, drop `INIT` | copy and validate the header, size check, map, magic with `Acquire` |
+//!
+//! `remove_stale` takes `ATTACH` *exclusively* before it re-checks and
+//! unlinks, so it never removes a segment anyone holds, and an opener that
+//! raced it sees the name gone and starts again (`NotFound`).
+//!
 //! Liveness is kernel-tracked: every handle holds open-file-description (OFD)
 //! byte-range locks on the segment file, far past its end (`src/shm/lock.rs`). The
 //! kernel drops them when the last descriptor copy closes — at `drop`, at
@@ -23,6 +38,7 @@
 
 pub(crate) mod header;
 pub(crate) mod lock;
+pub(crate) mod object;
 pub(crate) mod segment;
 
 pub use header::Kind;

@@ -3,17 +3,41 @@
 //!
 //! # Implementation details
 //!
-//! *Create*: `shm_open(O_CREAT | O_EXCL)`, take the `INIT` lock, `fchmod` to
-//! the exact mode, `fallocate` the whole size (a full tmpfs fails here with
-//! `ENOSPC`, never later with `SIGBUS`), map, write the header and let the kind
-//! initialise its body, then store the magic word with `Release` and drop the
-//! `INIT` lock. Any failure after `shm_open` unlinks the half-made name.
+//! *Create*: `shm_open(O_CREAT | O_EXCL)`, take the `INIT` lock and the shared
+//! `ATTACH` lock, `fchmod` to the exact mode, `fallocate` the whole size (a
+//! full tmpfs fails here with `ENOSPC`, never later with `SIGBUS`), map, write
+//! the header and let the kind initialise its body, then store the magic word
+//! with `Release` and drop the `INIT` lock. Any failure after `shm_open`
+//! unlinks the half-made name. An anonymous segment (a `memfd`) is then
+//! sealed against shrinking and growing (`F_SEAL_SHRINK | F_SEAL_GROW`), so
+//! no process it is inherited by can truncate it under the others.
 //!
-//! *Open*: `shm_open`, take the shared `ATTACH` lock, then wait (bounded) until
-//! the magic word is there — while the `INIT` lock is held the creator is still
-//! at work; if it is free and the magic is still missing, the creator died.
-//! The header is then read as a copy, validated against what the caller
-//! expects, and only then is the segment mapped.
+//! *Open*: `shm_open`, then take the shared `ATTACH` lock — required, not
+//! best effort: `remove_stale` holds it *exclusively* while it checks and
+//! unlinks, so an opener waits for it (bounded) — and then check that the
+//! name still refers to the file we hold (`fstat` against `stat`): if a
+//! collector removed it meanwhile, start again from `shm_open` (which then
+//! says `NotFound`, or finds a newer segment). From this point on no
+//! collector can remove the name while the handle lives.
+//!
+//! Then wait until the magic word is there. While the `INIT` lock is held the
+//! creator is alive and still at work: wait, as long as it takes (a
+//! multi-GiB segment takes seconds to reserve and initialise), polling the
+//! lock with a backoff — liveness, not a clock. Once the lock is free and the
+//! magic is still missing, the creator died: fail at once with
+//! [`Error::Corrupted`]. (A file of size 0 may also be a creator between
+//! `shm_open` and taking the lock; it gets 100 ms.) The header is then read as
+//! a copy, validated against what the caller expects, and only then is the
+//! segment mapped; the magic word is loaded with `Acquire` *from the mapping*
+//! (pairing with the creator's `Release` store) and the header re-read from
+//! the mapping must equal the validated copy.
+//!
+//! *Truncation* ([`crate`] README, "limits"): the size of a named segment is
+//! checked at `open` (a truncated file is `Corrupted`), but a process with
+//! write access to `/dev/shm/NAME` can still `ftruncate` it *after* others
+//! mapped it, and their next access raises `SIGBUS`. tmpfs files made by
+//! `shm_open` cannot be sealed; give named segments a mode that only trusted
+//! users can write (the default is `0o600`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
@@ -37,8 +61,14 @@ pub(crate) const PID_SLOTS: usize = 16;
 const _: () = assert!(PIDS_OFFSET >= 8 + core::mem::size_of::<HeaderData>());
 const _: () = assert!(PIDS_OFFSET + 4 * PID_SLOTS <= HEADER_SIZE);
 
-/// How long `open` waits for a creator that is still initialising.
-const INIT_WAIT: Duration = Duration::from_secs(2);
+/// How long a creator that has not taken its `INIT` lock yet (an empty file)
+/// is given before the segment counts as abandoned.
+const PRE_INIT_GRACE: Duration = Duration::from_millis(100);
+/// How long `create`/`open` wait for a lock slot that another process holds
+/// exclusively for a moment (`remove_stale` probing the segment).
+const PROBE_WAIT: Duration = Duration::from_secs(10);
+/// How often `open` starts again after the name was removed under it.
+const OPEN_RETRIES: u32 = 16;
 
 /// Types that may be viewed in place inside a segment.
 ///
@@ -128,12 +158,18 @@ impl Segment {
     }
 
     /// An unnamed segment (a `memfd`), shared with children through `fork()`.
+    /// Sealed against shrinking and growing once initialised: no process
+    /// can truncate it under the others.
     pub(crate) fn create_anonymous(label: &str, spec: &CreateSpec<'_>, init: impl FnOnce(&Segment)) -> Result<Segment> {
         let total = total_size(label, spec.body_size)?;
         lock::register_process();
-        let fd = rustix::fs::memfd_create(label, rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| os_error(label, "memfd_create", e))?;
-        Self::init_new(label, fd, total, spec, init, false)
+        let fd =
+            rustix::fs::memfd_create(label, rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING)
+                .map_err(|e| os_error(label, "memfd_create", e))?;
+        let seg = Self::init_new(label, fd, total, spec, init, false)?;
+        let seals = rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW | rustix::fs::SealFlags::SEAL;
+        rustix::fs::fcntl_add_seals(fd_of(&seg.fd), seals).map_err(|e| os_error(label, "fcntl(F_ADD_SEALS)", e))?;
+        Ok(seg)
     }
 
     fn init_new(
@@ -146,16 +182,13 @@ impl Segment {
     ) -> Result<Segment> {
         let io = |op| move |e: Errno| os_error(name, op, e);
         // Openers that find the name before the magic word treat the segment
-        // as "being initialised" while this lock is held.
-        lock::try_lock(fd.as_fd(), SLOT_INIT, true).map_err(|e| Error::Io {
-            name: name.into(),
-            op: "fcntl(F_OFD_SETLK)",
-            source: e,
-        })?;
+        // as "being initialised" while this lock is held. (A collector may
+        // hold it for a moment while it probes the new file: wait for it.)
+        take_slot(name, &fd, SLOT_INIT, true)?;
         // Attach at once too: between releasing INIT and `attach` below the
         // segment would otherwise look held by nobody, and `ringshm gc` could
         // remove it under its creator.
-        let _ = lock::try_lock(fd.as_fd(), SLOT_ATTACH, false);
+        take_slot(name, &fd, SLOT_ATTACH, false)?;
         if named {
             // The umask may have cleared bits the caller asked for.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(spec.opts.mode)).map_err(io("fchmod"))?;
@@ -192,19 +225,18 @@ impl Segment {
     ) -> Result<Segment> {
         let name = validate_name(name)?;
         lock::register_process();
-        let fd = rustix::shm::open(name, OFlags::RDWR, Mode::empty()).map_err(|e| os_error(name, "shm_open", e))?;
+        let fd = attach_named(name)?;
         Self::open_fd(name, fd, expect, body_size)
     }
 
-    /// Opens an existing segment through its descriptor.
-    pub(crate) fn open_fd(
+    /// Opens an existing segment through its descriptor, which holds the
+    /// shared `ATTACH` lock already.
+    fn open_fd(
         name: &str,
         fd: OwnedFd,
         expect: &Expect,
         body_size: impl FnOnce(&HeaderData) -> Result<usize>,
     ) -> Result<Segment> {
-        // Attach first, so that `ringshm gc` does not remove it under us.
-        let _ = lock::try_lock(fd.as_fd(), SLOT_ATTACH, false);
         let header = wait_for_header(name, &fd)?;
         let len = rustix::fs::fstat(&fd).map_err(|e| os_error(name, "fstat", e))?.st_size as u64;
         header.validate(name, expect, len)?;
@@ -217,23 +249,52 @@ impl Segment {
             ));
         }
         let mut seg = Segment::map(name, fd, len as usize, header)?;
+        seg.check_published()?;
         seg.attach()?;
         Ok(seg)
     }
 
-    /// Creates the segment, or opens it if it exists; race-free between
-    /// processes (the loser of the `O_EXCL` race opens, waiting for the
-    /// winner to finish initialising).
+    /// The formal acquire of everything the creator wrote: loads the magic
+    /// word from the mapping with `Acquire` and checks that the header seen
+    /// through the mapping is the one validated from the file.
+    fn check_published(&self) -> Result<()> {
+        // Acquire: pairs with the Release store of the magic word in
+        // `init_new`: the header and body written before it are visible.
+        if self.magic().load(Ordering::Acquire) != MAGIC {
+            return Err(corrupted(&self.name, "its magic word changed while it was being opened"));
+        }
+        // SAFETY: the mapping holds at least HEADER_SIZE bytes (its size was
+        // checked against the header's), `HeaderData` is Pod and lies inside
+        // the header area at offset 8 (asserted).
+        let mapped = unsafe { self.base.as_ptr().add(8).cast::<HeaderData>().read_unaligned() };
+        if bytemuck::bytes_of(&mapped) != bytemuck::bytes_of(&self.header) {
+            return Err(corrupted(&self.name, "its header changed while it was being opened"));
+        }
+        Ok(())
+    }
+
+    /// Creates the segment (`Ok((seg, true))`), or opens it if it exists
+    /// (`Ok((seg, false))`); race-free between processes (the loser of the
+    /// `O_EXCL` race opens, waiting for the winner to finish initialising).
     pub(crate) fn open_or_create(
         name: &str,
         spec: &CreateSpec<'_>,
-        init: impl FnOnce(&Segment),
-        body_size: impl FnOnce(&HeaderData) -> Result<usize>,
-    ) -> Result<Segment> {
-        match Segment::create(name, spec, init) {
-            Err(Error::AlreadyExists { .. }) => Segment::open(name, spec.expect, body_size),
-            other => other,
+        init: impl Fn(&Segment),
+        body_size: impl Fn(&HeaderData) -> Result<usize>,
+    ) -> Result<(Segment, bool)> {
+        for _ in 0..OPEN_RETRIES {
+            match Segment::create(name, spec, &init) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other.map(|s| (s, true)),
+            }
+            // The name may be removed between our create and open: then
+            // create again.
+            match Segment::open(name, spec.expect, &body_size) {
+                Err(Error::NotFound { .. }) => continue,
+                other => return other.map(|s| (s, false)),
+            }
         }
+        Err(Error::NotFound { name: name.into() })
     }
 
     fn map(name: &str, fd: OwnedFd, len: usize, header: HeaderData) -> Result<Segment> {
@@ -258,11 +319,9 @@ impl Segment {
         })
     }
 
-    /// Takes our shared `ATTACH` lock and a best-effort entry in the pid table.
+    /// Takes a best-effort entry in the pid table (the `ATTACH` lock is
+    /// already held by the descriptor).
     fn attach(&mut self) -> Result<()> {
-        if let Some(fd) = &self.fd {
-            let _ = lock::try_lock(fd.as_fd(), SLOT_ATTACH, false);
-        }
         let me = lock::current_pid();
         let pids = self.pids();
         for (i, p) in pids.iter().enumerate() {
@@ -488,28 +547,89 @@ fn reserve(fd: &OwnedFd, len: u64) -> std::result::Result<(), Errno> {
     }
 }
 
-/// Reads the header of `fd` once its creator has published it (bounded wait).
+/// `shm_open`s `name` and takes the shared `ATTACH` lock on it, making sure
+/// the name still refers to the file held: a `remove_stale` that unlinked
+/// it in between (it holds `ATTACH` exclusively while it does) makes this
+/// start again, and then report `NotFound` or find the newer segment.
+fn attach_named(name: &str) -> Result<OwnedFd> {
+    for _ in 0..OPEN_RETRIES {
+        let fd = rustix::shm::open(name, OFlags::RDWR, Mode::empty()).map_err(|e| os_error(name, "shm_open", e))?;
+        take_slot(name, &fd, SLOT_ATTACH, false)?;
+        // Holding ATTACH, no collector can remove the name any more; check
+        // it was not removed (or replaced) before.
+        if still_named(name, &fd)? {
+            return Ok(fd);
+        }
+    }
+    Err(Error::NotFound { name: name.into() })
+}
+
+/// Whether `/dev/shm/NAME` is the file `fd` refers to.
+fn still_named(name: &str, fd: &OwnedFd) -> Result<bool> {
+    let ours = rustix::fs::fstat(fd).map_err(|e| os_error(name, "fstat", e))?;
+    match rustix::fs::stat(format!("/dev/shm/{name}").as_str()) {
+        Ok(st) => Ok(st.st_ino == ours.st_ino && st.st_dev == ours.st_dev),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(os_error(name, "stat", e)),
+    }
+}
+
+/// Takes lock `slot` on `fd` (exclusive or shared). Another description may
+/// hold a conflicting lock only for a moment (`remove_stale` probing the
+/// segment exclusively): wait for it, bounded.
+fn take_slot(name: &str, fd: &OwnedFd, slot: u32, exclusive: bool) -> Result<()> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match lock::try_lock(fd.as_fd(), slot, exclusive) {
+            Ok(true) => return Ok(()),
+            Ok(false) if start.elapsed() < PROBE_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            Ok(false) => {
+                return Err(Error::Io {
+                    name: name.into(),
+                    op: "attach (another process has held the segment exclusively for 10 s: a stopped `ringshm gc`?)",
+                    source: std::io::ErrorKind::WouldBlock.into(),
+                })
+            }
+            Err(e) => return Err(Error::Io { name: name.into(), op: "fcntl(F_OFD_SETLK)", source: e }),
+        }
+    }
+}
+
+/// Reads the header of `fd` once its creator has published it: waits as long
+/// as the creator holds its `INIT` lock (it is alive and initialising, however
+/// long that takes), fails at once once the lock is free without a header
+/// (the creator died).
 pub(crate) fn wait_for_header(name: &str, fd: &OwnedFd) -> Result<HeaderData> {
     let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
     loop {
-        match read_header(name, fd)? {
-            Some(h) => return Ok(h),
-            None => {
-                let initialising = lock::is_held(fd.as_fd(), SLOT_INIT);
-                let waited = start.elapsed();
-                // A creator between `shm_open` and taking the INIT lock looks
-                // like a dead one for a moment: give it 100 ms.
-                if (!initialising && waited > Duration::from_millis(100)) || waited > INIT_WAIT {
-                    let why = if initialising {
-                        "its creator is still initialising it after 2 s"
-                    } else {
-                        "it was never initialised (its creator died while creating it, or it is not a ringshm segment)"
-                    };
-                    return Err(corrupted(name, why));
-                }
-                std::thread::sleep(Duration::from_millis(1));
+        if let Some(h) = read_header(name, fd)? {
+            return Ok(h);
+        }
+        if !lock::is_held(fd.as_fd(), SLOT_INIT) {
+            // Published and released between our read and the probe?
+            if let Some(h) = read_header(name, fd)? {
+                return Ok(h);
+            }
+            // The creator takes INIT before it sizes the file: an empty file
+            // may still be a creator between `shm_open` and the lock.
+            let empty = rustix::fs::fstat(fd).map_err(|e| os_error(name, "fstat", e))?.st_size == 0;
+            if !empty || start.elapsed() > PRE_INIT_GRACE {
+                return Err(corrupted(
+                    name,
+                    format!(
+                        "it was never initialised: its creator died while creating it (or it is not a ringshm \
+                         segment); remove it with `ringshm rm {name}` and create it again"
+                    ),
+                ));
             }
         }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 

@@ -49,10 +49,10 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::primitive::Padded;
 use crate::shm::header::{HeaderData, Kind};
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
-use crate::sync::lock::{corrupted, seg_create, seg_open, seg_open_or_create, Plain};
 use crate::sync::owner::Owners;
 use crate::sync::wait::{self, Deadline, Waited};
 
@@ -89,28 +89,7 @@ fn body_size(n: usize) -> usize {
     HEAD + 8 * n
 }
 
-/// Why [`Barrier::wait`] failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BarrierError {
-    /// The barrier is broken: aborted, reset while waiting, a party timed
-    /// out, or a waiting party's process died. Python's `BrokenBarrierError`.
-    Broken,
-    /// This call's timeout expired; the barrier is now broken for the others.
-    Timeout,
-}
-
-impl fmt::Display for BarrierError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BarrierError::Broken => f.write_str(
-                "the barrier is broken (aborted, reset, timed out, or a waiting party died); call reset() to reuse it",
-            ),
-            BarrierError::Timeout => f.write_str("timed out waiting at the barrier; it is now broken"),
-        }
-    }
-}
-impl std::error::Error for BarrierError {}
+pub use crate::error::BarrierError;
 
 /// What a successful [`Barrier::wait`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +146,31 @@ impl fmt::Debug for Barrier {
     }
 }
 
-fn check(name: &str, h: &HeaderData) -> Result<usize> {
-    let n = h.params[0];
-    if n == 0 || n > MAX_PARTIES as u64 || h.capacity != n || h.params[1..] != [0; 3] {
-        return Err(corrupted(name, format!("invalid barrier party count {n}")));
+/// `Barrier::create` parameters: the number of parties.
+impl SharedObject for Barrier {
+    type Params<'a> = usize;
+    const KIND: Kind = Kind::Barrier;
+
+    fn shape(&n: &usize, _: &Options) -> Result<Shape> {
+        if n == 0 || n > MAX_PARTIES {
+            return Err(crate::Error::InvalidArgument {
+                reason: format!("a barrier needs 1..={MAX_PARTIES} parties, not {n}"),
+            });
+        }
+        Ok(Shape { capacity: n as u64, params: [n as u64, 0, 0, 0], body_size: body_size(n) })
     }
-    Ok(body_size(n as usize))
+
+    fn check(name: &str, h: &HeaderData) -> Result<usize> {
+        let n = h.params[0];
+        if n == 0 || n > MAX_PARTIES as u64 || h.capacity != n || h.params[1..] != [0; 3] {
+            return Err(object::corrupted(name, format!("invalid barrier party count {n}")));
+        }
+        Ok(body_size(n as usize))
+    }
+
+    fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
+        Ok(Self::new(seg, opts.wait))
+    }
 }
 
 impl Barrier {
@@ -198,21 +196,6 @@ impl Barrier {
         unsafe { core::slice::from_raw_parts(self.slots.as_ptr(), self.n) }
     }
 
-    fn plain(n: usize, opts: &Options) -> Result<Plain<'_>> {
-        if n == 0 || n > MAX_PARTIES {
-            return Err(crate::Error::InvalidArgument {
-                reason: format!("a barrier needs 1..={MAX_PARTIES} parties, not {n}"),
-            });
-        }
-        Ok(Plain {
-            kind: Kind::Barrier,
-            capacity: n as u64,
-            params: [n as u64, 0, 0, 0],
-            body_size: body_size(n),
-            opts,
-        })
-    }
-
     /// Creates a barrier for `parties` parties.
     ///
     /// # Errors
@@ -223,7 +206,7 @@ impl Barrier {
     }
     /// [`Barrier::create`] with options.
     pub fn create_with(name: &str, parties: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_create(name, &Self::plain(parties, opts)?, |_| {})?, opts.wait))
+        object::create(name, parties, opts)
     }
     /// Opens an existing barrier.
     ///
@@ -234,7 +217,7 @@ impl Barrier {
     }
     /// [`Barrier::open`] with options.
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open(name, Kind::Barrier, |h| check(name, h))?, opts.wait))
+        object::open(name, opts)
     }
     /// Opens or creates (for `parties`), race-free.
     pub fn open_or_create(name: &str, parties: usize) -> Result<Self> {
@@ -242,8 +225,7 @@ impl Barrier {
     }
     /// [`Barrier::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, parties: usize, opts: &Options) -> Result<Self> {
-        let p = Self::plain(parties, opts)?;
-        Ok(Self::new(seg_open_or_create(name, &p, |_| {}, |h| check(name, h))?, opts.wait))
+        object::open_or_create(name, parties, opts)
     }
 
     /// Waits until all parties have arrived.

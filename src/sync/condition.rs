@@ -54,13 +54,13 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::primitive::Padded;
-use crate::shm::header::{HeaderData, Kind};
+use crate::shm::header::Kind;
+use crate::shm::object::{self, fixed_object};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
 use crate::sync::lock::{
-    corrupted, seg_create, seg_open, seg_open_or_create, wrap, wrap_timeout, wrap_try, Acquired, LockGuard, LockResult,
-    LockTimeoutError, OwnerDied, Plain, RawLock, TryLockError,
+    wrap, wrap_timeout, wrap_try, Acquired, LockGuard, LockResult, LockTimeoutError, OwnerDied, RawLock, TryLockError,
 };
 use crate::sync::raw;
 use crate::sync::wait::{self, Deadline, Sleep, Waited};
@@ -86,12 +86,7 @@ unsafe impl ShmSafe for CondBody {}
 
 const BODY: usize = core::mem::size_of::<CondBody>();
 
-fn check(name: &str, h: &HeaderData) -> Result<usize> {
-    if h.capacity != 0 || h.params != [0; 4] {
-        return Err(corrupted(name, "a condition segment has no capacity or parameters"));
-    }
-    Ok(BODY)
-}
+fixed_object!(Condition, Kind::Condition, BODY, |seg, opts| Self::new(seg, opts));
 
 /// Whether a timed wait returned because the timeout expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,10 +147,6 @@ impl Condition {
         unsafe { self.body.as_ref() }
     }
 
-    fn plain(opts: &Options) -> Plain<'_> {
-        Plain { kind: Kind::Condition, capacity: 0, params: [0; 4], body_size: BODY, opts }
-    }
-
     /// Creates a condition variable (and its lock, unlocked).
     ///
     /// # Errors
@@ -166,7 +157,7 @@ impl Condition {
     }
     /// [`Condition::create`] with options.
     pub fn create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_create(name, &Self::plain(opts), |_| {})?, opts))
+        object::create(name, (), opts)
     }
     /// Opens an existing condition variable.
     ///
@@ -177,7 +168,7 @@ impl Condition {
     }
     /// [`Condition::open`] with options.
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open(name, Kind::Condition, |h| check(name, h))?, opts))
+        object::open(name, opts)
     }
     /// Opens or creates, race-free.
     pub fn open_or_create(name: &str) -> Result<Self> {
@@ -185,7 +176,7 @@ impl Condition {
     }
     /// [`Condition::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open_or_create(name, &Self::plain(opts), |_| {}, |h| check(name, h))?, opts))
+        object::open_or_create(name, (), opts)
     }
 
     /// Takes the condition's lock.

@@ -32,11 +32,11 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::primitive::Padded;
-use crate::shm::header::{HeaderData, Kind};
+use crate::shm::header::Kind;
+use crate::shm::object::{self, fixed_object};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
-use crate::sync::lock::{corrupted, seg_create, seg_open, seg_open_or_create, Plain};
 use crate::sync::raw::{self, EV_WAITING};
 use crate::sync::wait::{self, Waited};
 
@@ -50,12 +50,7 @@ unsafe impl ShmSafe for EventBody {}
 
 const BODY: usize = core::mem::size_of::<EventBody>();
 
-fn check(name: &str, h: &HeaderData) -> Result<usize> {
-    if h.capacity != 0 || h.params != [0; 4] {
-        return Err(corrupted(name, "an event segment has no capacity or parameters"));
-    }
-    Ok(BODY)
-}
+fixed_object!(Event, Kind::Event, BODY, |seg, opts| Self::new(seg, opts.wait));
 
 /// A named event: a boolean flag with `set`, `clear`, `is_set` and `wait`.
 ///
@@ -98,10 +93,6 @@ impl Event {
         unsafe { self.word.as_ref() }
     }
 
-    fn plain(opts: &Options) -> Plain<'_> {
-        Plain { kind: Kind::Event, capacity: 0, params: [0; 4], body_size: BODY, opts }
-    }
-
     /// Creates an event, initially clear.
     ///
     /// # Errors
@@ -112,7 +103,7 @@ impl Event {
     }
     /// [`Event::create`] with options.
     pub fn create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_create(name, &Self::plain(opts), |_| {})?, opts.wait))
+        object::create(name, (), opts)
     }
     /// Opens an existing event.
     ///
@@ -123,7 +114,7 @@ impl Event {
     }
     /// [`Event::open`] with options.
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open(name, Kind::Event, |h| check(name, h))?, opts.wait))
+        object::open(name, opts)
     }
     /// Opens or creates, race-free.
     pub fn open_or_create(name: &str) -> Result<Self> {
@@ -131,7 +122,7 @@ impl Event {
     }
     /// [`Event::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open_or_create(name, &Self::plain(opts), |_| {}, |h| check(name, h))?, opts.wait))
+        object::open_or_create(name, (), opts)
     }
 
     /// Sets the flag and wakes every waiter.

@@ -49,10 +49,11 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process::{current_tid, own_thread_alive};
-use crate::shm::header::{ElemInfo, Expect, HeaderData, Kind};
-use crate::shm::segment::{CreateSpec, ShmSafe};
+use crate::shm::header::Kind;
+use crate::shm::object::{self, fixed_object};
+use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
 use crate::sync::owner::Owners;
@@ -61,52 +62,6 @@ use crate::sync::wait::{self, Deadline, Sleep, Waited};
 
 // ---------------------------------------------------------------------------
 // Segment plumbing shared by every sync primitive
-
-/// A body type of a fixed-size sync object.
-pub(crate) struct Plain<'a> {
-    pub kind: Kind,
-    pub capacity: u64,
-    pub params: [u64; 4],
-    pub body_size: usize,
-    pub opts: &'a Options,
-}
-
-/// Creates a fixed-layout sync segment (no element type).
-pub(crate) fn seg_create(name: &str, p: &Plain<'_>, init: impl FnOnce(&Segment)) -> Result<Segment> {
-    let expect = Expect { kind: p.kind, elem: None };
-    let spec =
-        CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
-    Segment::create(name, &spec, init)
-}
-
-/// Opens a fixed-layout sync segment; `check` validates capacity and params
-/// and returns the body size they imply.
-pub(crate) fn seg_open(name: &str, kind: Kind, check: impl FnOnce(&HeaderData) -> Result<usize>) -> Result<Segment> {
-    Segment::open(name, &Expect { kind, elem: None }, check)
-}
-
-/// Opens or creates, race-free.
-pub(crate) fn seg_open_or_create(
-    name: &str,
-    p: &Plain<'_>,
-    init: impl FnOnce(&Segment),
-    check: impl FnOnce(&HeaderData) -> Result<usize>,
-) -> Result<Segment> {
-    let expect = Expect { kind: p.kind, elem: None };
-    let spec =
-        CreateSpec { expect: &expect, capacity: p.capacity, params: p.params, body_size: p.body_size, opts: p.opts };
-    Segment::open_or_create(name, &spec, init, check)
-}
-
-/// `Error::Corrupted` for `name`.
-pub(crate) fn corrupted(name: &str, reason: impl Into<String>) -> Error {
-    Error::Corrupted { name: name.into(), reason: reason.into() }
-}
-
-/// Element fingerprint helper for the typed cells.
-pub(crate) fn typed(kind: Kind, elem: ElemInfo) -> Expect {
-    Expect { kind, elem: Some(elem) }
-}
 
 // ---------------------------------------------------------------------------
 // The raw robust lock
@@ -307,120 +262,7 @@ impl fmt::Debug for RawLock {
 // ---------------------------------------------------------------------------
 // Errors
 
-/// The previous holder's thread or process died while holding the lock. The
-/// caller holds the lock now (like std's `PoisonError`): take the guard with
-/// [`OwnerDied::into_inner`] and decide whether the protected data is sound.
-pub struct OwnerDied<G> {
-    guard: G,
-}
-
-impl<G> OwnerDied<G> {
-    /// Wraps `guard` (like `std::sync::PoisonError::new`), e.g. to carry
-    /// another guard type through `?`.
-    pub fn new(guard: G) -> Self {
-        OwnerDied { guard }
-    }
-    /// The guard: the lock is held.
-    pub fn into_inner(self) -> G {
-        self.guard
-    }
-    /// A reference to the guard.
-    pub fn get_ref(&self) -> &G {
-        &self.guard
-    }
-    /// A mutable reference to the guard.
-    pub fn get_mut(&mut self) -> &mut G {
-        &mut self.guard
-    }
-}
-
-impl<G> fmt::Debug for OwnerDied<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OwnerDied(..)")
-    }
-}
-impl<G> fmt::Display for OwnerDied<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the previous holder died while holding the lock; you hold it now, check the data it protects")
-    }
-}
-impl<G> std::error::Error for OwnerDied<G> {}
-
-/// Error of [`Lock::try_lock`] and friends.
-pub enum TryLockError<G> {
-    /// Someone else holds the lock.
-    WouldBlock,
-    /// The lock was taken over from a dead holder; the caller holds it.
-    OwnerDied(OwnerDied<G>),
-}
-
-/// Error of [`Lock::lock_timeout`] and friends.
-pub enum LockTimeoutError<G> {
-    /// The lock was still held when the timeout expired.
-    Timeout,
-    /// The lock was taken over from a dead holder; the caller holds it.
-    OwnerDied(OwnerDied<G>),
-}
-
-impl<G> TryLockError<G> {
-    /// `true` for [`TryLockError::WouldBlock`].
-    pub fn is_would_block(&self) -> bool {
-        matches!(self, TryLockError::WouldBlock)
-    }
-}
-impl<G> LockTimeoutError<G> {
-    /// `true` for [`LockTimeoutError::Timeout`].
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, LockTimeoutError::Timeout)
-    }
-}
-impl<G> From<OwnerDied<G>> for TryLockError<G> {
-    fn from(e: OwnerDied<G>) -> Self {
-        TryLockError::OwnerDied(e)
-    }
-}
-impl<G> From<OwnerDied<G>> for LockTimeoutError<G> {
-    fn from(e: OwnerDied<G>) -> Self {
-        LockTimeoutError::OwnerDied(e)
-    }
-}
-impl<G> fmt::Debug for TryLockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryLockError::WouldBlock => f.write_str("WouldBlock"),
-            TryLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-        }
-    }
-}
-impl<G> fmt::Display for TryLockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryLockError::WouldBlock => f.write_str("the lock is held by someone else"),
-            TryLockError::OwnerDied(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-impl<G> std::error::Error for TryLockError<G> {}
-impl<G> fmt::Debug for LockTimeoutError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockTimeoutError::Timeout => f.write_str("Timeout"),
-            LockTimeoutError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-        }
-    }
-}
-impl<G> fmt::Display for LockTimeoutError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockTimeoutError::Timeout => f.write_str("timed out waiting for the lock"),
-            LockTimeoutError::OwnerDied(e) => fmt::Display::fmt(e, f),
-        }
-    }
-}
-impl<G> std::error::Error for LockTimeoutError<G> {}
-
-/// Result of a blocking lock: the guard, or the guard wrapped in [`OwnerDied`].
-pub type LockResult<G> = std::result::Result<G, OwnerDied<G>>;
+pub use crate::error::{LockResult, LockTimeoutError, OwnerDied, TryLockError};
 
 pub(crate) fn wrap<G>(a: Acquired, g: G) -> LockResult<G> {
     match a {
@@ -462,12 +304,8 @@ unsafe impl ShmSafe for LockBody {}
 
 const LOCK_BODY: usize = 128;
 
-fn check_lock_header(name: &str, h: &HeaderData) -> Result<usize> {
-    if h.capacity != 0 || h.params != [0; 4] {
-        return Err(corrupted(name, "a lock segment has no capacity or parameters"));
-    }
-    Ok(LOCK_BODY)
-}
+fixed_object!(Lock, Kind::Lock, LOCK_BODY, |seg, opts| Lock { h: LockHandle::new(seg, opts.wait) });
+fixed_object!(RLock, Kind::RLock, LOCK_BODY, |seg, opts| RLock { h: LockHandle::new(seg, opts.wait) });
 
 /// A lock handle: segment plus raw lock over its word.
 struct LockHandle {
@@ -483,20 +321,6 @@ impl LockHandle {
         // (which owns both) lives.
         let raw = unsafe { RawLock::new(&body.word, seg.fd(), wait) };
         LockHandle { raw, seg }
-    }
-
-    fn create(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        let p = Plain { kind, capacity: 0, params: [0; 4], body_size: LOCK_BODY, opts };
-        Ok(Self::new(seg_create(name, &p, |_| {})?, opts.wait))
-    }
-
-    fn open(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        Ok(Self::new(seg_open(name, kind, |h| check_lock_header(name, h))?, opts.wait))
-    }
-
-    fn open_or_create(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        let p = Plain { kind, capacity: 0, params: [0; 4], body_size: LOCK_BODY, opts };
-        Ok(Self::new(seg_open_or_create(name, &p, |_| {}, |h| check_lock_header(name, h))?, opts.wait))
     }
 }
 
@@ -570,26 +394,26 @@ impl Lock {
     /// Creates a new, unlocked lock.
     ///
     /// # Errors
-    /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::NoSpace`],
-    /// [`Error::PermissionDenied`], [`Error::Io`].
+    /// [`crate::Error::InvalidName`], [`crate::Error::AlreadyExists`], [`crate::Error::NoSpace`],
+    /// [`crate::Error::PermissionDenied`], [`crate::Error::Io`].
     pub fn create(name: &str) -> Result<Self> {
         Self::create_with(name, &Options::new())
     }
     /// [`Lock::create`] with options (mode, persist, wait strategy).
     pub fn create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Lock { h: LockHandle::create(Kind::Lock, name, opts)? })
+        object::create(name, (), opts)
     }
     /// Opens an existing lock.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::WrongKind`], [`Error::Corrupted`],
-    /// [`Error::VersionMismatch`], [`Error::PermissionDenied`].
+    /// [`crate::Error::NotFound`], [`crate::Error::WrongKind`], [`crate::Error::Corrupted`],
+    /// [`crate::Error::VersionMismatch`], [`crate::Error::PermissionDenied`].
     pub fn open(name: &str) -> Result<Self> {
         Self::open_with(name, &Options::new())
     }
     /// [`Lock::open`] with options (wait strategy).
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Lock { h: LockHandle::open(Kind::Lock, name, opts)? })
+        object::open(name, opts)
     }
     /// Opens the lock, or creates it if it does not exist; race-free.
     pub fn open_or_create(name: &str) -> Result<Self> {
@@ -597,7 +421,7 @@ impl Lock {
     }
     /// [`Lock::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(Lock { h: LockHandle::open_or_create(Kind::Lock, name, opts)? })
+        object::open_or_create(name, (), opts)
     }
 
     /// Blocks until the lock is acquired.
@@ -712,7 +536,7 @@ impl RLock {
     }
     /// [`RLock::create`] with options.
     pub fn create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(RLock { h: LockHandle::create(Kind::RLock, name, opts)? })
+        object::create(name, (), opts)
     }
     /// Opens an existing re-entrant lock.
     ///
@@ -723,7 +547,7 @@ impl RLock {
     }
     /// [`RLock::open`] with options.
     pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(RLock { h: LockHandle::open(Kind::RLock, name, opts)? })
+        object::open(name, opts)
     }
     /// Opens or creates, race-free.
     pub fn open_or_create(name: &str) -> Result<Self> {
@@ -731,7 +555,7 @@ impl RLock {
     }
     /// [`RLock::open_or_create`] with options.
     pub fn open_or_create_with(name: &str, opts: &Options) -> Result<Self> {
-        Ok(RLock { h: LockHandle::open_or_create(Kind::RLock, name, opts)? })
+        object::open_or_create(name, (), opts)
     }
 
     fn guard(&self, outer: bool) -> RLockGuard<'_> {
@@ -797,9 +621,7 @@ mod tests {
 
     fn seg(tag: &str) -> Segment {
         let name = format!("rshm-unit-rawlock-{tag}-{}", std::process::id());
-        let opts = Options::new();
-        let p = Plain { kind: Kind::Lock, capacity: 0, params: [0; 4], body_size: LOCK_BODY, opts: &opts };
-        seg_create(&name, &p, |_| {}).unwrap()
+        object::create_segment::<Lock>(&name, &(), &Options::new()).unwrap()
     }
 
     #[test]

@@ -145,16 +145,14 @@ impl Owners {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shm::header::Kind;
+    use crate::shm::object;
     use crate::shm::Options;
-    use crate::sync::lock::{seg_create, Plain};
+    use crate::sync::lock::Lock;
 
     #[test]
     fn slots_are_exclusive_kernel_held_and_freed_by_drop() {
         let name = format!("rshm-unit-owners-{}", std::process::id());
-        let opts = Options::new();
-        let p = Plain { kind: Kind::Lock, capacity: 0, params: [0; 4], body_size: 128, opts: &opts };
-        let seg = seg_create(&name, &p, |_| {}).unwrap();
+        let seg = object::create_segment::<Lock>(&name, &(), &Options::new()).unwrap();
         // SAFETY: `seg` outlives both.
         let (a, b) = unsafe { (Owners::new(seg.fd(), 4), Owners::new(seg.fd(), 4)) };
         let mut scrubbed = Vec::new();

@@ -50,10 +50,10 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::primitive::Padded;
 use crate::shm::header::{HeaderData, Kind};
+use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
-use crate::sync::lock::{corrupted, seg_create, seg_open, seg_open_or_create, Plain};
 use crate::sync::owner::Owners;
 use crate::sync::raw::{self, Commit, LEDGER_SLOTS, MAX_COUNT, NO_SLOT};
 use crate::sync::wait::{self, Deadline, Waited};
@@ -123,35 +123,18 @@ impl Core {
 
     fn check(name: &str, h: &HeaderData) -> Result<usize> {
         if h.capacity != LEDGER_SLOTS as u64 || h.params[0] > MAX_COUNT || h.params[1..] != [0; 3] {
-            return Err(corrupted(name, "semaphore header has an invalid initial value or ledger size"));
+            return Err(object::corrupted(name, "semaphore header has an invalid initial value or ledger size"));
         }
         Ok(BODY)
     }
 
-    fn plain(kind: Kind, value: usize, opts: &Options) -> Result<Plain<'_>> {
+    fn shape(value: usize) -> Result<Shape> {
         if value as u64 > MAX_COUNT {
             return Err(crate::Error::InvalidArgument {
                 reason: format!("semaphore value {value} is larger than the maximum {MAX_COUNT}"),
             });
         }
-        Ok(Plain { kind, capacity: LEDGER_SLOTS as u64, params: [value as u64, 0, 0, 0], body_size: BODY, opts })
-    }
-
-    fn create(kind: Kind, name: &str, value: usize, opts: &Options) -> Result<Self> {
-        let p = Self::plain(kind, value, opts)?;
-        let seg = seg_create(name, &p, |s| Self::init(s, value as u64))?;
-        Ok(Self::new(seg, opts.wait, kind == Kind::BoundedSemaphore))
-    }
-
-    fn open(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
-        let seg = seg_open(name, kind, |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts.wait, kind == Kind::BoundedSemaphore))
-    }
-
-    fn open_or_create(kind: Kind, name: &str, value: usize, opts: &Options) -> Result<Self> {
-        let p = Self::plain(kind, value, opts)?;
-        let seg = seg_open_or_create(name, &p, |s| Self::init(s, value as u64), |h| Self::check(name, h))?;
-        Ok(Self::new(seg, opts.wait, kind == Kind::BoundedSemaphore))
+        Ok(Shape { capacity: LEDGER_SLOTS as u64, params: [value as u64, 0, 0, 0], body_size: BODY })
     }
 
     /// This handle's ledger slot (claimed, and repaired, on first use), or
@@ -264,6 +247,28 @@ impl Core {
 
 macro_rules! sem_common {
     ($ty:ident, $kind:expr) => {
+        /// `create` parameters: the initial number of permits.
+        impl SharedObject for $ty {
+            type Params<'a> = usize;
+            const KIND: Kind = $kind;
+
+            fn shape(&value: &usize, _: &Options) -> Result<Shape> {
+                Core::shape(value)
+            }
+
+            fn check(name: &str, h: &HeaderData) -> Result<usize> {
+                Core::check(name, h)
+            }
+
+            fn init(seg: &Segment, &value: &usize) {
+                Core::init(seg, value as u64);
+            }
+
+            fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
+                Ok($ty { core: Core::new(seg, opts.wait, $kind == Kind::BoundedSemaphore) })
+            }
+        }
+
         impl $ty {
             /// Creates a semaphore with `value` permits.
             ///
@@ -276,7 +281,7 @@ macro_rules! sem_common {
             }
             /// `create` with options (mode, persist, wait strategy).
             pub fn create_with(name: &str, value: usize, opts: &Options) -> Result<Self> {
-                Ok($ty { core: Core::create($kind, name, value, opts)? })
+                object::create(name, value, opts)
             }
             /// Opens an existing semaphore.
             ///
@@ -288,7 +293,7 @@ macro_rules! sem_common {
             }
             /// `open` with options (wait strategy).
             pub fn open_with(name: &str, opts: &Options) -> Result<Self> {
-                Ok($ty { core: Core::open($kind, name, opts)? })
+                object::open(name, opts)
             }
             /// Opens the semaphore, or creates it with `value` permits; race-free.
             pub fn open_or_create(name: &str, value: usize) -> Result<Self> {
@@ -296,7 +301,7 @@ macro_rules! sem_common {
             }
             /// `open_or_create` with options.
             pub fn open_or_create_with(name: &str, value: usize, opts: &Options) -> Result<Self> {
-                Ok($ty { core: Core::open_or_create($kind, name, value, opts)? })
+                object::open_or_create(name, value, opts)
             }
 
             /// Takes a permit, blocking while there is none.
@@ -389,20 +394,7 @@ pub struct BoundedSemaphore {
 }
 sem_common!(BoundedSemaphore, Kind::BoundedSemaphore);
 
-/// [`BoundedSemaphore::release`] would raise the count above its initial
-/// value (Python's `ValueError: Semaphore released too many times`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReleaseError {
-    /// The initial (and maximum) value.
-    pub max: usize,
-}
-
-impl fmt::Display for ReleaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "semaphore released too many times: its count is already at its initial value {}", self.max)
-    }
-}
-impl std::error::Error for ReleaseError {}
+pub use crate::error::ReleaseError;
 
 impl BoundedSemaphore {
     /// Returns a permit and wakes a waiter.
