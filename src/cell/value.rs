@@ -20,7 +20,7 @@
 //! then can that copy be overwritten). Readers never wait for a writer, and a
 //! writer killed mid-store leaves `seq` odd with the *old* copy intact: readers
 //! keep reading the old value, and the next writer takes the robust lock over
-//! (the dead writer's tid no longer exists) and writes the same spare copy
+//! (the dead writer's owner slot is free) and writes the same spare copy
 //! again. No reader ever sees half a write.
 
 use std::fmt;
