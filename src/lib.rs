@@ -92,6 +92,7 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod primitive;
+mod process;
 mod ring;
 mod sync;
 

@@ -55,3 +55,43 @@ fn guarded_updates_are_atomic_across_processes() {
     assert_eq!(a.len(), 16);
     assert!(matches!(Array::<u32>::open(&n), Err(ringshm::Error::LayoutMismatch { .. })));
 }
+
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(256))]
+struct A256([u64; 32]);
+
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(4096))]
+struct A4096([u8; 4096]);
+
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(8192))]
+struct A8192([u8; 8192]);
+
+/// Defect 7 of issue 7: an `Array<T>` with `align_of::<T>() == 256`
+/// panicked. Any alignment up to the page size works; larger is refused.
+#[test]
+fn large_alignments_work_up_to_a_page_and_are_refused_beyond() {
+    let _wd = common::watchdog(60);
+    let n = common::unique("arr256");
+    let a = Array::<A256>::create(&n, 3).unwrap();
+    a.set(1, A256([7; 32]));
+    let other = Array::<A256>::open(&n).unwrap();
+    assert_eq!(other.get(1).unwrap().0, [7; 32]);
+    assert_eq!(other.lock().as_ptr() as usize % 256, 0);
+
+    let p = Array::<A4096>::create_from(&common::unique("arr4k"), &[A4096([1; 4096]), A4096([2; 4096])]).unwrap();
+    assert_eq!(p.lock().as_ptr() as usize % 4096, 0);
+    assert_eq!(p.get(1).unwrap().0[4095], 2);
+
+    let too = Array::<A8192>::create(&common::unique("arr8k"), 1);
+    assert!(matches!(too, Err(ringshm::Error::InvalidArgument { .. })), "{too:?}");
+
+    // Value<T> of large alignment: a seqlock value, any alignment.
+    let v = ringshm::Value::<A256>::create(&common::unique("val256"), A256([3; 32])).unwrap();
+    assert_eq!(v.load().0, [3; 32]);
+    v.store(A256([4; 32]));
+    assert_eq!(ringshm::Value::<A256>::open(v.name()).unwrap().load().0, [4; 32]);
+    let big = ringshm::Value::<A8192>::create(&common::unique("val8k"), A8192([5; 8192])).unwrap();
+    assert_eq!(big.load().0[8191], 5);
+}

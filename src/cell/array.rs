@@ -7,8 +7,20 @@
 //! guard of [`Array::lock`] — holds the lock, like Python's synchronised
 //! `Array`, so the guard may hand out a real `&mut [T]` and a multi-element
 //! update is never seen half done by a reader. A process that dies holding
-//! the lock is detected by the next accessor (its thread id no longer exists)
-//! and the lock is taken over; [`ArrayGuard::owner_died`] reports it.
+//! the lock is detected by the next accessor (its owner slot, a kernel-held
+//! lock byte, is free) and the lock is taken over; [`ArrayGuard::owner_died`]
+//! reports it.
+//!
+//! | body offset               | content                                     |
+//! |---------------------------|---------------------------------------------|
+//! | `0`                       | the lock word (on its own cache-line pair)  |
+//! | `DATA` (128, or more)     | `len` elements of `T`                        |
+//!
+//! The segment is mapped page-aligned and its body starts `HEADER_SIZE`
+//! (512) bytes in, so `DATA` is the least offset of at least 128 that makes
+//! `HEADER_SIZE + DATA` a multiple of `align_of::<T>()`: 128 for alignments
+//! up to 128, e.g. 256 for 256, 3584 for 4096. Alignments above the page
+//! size cannot be guaranteed by `mmap` and are refused.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -19,21 +31,25 @@ use bytemuck::Pod;
 
 use super::Numeric;
 use crate::error::Result;
-use crate::shm::header::{ElemInfo, HeaderData, Kind};
+use crate::shm::header::{ElemInfo, HeaderData, Kind, HEADER_SIZE};
 use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::{Options, Segment};
 use crate::sync::lock::{Acquired, LockBody, RawLock};
+use crate::sync::wait::Deadline;
 
-/// Offset of the elements in the body.
-const DATA: usize = 128;
+/// Smallest offset of the elements in the body (after the lock word's line pair).
+const DATA_MIN: usize = 128;
+/// Largest element alignment an array supports: the page size.
+pub(crate) const MAX_ALIGN: usize = 4096;
 /// Largest array, in bytes.
 const MAX_BYTES: u64 = 1 << 40;
 
 /// A named fixed-length array of `T` (Python's `multiprocessing.Array`).
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let greeting = ringshm::Array::<u8>::create_from("greeting", b"hello")?;   // Array('c', b'hello')
+/// # let name = format!("doc-greeting-{}", std::process::id());
+/// let greeting = ringshm::Array::<u8>::create_from(&name, b"hello")?;   // Array('c', b'hello')
 /// greeting.set(0, b'H');
 /// let mut g = greeting.lock();
 /// g[1..].copy_from_slice(b"ELLO");
@@ -47,10 +63,13 @@ const MAX_BYTES: u64 = 1 << 40;
 /// previous one (Acquire/Release on the lock word), in any process.
 ///
 /// # Across processes
-/// Any process may open it by name with the same `T`. The lock is robust: a
-/// process killed while holding the guard does not block the others; the
-/// elements it was changing may be half updated (see
-/// [`ArrayGuard::owner_died`]).
+/// Any process may open it by name with the same `T`. The lock is robust (a
+/// kernel-held owner slot, as for [`crate::Lock`]): a process killed while
+/// holding the guard does not block the others, whatever happens to its pid
+/// afterwards; the elements it was changing may be half updated (see
+/// [`ArrayGuard::owner_died`]). Element types aligned to more than 128 bytes
+/// work up to the page size (4096); larger alignments are refused with
+/// [`crate::Error::InvalidArgument`].
 pub struct Array<T> {
     raw: RawLock,
     data: NonNull<T>,
@@ -109,41 +128,66 @@ impl<T: Pod> SharedObject for Array<T> {
 
     fn init(seg: &Segment, init: &ArrayInit<'_, T>) {
         if let ArrayInit::Copy(src) = init {
-            let dst = seg.body_ptr().as_ptr().wrapping_add(DATA).cast::<T>();
+            let dst = seg.body_ptr().as_ptr().wrapping_add(Self::DATA).cast::<T>();
             // SAFETY: the segment is not yet published (nobody else sees it);
             // the body holds `src.len()` elements at DATA (its shape), aligned
-            // for `T`.
+            // for `T` (DATA is chosen so; `new` checks it again).
             unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
         }
     }
 
     fn from_segment(seg: Segment, opts: &Options, _created: bool) -> Result<Self> {
-        Ok(Self::new(seg, opts))
+        Self::new(seg, opts)
     }
 }
 
 impl<T: Pod> Array<T> {
+    /// Offset of the elements in the body: at least [`DATA_MIN`], and such
+    /// that the elements are aligned for `T` in the (page-aligned) mapping,
+    /// whose body starts `HEADER_SIZE` bytes in.
+    const DATA: usize = (HEADER_SIZE + DATA_MIN).next_multiple_of(Self::ALIGN) - HEADER_SIZE;
+    const ALIGN: usize = core::mem::align_of::<T>();
+
     fn bytes_for(len: usize) -> Result<usize> {
+        let name = core::any::type_name::<T>();
+        if Self::ALIGN > MAX_ALIGN {
+            return Err(crate::Error::InvalidArgument {
+                reason: format!(
+                    "Array<{name}>: the alignment of {name} is {}, more than the page size {MAX_ALIGN}; \
+                     use a type aligned to at most 4096 bytes",
+                    Self::ALIGN
+                ),
+            });
+        }
         let b = (len as u64).checked_mul(core::mem::size_of::<T>() as u64).filter(|&b| b <= MAX_BYTES);
         match b {
-            Some(b) if core::mem::size_of::<T>() > 0 => Ok(DATA + b as usize),
+            Some(b) if core::mem::size_of::<T>() > 0 => Ok(Self::DATA + b as usize),
             _ => Err(crate::Error::InvalidArgument {
-                reason: format!("Array<{}> of {len} elements is too large", core::any::type_name::<T>()),
+                reason: format!(
+                    "Array<{name}> of {len} elements is too large (at most 1 TiB, elements not zero-sized)"
+                ),
             }),
         }
     }
 
-    fn new(seg: Segment, opts: &Options) -> Self {
+    fn new(seg: Segment, opts: &Options) -> Result<Self> {
         let len = seg.header().capacity as usize;
         let body = seg.body_at::<LockBody>(0);
-        // SAFETY: the lock word lives in `seg`'s mapping, owned by `self`.
-        let raw = unsafe { RawLock::new(&body.word, opts.wait) };
-        assert!(DATA + len * core::mem::size_of::<T>() <= seg.body_len());
-        assert!(core::mem::align_of::<T>() <= DATA);
-        // SAFETY: DATA is inside the body (asserted), 128-aligned, so aligned
-        // for `T` (alignment <= 128, asserted).
-        let data = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(DATA).cast::<T>()) };
-        Array { raw, data, len, seg, _t: PhantomData }
+        // SAFETY: the lock word lives in `seg`'s mapping and the descriptor is
+        // `seg`'s, both owned by `self`.
+        let raw = unsafe { RawLock::new(&body.word, seg.fd(), opts.wait) };
+        // `check`/`bytes_for` sized the body for `len` elements at DATA.
+        let fits = len.checked_mul(core::mem::size_of::<T>()).and_then(|b| b.checked_add(Self::DATA));
+        let data = seg.body_ptr().as_ptr().wrapping_add(Self::DATA);
+        if fits.is_none_or(|end| end > seg.body_len()) || data.align_offset(Self::ALIGN) != 0 {
+            return Err(object::corrupted(
+                seg.name(),
+                "the array does not fit its segment, or its elements are misaligned",
+            ));
+        }
+        // SAFETY: DATA is inside the body (checked), and aligned for `T` (checked).
+        let data = unsafe { NonNull::new_unchecked(data.cast::<T>()) };
+        Ok(Array { raw, data, len, seg, _t: PhantomData })
     }
 
     /// Creates an array of `len` zeroed elements (Python's `Array('i', 4)`).
@@ -218,7 +262,7 @@ impl<T: Pod> Array<T> {
     /// Locks the array; the guard derefs to `&mut [T]` for multi-element
     /// updates and unlocks on drop. Blocks while another holder has it.
     pub fn lock(&self) -> ArrayGuard<'_, T> {
-        let died = self.raw.lock_until(None) == Some(Acquired::OwnerDied);
+        let died = self.raw.lock_until(Deadline::NEVER) == Some(Acquired::OwnerDied);
         ArrayGuard { arr: self, died, _not_send: PhantomData }
     }
 
@@ -329,4 +373,4 @@ impl<T: Pod> fmt::Debug for ArrayGuard<'_, T> {
 }
 
 // `LockBody` is re-used as the array head.
-const _: () = assert!(core::mem::size_of::<LockBody>() <= DATA);
+const _: () = assert!(core::mem::size_of::<LockBody>() <= DATA_MIN);

@@ -20,7 +20,7 @@
 //! then can that copy be overwritten). Readers never wait for a writer, and a
 //! writer killed mid-store leaves `seq` odd with the *old* copy intact: readers
 //! keep reading the old value, and the next writer takes the robust lock over
-//! (the dead writer's tid no longer exists) and writes the same spare copy
+//! (the dead writer's owner slot is free) and writes the same spare copy
 //! again. No reader ever sees half a write.
 
 use std::fmt;
@@ -37,6 +37,7 @@ use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment};
 use crate::sync::lock::RawLock;
+use crate::sync::wait::Deadline;
 
 /// Offset of the data words in the body.
 const DATA: usize = 128;
@@ -137,9 +138,10 @@ fn from_bits<T: Shareable>(x: u64) -> T {
 
 /// A named shared value of type `T` (Python's `multiprocessing.Value`).
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let balance = ringshm::Value::<i64>::create("balance", 5000)?;
+/// # let name = format!("doc-balance-{}", std::process::id());
+/// let balance = ringshm::Value::<i64>::create(&name, 5000)?;   // others: Value::<i64>::open(&name)
 /// balance.fetch_add(300);
 /// balance.update(|x| x * 2);
 /// assert_eq!(balance.load(), 10600);
@@ -158,8 +160,9 @@ fn from_bits<T: Shareable>(x: u64) -> T {
 /// # Across processes
 /// Any process may open it by name with the same `T` (checked:
 /// [`crate::Error::LayoutMismatch`] otherwise). Native operations are
-/// lock-free; seqlock writers serialise on a robust lock, so a writer that
-/// dies never blocks the others.
+/// lock-free; seqlock writers serialise on a robust lock (a kernel-held owner
+/// slot, as for [`crate::Lock`]), so a writer that dies never blocks the
+/// others. Any alignment of `T` works: seqlock copies are read word by word.
 pub struct Value<T> {
     head: NonNull<ValueHead>,
     data: NonNull<u8>,
@@ -232,8 +235,9 @@ impl<T: Shareable> Value<T> {
 
     fn new(seg: Segment, opts: &Options) -> Self {
         let head = seg.body_at::<ValueHead>(0);
-        // SAFETY: the lock word lives in `seg`'s mapping, owned by `self`.
-        let wlock = unsafe { RawLock::new(&head.wlock, opts.wait) };
+        // SAFETY: the lock word lives in `seg`'s mapping and the descriptor
+        // is `seg`'s, both owned by `self`.
+        let wlock = unsafe { RawLock::new(&head.wlock, seg.fd(), opts.wait) };
         assert!(Self::body_size() <= seg.body_len());
         // SAFETY: DATA is inside the body (asserted above).
         let data = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(DATA)) };
@@ -403,7 +407,7 @@ impl<T: Shareable> Value<T> {
 
     /// Takes the seqlock writers' lock (taking it over from a dead writer).
     fn write_lock(&self) -> WriteGuard<'_> {
-        let _ = self.wlock.lock_until(None);
+        let _ = self.wlock.lock_until(Deadline::NEVER);
         WriteGuard(&self.wlock)
     }
 

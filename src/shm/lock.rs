@@ -1,5 +1,5 @@
 //! Kernel-tracked liveness: open-file-description (OFD) byte-range locks on a
-//! segment file, and process identity (pid + start time).
+//! segment file. Process identity (pid, start time) is in [`crate::process`].
 //!
 //! # Implementation details
 //!
@@ -11,6 +11,7 @@
 //! | [`SLOT_INIT`]   | the creator while it initialises | exclusive |
 //! | [`SLOT_ATTACH`] | every handle's main descriptor   | shared    |
 //! | `SLOT_ROLE0+r`  | holders of role `r`              | exclusive (one holder) or shared (a side of many) |
+//! | `SLOT_OWNER0+k` | owner slot `k` of a sync object (`crate::sync::owner`) | exclusive |
 //!
 //! OFD locks belong to the open file description, not to the process: they are
 //! inherited by `fork()` and released by the kernel when the *last* descriptor
@@ -22,8 +23,6 @@
 //! made from a description that holds no role.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Once;
 
 use rustix::fs::{Mode, OFlags};
 
@@ -35,6 +34,8 @@ pub(crate) const SLOT_INIT: u32 = 0;
 pub(crate) const SLOT_ATTACH: u32 = 1;
 /// First role slot; role `r` is `SLOT_ROLE0 + r`.
 pub(crate) const SLOT_ROLE0: u32 = 16;
+/// First owner slot of the sync objects; slot `k` is `SLOT_OWNER0 + k`.
+pub(crate) const SLOT_OWNER0: u32 = 1 << 16;
 
 fn flock_for(slot: u32, ty: libc::c_int) -> libc::flock {
     // SAFETY: `flock` is a plain C struct of integers; all-zero is a valid value.
@@ -111,139 +112,6 @@ impl RoleLock {
     }
 }
 
-/// Cached pid of this process, refreshed in forked children.
-static PID: AtomicU32 = AtomicU32::new(0);
-/// Start time (clock ticks since boot) of this process, 0 if unknown yet.
-static START: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
-
-extern "C" fn after_fork_in_child() {
-    PID.store(0, Ordering::Relaxed);
-    START.store(0, Ordering::Relaxed);
-    crate::sync::futex::after_fork_in_child();
-}
-
-/// Per-process set-up, idempotent: installs the fork handler that refreshes
-/// cached identity, and registers for the asymmetric barrier.
-pub(crate) fn register_process() {
-    ATFORK.call_once(|| {
-        // SAFETY: the handler is an `extern "C" fn()` that lives for the whole
-        // program and only does async-signal-safe work (atomic stores and the
-        // `membarrier` system call).
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-        crate::sync::futex::register_process();
-    });
-}
-
-/// This process's pid, without a system call after the first.
-#[inline]
-pub(crate) fn current_pid() -> u32 {
-    let p = PID.load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
-    }
-    let p = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    PID.store(p, Ordering::Relaxed);
-    p
-}
-
-/// This process's identity: pid and start time.
-#[allow(dead_code)] // used by the robust locks
-pub(crate) fn current_proc() -> ProcId {
-    let pid = current_pid();
-    let mut start = START.load(Ordering::Relaxed);
-    if start == 0 {
-        start = start_time(pid).unwrap_or(0);
-        START.store(start, Ordering::Relaxed);
-    }
-    ProcId { pid, start }
-}
-
-/// A process, identified against pid reuse by its start time.
-#[allow(dead_code)] // used by the robust locks
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ProcId {
-    /// The pid.
-    pub pid: u32,
-    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22); 0 if unknown.
-    pub start: u64,
-}
-
-#[allow(dead_code)] // used by the robust locks
-impl ProcId {
-    /// Whether this process still runs (a pid reused by a newer process does
-    /// not count). Errs on the side of "alive" when unsure.
-    pub(crate) fn is_alive(&self) -> bool {
-        if self.pid == 0 || self.pid > i32::MAX as u32 {
-            return false;
-        }
-        match proc_stat(self.pid) {
-            Ok(Some((state, start))) => state != 'Z' && state != 'X' && (self.start == 0 || start == self.start),
-            Ok(None) => false,
-            // No /proc to read (or an unreadable entry): fall back to kill(pid, 0).
-            Err(()) => pid_exists(self.pid),
-        }
-    }
-}
-
-/// `kill(pid, 0)`: does any process have this pid?
-pub(crate) fn pid_exists(pid: u32) -> bool {
-    // The pid may come from shared memory and be anything. Only 1..=i32::MAX
-    // name one process: `kill` reads 0 and negative values as process groups
-    // (-1: every process), and rustix's `Pid::from_raw` asserts `>= 0`.
-    let Some(p) = i32::try_from(pid).ok().filter(|&p| p > 0).and_then(rustix::process::Pid::from_raw) else {
-        return false;
-    };
-    !matches!(rustix::process::test_kill_process(p), Err(rustix::io::Errno::SRCH))
-}
-
-/// Start time of a running (not zombie) `pid`, from `/proc/PID/stat`.
-#[allow(dead_code)] // used by the robust locks
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
-    match proc_stat(pid) {
-        Ok(Some((state, start))) if state != 'Z' && state != 'X' => Some(start),
-        _ => None,
-    }
-}
-
-/// `(state, start time)` from `/proc/PID/stat`; `Ok(None)` if there is no such
-/// process, `Err(())` if `/proc` could not tell.
-fn proc_stat(pid: u32) -> Result<Option<(char, u64)>, ()> {
-    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Distinguish "no such process" from "no /proc at all".
-            return if std::path::Path::new("/proc/self/stat").exists() { Ok(None) } else { Err(()) };
-        }
-        Err(_) => return Err(()),
-    };
-    // The command name (field 2) may hold spaces and parentheses: parse after
-    // the last ')'.
-    let rest = &stat[stat.rfind(')').ok_or(())? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next().and_then(|s| s.chars().next()).ok_or(())?; // field 3
-    let start = fields.nth(18).and_then(|s| s.parse().ok()).ok_or(())?; // field 22
-    Ok(Some((state, start)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pids_out_of_range_do_not_exist() {
-        assert!(!pid_exists(0));
-        assert!(!pid_exists(u32::MAX)); // -1 to kill(2): every process
-        assert!(!pid_exists(i32::MAX as u32 + 1));
-        assert!(pid_exists(current_pid()));
-    }
-
-    #[test]
-    fn self_is_alive_and_pid_one_is_not_me() {
-        let me = current_proc();
-        assert!(me.start > 0);
-        assert!(me.is_alive());
-        assert!(!ProcId { pid: me.pid, start: me.start + 1 }.is_alive());
-        assert!(!ProcId { pid: 0, start: 0 }.is_alive());
-    }
-}
+// Process identity lives in the lowest layer; these re-exports keep the
+// older `shm::lock::` paths working.
+pub(crate) use crate::process::{current_pid, pid_exists, register_process, start_time, ProcId};

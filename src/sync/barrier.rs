@@ -1,12 +1,16 @@
 //! [`Barrier`]: `n` parties wait until all have arrived (Python's
 //! `multiprocessing.Barrier`); a party that dies while waiting breaks it.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let start = ringshm::Barrier::create("start", 3)?;   // the others: Barrier::open("start")
-//! if start.wait()?.is_leader() {
-//!     println!("everybody is here");
-//! }
+//! # let name = format!("doc-start-{}", std::process::id());
+//! let start = ringshm::Barrier::create(&name, 3)?;   // the others: Barrier::open(&name)
+//! // Three parties (threads here; processes alike): exactly one is the leader.
+//! let leaders = std::thread::scope(|s| {
+//!     let parties: Vec<_> = (0..3).map(|_| s.spawn(|| start.wait())).collect();
+//!     parties.into_iter().map(|p| p.join().unwrap()).filter(|r| r.is_ok_and(|r| r.is_leader())).count()
+//! });
+//! assert_eq!(leaders, 1);
 //! # Ok(()) }
 //! ```
 //!
@@ -22,11 +26,20 @@
 //! | 18      | `RESET`   | the last generation change was a `reset`, not a completion |
 //! | 19..=31 | gen       | generation, bumped by the last arrival (or `reset`)  |
 //!
-//! Before counting itself in, a party records `(pid, gen)` in one of `n`
-//! arrival slots. Waiters scan the slots of their generation every
-//! [`SCAN_EVERY`] and break the barrier if a recorded party's process no
-//! longer exists. A count read from the segment that is not below `n` also
-//! breaks it, so a scribbled word never hangs anybody.
+//! Before counting itself in, a party records `(k, gen)` in one of `n`
+//! arrival slots, where `k` is its handle's owner slot: a kernel-held lock
+//! byte (see [`crate::sync::owner`]) that is free once the handle's process
+//! died, whatever happened to its pid since. Waiters scan the slots of their
+//! generation every [`SCAN_EVERY`] and break the barrier if a recorded
+//! party's owner slot has no live holder; a handle that reclaims a dead owner
+//! slot breaks the generation the dead party was waiting in before it uses
+//! the slot. A count read from the segment that is not below `n` also breaks
+//! it, so a scribbled word never hangs anybody.
+//!
+//! | arrival slot (64 bits) | meaning                                   |
+//! |------------------------|-------------------------------------------|
+//! | low 32: `gen + 1`      | the generation the party arrived in       |
+//! | high 32: `k`           | the party's owner slot (`NO_OWNER`: none) |
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -36,12 +49,12 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::primitive::Padded;
 use crate::shm::header::{HeaderData, Kind};
-use crate::shm::lock::{current_pid, ProcId};
 use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
-use crate::sync::wait::{self, Waited};
+use crate::sync::owner::Owners;
+use crate::sync::wait::{self, Deadline, Waited};
 
 const COUNT_MASK: u32 = 0xFFFF;
 const WAITING: u32 = 1 << 16;
@@ -52,6 +65,10 @@ const GEN_SHIFT: u32 = 19;
 pub const MAX_PARTIES: usize = COUNT_MASK as usize;
 /// How often a waiter checks that the recorded parties still live.
 const SCAN_EVERY: Duration = Duration::from_millis(50);
+/// Owner slots of a barrier segment.
+const OWNER_SLOTS: u32 = 1024;
+/// An arrival recorded without an owner slot (all were taken): never dead.
+const NO_OWNER: u32 = u32::MAX;
 
 #[inline]
 fn gen_of(c: u32) -> u32 {
@@ -96,14 +113,19 @@ impl BarrierWaitResult {
 ///
 /// # Across processes
 /// Any process may open it by name. A party whose process dies while waiting
-/// breaks the barrier within about 100 ms: the others get
+/// breaks the barrier within about 100 ms (neither pid reuse nor pid
+/// namespaces can hide the death: liveness is a kernel-held lock): the others get
 /// [`BarrierError::Broken`] instead of hanging. A party that never arrives at
-/// all cannot be told from a slow one: use [`Barrier::wait_timeout`].
+/// all cannot be told from a slow one: use [`Barrier::wait_timeout`]. Up to
+/// 1024 handles are tracked at once (each keeps an owner slot and one extra
+/// file descriptor from its first `wait` until it is dropped); the death of a
+/// party of a further handle is not noticed.
 pub struct Barrier {
     head: NonNull<BarrierHead>,
     slots: NonNull<AtomicU64>,
     n: usize,
     wait: WaitStrategy,
+    owners: Owners,
     seg: Segment,
 }
 
@@ -157,7 +179,10 @@ impl Barrier {
         let head = NonNull::from(seg.body_at::<BarrierHead>(0));
         let slots = NonNull::from(&seg.body_at::<[AtomicU64; 1]>(HEAD)[0]);
         assert!(body_size(n) <= seg.body_len());
-        Barrier { head, slots, n, wait, seg }
+        // SAFETY: the descriptor is `seg`'s, open as long as `seg`, which the
+        // barrier owns.
+        let owners = unsafe { Owners::new(seg.fd(), OWNER_SLOTS) };
+        Barrier { head, slots, n, wait, owners, seg }
     }
 
     fn ctl(&self) -> &AtomicU32 {
@@ -208,7 +233,7 @@ impl Barrier {
     /// # Errors
     /// [`BarrierError::Broken`] if the barrier is or becomes broken.
     pub fn wait(&self) -> std::result::Result<BarrierWaitResult, BarrierError> {
-        self.wait_inner(None)
+        self.wait_inner(Deadline::NEVER)
     }
 
     /// Waits at most `timeout`; on timeout the barrier breaks (as in Python).
@@ -216,10 +241,10 @@ impl Barrier {
     /// # Errors
     /// [`BarrierError::Timeout`] for this caller, [`BarrierError::Broken`].
     pub fn wait_timeout(&self, timeout: Duration) -> std::result::Result<BarrierWaitResult, BarrierError> {
-        self.wait_inner(wait::deadline(Some(timeout)).or(Some(crate::sync::lock::far_future())))
+        self.wait_inner(Deadline::after(timeout))
     }
 
-    /// Records this process in an arrival slot of generation `gen`.
+    /// Records owner slot `me` in an arrival slot of generation `gen`.
     fn register(&self, gen: u32, me: u32) {
         let tag = u64::from(gen) + 1;
         for s in self.slots() {
@@ -242,8 +267,27 @@ impl Barrier {
         let tag = u64::from(gen) + 1;
         self.slots().iter().any(|s| {
             let v = s.load(Ordering::Relaxed);
-            v & 0xFFFF_FFFF == tag && !ProcId { pid: (v >> 32) as u32, start: 0 }.is_alive()
+            let k = (v >> 32) as u32;
+            v & 0xFFFF_FFFF == tag && k != NO_OWNER && !self.owners.held(k)
         })
+    }
+
+    /// Our owner slot; a dead earlier holder of it that was waiting breaks
+    /// its generation first.
+    fn owner(&self) -> u32 {
+        let scrub = |k: u32| {
+            // Relaxed: a snapshot; `break_gen` acts only if still in that generation.
+            let gen = gen_of(self.ctl().load(Ordering::Relaxed));
+            let tag = u64::from(gen) + 1;
+            let dead_waits = self.slots().iter().any(|s| {
+                let v = s.load(Ordering::Relaxed);
+                v & 0xFFFF_FFFF == tag && (v >> 32) as u32 == k
+            });
+            if dead_waits {
+                self.break_gen(gen);
+            }
+        };
+        self.owners.claim(scrub).unwrap_or(NO_OWNER)
     }
 
     /// Sets `BROKEN` if the barrier is still in generation `gen`.
@@ -273,9 +317,9 @@ impl Barrier {
         }
     }
 
-    fn wait_inner(&self, deadline: Option<Instant>) -> std::result::Result<BarrierWaitResult, BarrierError> {
+    fn wait_inner(&self, deadline: Deadline) -> std::result::Result<BarrierWaitResult, BarrierError> {
         let ctl = self.ctl();
-        let me = current_pid();
+        let me = self.owner();
         let n = self.n as u32;
         // Arrive.
         let gen = loop {

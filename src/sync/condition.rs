@@ -1,33 +1,56 @@
 //! [`Condition`]: a condition variable that owns its robust lock (Python's
 //! `multiprocessing.Condition`).
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let cv = ringshm::Condition::create("cv")?;
-//! let ready = ringshm::Value::<u32>::create("ready", 0)?;
-//! // waiter
-//! let g = cv.lock().unwrap_or_else(|e| e.into_inner());
-//! let _g = cv.wait_while(g, |_| ready.load() == 0).unwrap_or_else(|e| e.into_inner());
-//! // notifier (another process): set `ready` under cv.lock(), then cv.notify_all()
+//! # let (cv_name, ready_name) = (format!("doc-cv-{}", std::process::id()), format!("doc-cv-ready-{}", std::process::id()));
+//! let cv = ringshm::Condition::create(&cv_name)?;          // others: Condition::open(&cv_name)
+//! let ready = ringshm::Value::<u32>::create(&ready_name, 0)?;
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         // the notifier (any thread, any process): change the state under the lock, then notify
+//!         let _g = cv.lock().unwrap_or_else(|e| e.into_inner());
+//!         ready.store(1);
+//!         cv.notify_all();
+//!     });
+//!     let g = cv.lock().unwrap_or_else(|e| e.into_inner());
+//!     let _g = cv.wait_while(g, |_| ready.load() == 0).unwrap_or_else(|e| e.into_inner());
+//! });
+//! assert_eq!(ready.load(), 1);
 //! # Ok(()) }
 //! ```
 //!
 //! # Implementation details
 //!
-//! The lock is a robust lock word (see [`crate::sync::lock`]). Notifications
-//! bump a sequence word that waiters sleep on. A waiter reads the sequence
-//! *before* releasing the lock and counts itself in `sleepers`; a notifier bumps
-//! the sequence and wakes only if `sleepers` is non-zero. Both pairs are
-//! SeqCst read-modify-writes followed by SeqCst loads (a store-buffer
-//! pattern), and `FUTEX_WAIT` compares the sequence atomically with going to
-//! sleep, so a notification sent after the waiter released the lock is never
-//! lost. Sleeps are bounded slices; spurious wake-ups are allowed (use
-//! [`Condition::wait_while`]).
+//! The lock is a robust lock word (see [`crate::sync::raw`]). Each waiter
+//! takes a *waiter slot* — a 32-bit word of its own — while it holds the
+//! lock, releases the lock and sleeps on that word; `notify(n)` marks up to
+//! `n` waiting slots notified and wakes exactly those words (the slot
+//! protocol and its state table are in [`crate::sync::raw`], modelled with
+//! loom there). So `notify_one` wakes one waiter, as Python's `notify()`
+//! does, and a timed-out waiter never swallows a notification meant for
+//! another: its cancel fails if it was picked, and it returns as notified.
+//!
+//! | body word    | meaning                                                      |
+//! |--------------|--------------------------------------------------------------|
+//! | `lock`       | the robust lock word                                         |
+//! | `seq`        | bumped by notifies while overflow waiters exist (futex word) |
+//! | `overflow`   | waiters that found every slot taken and sleep on `seq`       |
+//! | `next`       | where the next notify starts scanning (round robin)          |
+//! | `slots[64]`  | waiter slots                                                 |
+//!
+//! Waiter slots name their waiter by its lock holder id (owner slot and
+//! tid), so a waiter that died is recognised like a dead lock holder: the
+//! other waiters' liveness scans (every sleep slice) free its slot and pass
+//! on a notification it had received but not used. More than 64 concurrent
+//! waiters fall back to sleeping on `seq`, where a notify wakes all of them
+//! (spuriously: [`Condition::wait_while`] re-checks). Sleeps are bounded
+//! slices of the one wait loop ([`crate::sync::wait`]).
 
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Result;
 use crate::primitive::Padded;
@@ -37,19 +60,26 @@ use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment};
 use crate::sync::futex;
 use crate::sync::lock::{
-    far_future, wrap, wrap_timeout, wrap_try, Acquired, LockGuard, LockResult, LockTimeoutError, OwnerDied, RawLock,
-    TryLockError,
+    wrap, wrap_timeout, wrap_try, Acquired, LockGuard, LockResult, LockTimeoutError, OwnerDied, RawLock, TryLockError,
 };
-use crate::sync::wait::PARK_SLICE;
+use crate::sync::raw;
+use crate::sync::wait::{self, Deadline, Sleep, Waited};
+
+/// Waiter slots of a condition.
+const WAIT_SLOTS: usize = 64;
 
 #[repr(C)]
 struct CondBody {
     /// The lock word.
     lock: Padded<AtomicU32>,
-    /// Notification sequence (futex word); any value is valid.
+    /// Overflow sequence (futex word); any value is valid.
     seq: Padded<AtomicU32>,
-    /// Threads sleeping (or about to) on `seq`; a dead sleeper only costs spare wakes.
-    sleepers: Padded<AtomicU32>,
+    /// Waiters sleeping on `seq` (a hint: a dead one only costs spare wakes).
+    overflow: Padded<AtomicU32>,
+    /// Where the next notify starts; any value is valid.
+    next: Padded<AtomicU32>,
+    /// Waiter slots (see [`crate::sync::raw`]); any value is valid.
+    slots: [AtomicU32; WAIT_SLOTS],
 }
 // SAFETY: `#[repr(C)]`, only atomics and padding never read.
 unsafe impl ShmSafe for CondBody {}
@@ -77,9 +107,14 @@ impl WaitTimeoutResult {
 /// is visible to the woken waiter.
 ///
 /// # Across processes
-/// Any process may open it by name. If a process dies holding the lock, the
+/// Any process may open it by name. `notify_one` wakes one waiter of any
+/// process, `notify(n)` at most `n`. If a process dies holding the lock, the
 /// next `lock` or the re-acquisition inside `wait` returns
-/// `Err(OwnerDied(..))` with the lock held.
+/// `Err(OwnerDied(..))` with the lock held. A waiter that dies after it was
+/// notified does not swallow the notification: within one sleep slice
+/// another waiter gets it. Up to 64 waiters have a slot of their own and are
+/// woken one by one; waiters beyond that are all woken by any notify (a
+/// spurious wake-up: use [`Condition::wait_while`]).
 pub struct Condition {
     raw: RawLock,
     body: NonNull<CondBody>,
@@ -101,8 +136,9 @@ impl fmt::Debug for Condition {
 impl Condition {
     fn new(seg: Segment, opts: &Options) -> Self {
         let body = seg.body_at::<CondBody>(0);
-        // SAFETY: the lock word lives in `seg`'s mapping, owned by `self`.
-        let raw = unsafe { RawLock::new(&body.lock, opts.wait) };
+        // SAFETY: the lock word and the waiter slots live in `seg`'s mapping,
+        // and the descriptor is `seg`'s, both owned by `self`.
+        let raw = unsafe { RawLock::new(&body.lock, seg.fd(), opts.wait).with_waiter_slots(&body.slots) };
         Condition { raw, body: NonNull::from(body), seg }
     }
 
@@ -148,7 +184,7 @@ impl Condition {
     /// # Errors
     /// `Err(OwnerDied(guard))` if the last holder died holding it.
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
-        wrap(self.raw.lock_until(None).unwrap_or(Acquired::Clean), LockGuard::new(&self.raw))
+        wrap(self.raw.lock_until(Deadline::NEVER).unwrap_or(Acquired::Clean), LockGuard::new(&self.raw))
     }
 
     /// Takes the lock if it is free.
@@ -167,8 +203,7 @@ impl Condition {
         &self,
         timeout: Duration,
     ) -> std::result::Result<LockGuard<'_>, LockTimeoutError<LockGuard<'_>>> {
-        let d = crate::sync::wait::deadline(Some(timeout)).or(Some(far_future()));
-        wrap_timeout(self.raw.lock_until(d), || LockGuard::new(&self.raw))
+        wrap_timeout(self.raw.lock_until(Deadline::after(timeout)), || LockGuard::new(&self.raw))
     }
 
     fn check_guard(&self, g: &LockGuard<'_>) {
@@ -177,39 +212,59 @@ impl Condition {
 
     /// Sleeps (lock released) until notified or `deadline`; returns with the
     /// lock held again. `true` if it timed out.
-    fn wait_inner<'a>(&'a self, g: LockGuard<'a>, deadline: Option<Instant>) -> (LockGuard<'a>, Acquired, bool) {
+    fn wait_inner<'a>(&'a self, g: LockGuard<'a>, deadline: Deadline) -> (LockGuard<'a>, Acquired, bool) {
         self.check_guard(&g);
         let b = self.b();
-        // SeqCst: with the SeqCst `sleepers` RMW below and the notifier's
-        // SeqCst `seq` RMW + `sleepers` load, a store-buffer pair (see the
-        // module docs).
-        let seq = b.seq.load(Ordering::SeqCst);
-        b.sleepers.fetch_add(1, Ordering::SeqCst);
-        drop(g);
-        let mut timed_out = false;
-        loop {
-            // SeqCst: in one total order with the `seq` bump of `notify_*`, so a
-            // notify after our unlock is never missed.
-            if b.seq.load(Ordering::SeqCst) != seq {
-                break;
-            }
-            let slice = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        timed_out = true;
-                        break;
-                    }
-                    left.min(PARK_SLICE)
-                }
-                None => PARK_SLICE,
-            };
-            futex::wait(&b.seq, seq, Some(slice));
-        }
-        // Relaxed: only a hint for notifiers; a lost decrement costs spare wakes.
-        let _ = b.sleepers.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
-        let a = self.raw.lock_until(None).unwrap_or(Acquired::Clean);
+        let strategy = self.raw.wait_strategy();
+        // We hold the lock, so we have a holder id.
+        let id = self.raw.claim_id();
+        let slot = id.and_then(|id| Some((id, raw::cv_register(&b.slots, id, id as usize % WAIT_SLOTS)?)));
+        let timed_out = if let Some((id, i)) = slot {
+            drop(g);
+            let word = &b.slots[i];
+            let r = wait::wait(
+                strategy,
+                deadline,
+                Sleep::Value(word, raw::CV_WAITING | (id & raw::OWNER_MASK)),
+                |_| raw::cv_notified(word, id).then_some(()),
+                || {
+                    self.pass_on_dead(id);
+                    false
+                },
+            );
+            let notified = raw::cv_leave(word, id);
+            !notified && r == Waited::TimedOut
+        } else {
+            // Every slot taken: sleep on the overflow sequence.
+            // SeqCst: with the notifier's SeqCst `overflow` load after its
+            // `seq` bump, a store-buffer pair: it sees us or we see the bump.
+            let seq = b.seq.load(Ordering::SeqCst);
+            b.overflow.fetch_add(1, Ordering::SeqCst);
+            drop(g);
+            let r = wait::wait(
+                strategy,
+                deadline,
+                Sleep::Value(&b.seq, seq),
+                // SeqCst: see above.
+                |_| (b.seq.load(Ordering::SeqCst) != seq).then_some(()),
+                || false,
+            );
+            // Relaxed: only a hint for notifiers.
+            let _ = b.overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+            r == Waited::TimedOut
+        };
+        let a = self.raw.lock_until(Deadline::NEVER).unwrap_or(Acquired::Clean);
         (LockGuard::new(&self.raw), a, timed_out)
+    }
+
+    /// Frees the slots of dead waiters (other than `me`) and passes on the
+    /// notifications they had received but not used.
+    fn pass_on_dead(&self, me: u32) {
+        let slots = &self.b().slots;
+        let lost = raw::cv_retire(slots, |id| id != me & raw::OWNER_MASK && self.raw.holder_dead(id));
+        if lost > 0 {
+            self.notify(lost);
+        }
     }
 
     /// Releases the lock, sleeps until notified, and takes the lock again.
@@ -222,7 +277,7 @@ impl Condition {
     /// # Panics
     /// If `guard` belongs to another lock.
     pub fn wait<'a>(&'a self, guard: LockGuard<'a>) -> LockResult<LockGuard<'a>> {
-        let (g, a, _) = self.wait_inner(guard, None);
+        let (g, a, _) = self.wait_inner(guard, Deadline::NEVER);
         wrap(a, g)
     }
 
@@ -238,8 +293,7 @@ impl Condition {
         guard: LockGuard<'a>,
         timeout: Duration,
     ) -> LockResult<(LockGuard<'a>, WaitTimeoutResult)> {
-        let d = crate::sync::wait::deadline(Some(timeout)).or(Some(far_future()));
-        let (g, a, t) = self.wait_inner(guard, d);
+        let (g, a, t) = self.wait_inner(guard, Deadline::after(timeout));
         wrap(a, (g, WaitTimeoutResult(t)))
     }
 
@@ -259,7 +313,7 @@ impl Condition {
     ) -> LockResult<LockGuard<'a>> {
         let mut died = false;
         while condition(&mut guard) {
-            let (g, a, _) = self.wait_inner(guard, None);
+            let (g, a, _) = self.wait_inner(guard, Deadline::NEVER);
             died |= a == Acquired::OwnerDied;
             guard = g;
         }
@@ -280,7 +334,7 @@ impl Condition {
         timeout: Duration,
         mut condition: impl FnMut(&mut LockGuard<'a>) -> bool,
     ) -> LockResult<(LockGuard<'a>, WaitTimeoutResult)> {
-        let d = crate::sync::wait::deadline(Some(timeout)).or(Some(far_future()));
+        let d = Deadline::after(timeout);
         let mut died = false;
         let mut timed_out = false;
         loop {
@@ -304,23 +358,33 @@ impl Condition {
         }
     }
 
-    fn notify(&self, n: u32) {
+    /// Wakes up to `n` waiters (Python's `notify(n)`); returns how many
+    /// it picked. Each picked waiter returns from its wait (after taking the
+    /// lock); the others keep waiting. Waiters beyond the 64 that have a slot
+    /// of their own are all woken by any notify (spuriously).
+    pub fn notify(&self, n: usize) -> usize {
         let b = self.b();
-        // SeqCst: see `wait_inner`.
-        b.seq.fetch_add(1, Ordering::SeqCst);
-        if b.sleepers.load(Ordering::SeqCst) != 0 {
-            futex::wake(&b.seq, n);
+        // Relaxed: only spreads where scans start.
+        let start = b.next.fetch_add(1, Ordering::Relaxed) as usize;
+        let picked = raw::cv_notify(&b.slots, n, start, |s| futex::wake(s, 1));
+        if picked < n {
+            // SeqCst: see `wait_inner`.
+            b.seq.fetch_add(1, Ordering::SeqCst);
+            if b.overflow.load(Ordering::SeqCst) != 0 {
+                futex::wake_all(&b.seq);
+            }
         }
+        picked
     }
 
-    /// Wakes one waiter (of any process).
+    /// Wakes one waiter (of any process), if any waits.
     pub fn notify_one(&self) {
         self.notify(1);
     }
 
     /// Wakes every waiter (of every process).
     pub fn notify_all(&self) {
-        self.notify(i32::MAX as u32);
+        self.notify(usize::MAX);
     }
 
     /// The segment name.

@@ -1,10 +1,16 @@
 //! [`Event`]: a flag that processes wait on (Python's `multiprocessing.Event`).
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let green = ringshm::Event::create("green-light")?;   // cars: Event::open("green-light")
-//! green.set();      // every waiter, in every process, wakes
+//! # let name = format!("doc-green-light-{}", std::process::id());
+//! let green = ringshm::Event::create(&name)?;   // cars: Event::open(&name)
+//! std::thread::scope(|s| {
+//!     let car = s.spawn(|| green.wait_timeout(std::time::Duration::from_secs(30)));
+//!     green.set();      // every waiter, in every process, wakes
+//!     assert!(car.join().unwrap());
+//! });
 //! green.clear();
+//! assert!(!green.is_set());
 //! # Ok(()) }
 //! ```
 //!
@@ -142,17 +148,16 @@ impl Event {
 
     /// Blocks until the flag is set (returns at once if it is).
     pub fn wait(&self) {
-        self.wait_inner(None);
+        self.wait_inner(wait::Deadline::NEVER);
     }
 
     /// Blocks until the flag is set or `timeout` passes; returns whether it
     /// was set (Python's `wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let d = wait::deadline(Some(timeout)).or(Some(crate::sync::lock::far_future()));
-        self.wait_inner(d)
+        self.wait_inner(wait::Deadline::after(timeout))
     }
 
-    fn wait_inner(&self, deadline: Option<std::time::Instant>) -> bool {
+    fn wait_inner(&self, deadline: wait::Deadline) -> bool {
         let w = self.w();
         let start = w.load(Ordering::Relaxed);
         let r =

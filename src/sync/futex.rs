@@ -30,32 +30,10 @@
 use std::time::Duration;
 
 #[cfg(not(loom))]
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicU32, Ordering};
 
 #[cfg(loom)]
 use loom::sync::atomic::{fence, AtomicU32, Ordering};
-
-#[cfg(not(loom))]
-/// Whether this process is registered for `GLOBAL_EXPEDITED` barriers, so its
-/// light side may skip the hardware fence.
-static REGISTERED: AtomicBool = AtomicBool::new(false);
-
-/// Registers this process for expedited global barriers (idempotent).
-#[cfg(not(loom))]
-pub(crate) fn register_process() {
-    use rustix::thread::{membarrier, MembarrierCommand};
-    let ok = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-    // Relaxed: a process-local flag; the registration itself completed in
-    // the kernel before this store, so any thread that sees `true` is covered.
-    REGISTERED.store(ok, Ordering::Relaxed);
-}
-
-/// Called in a forked child: registration is per address space, so register
-/// again (the child gets a new one).
-#[cfg(not(loom))]
-pub(crate) fn after_fork_in_child() {
-    register_process();
-}
 
 /// The publisher's half of the Dekker pattern: free when the process is
 /// registered for expedited barriers.
@@ -63,7 +41,7 @@ pub(crate) fn after_fork_in_child() {
 pub(crate) fn light_barrier() {
     #[cfg(not(loom))]
     {
-        if REGISTERED.load(Ordering::Relaxed) {
+        if crate::process::barrier_registered() {
             // The heavy side's IPI orders our stores before our loads; only
             // keep the compiler from moving the load above the store.
             compiler_fence(Ordering::SeqCst);

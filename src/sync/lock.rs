@@ -1,79 +1,64 @@
 //! Robust inter-process mutexes: [`Lock`] and the re-entrant [`RLock`].
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let lock = ringshm::Lock::create("db-lock")?;      // any process: Lock::open("db-lock")
+//! # let name = format!("doc-db-lock-{}", std::process::id());
+//! let lock = ringshm::Lock::create(&name)?;      // any process: Lock::open(&name)
 //! let guard = match lock.lock() {
 //!     Ok(g) => g,
 //!     Err(died) => died.into_inner(),   // the last holder died holding it: check your data
 //! };
+//! assert!(lock.try_lock().unwrap_err().is_would_block());
 //! drop(guard);
+//! assert!(!lock.is_locked());
 //! # Ok(()) }
 //! ```
 //!
 //! # Implementation details
 //!
-//! One 32-bit futex word holding the owner's thread id (see the state table
-//! in [`crate::sync::raw`]). The uncontended path is one CAS to lock and one
-//! `swap` to unlock, exactly like `std::sync::Mutex`; the kernel is entered
-//! only when the `WAITERS` bit says somebody sleeps.
+//! One 32-bit futex word naming its holder by owner slot and thread id (see
+//! the state table in [`crate::sync::raw`]). The owner slot is a kernel-held
+//! lock byte of the holder's handle ([`crate::sync::owner`]), claimed once
+//! per handle and process; after that the uncontended path is one CAS to
+//! lock and one `swap` to unlock, exactly like `std::sync::Mutex`, and the
+//! kernel is entered only when the `WAITERS` bit says somebody sleeps.
 //!
-//! Waiters sleep in bounded slices ([`PARK_SLICE`]) and, after every slice,
-//! ask `/proc` whether the owner thread still exists. If it does not (its
-//! process was killed, or the thread ended holding the lock), one waiter CASes
-//! its own tid over the dead one and gets [`OwnerDied`]. A word scribbled with
-//! a tid that does not exist is the same case, so a corrupted word cannot wedge
-//! the lock.
+//! Waiters go through the one wait loop ([`crate::sync::wait`], sleeping on
+//! the word itself with `Sleep::Rmw`) in bounded slices of
+//! [`crate::sync::wait::PARK_SLICE`], and after every slice ask the kernel
+//! whether the holder's owner slot is still held (one `F_OFD_GETLK`). If it
+//! is not — the holder's process was killed or dropped its handle — one
+//! waiter CASes its own id over the dead one and gets [`OwnerDied`]. A holder
+//! thread that ended while its process lives is recognised by waiters of the
+//! same handle (`/proc/self/task`). A word scribbled with a slot nobody holds
+//! is the same case as a dead holder, so a corrupted word cannot wedge the
+//! lock.
+//!
+//! | the holder named by the word   | how a waiter tells                        | outcome      |
+//! |--------------------------------|-------------------------------------------|--------------|
+//! | alive                          | its owner slot is held                    | wait         |
+//! | its process died               | the owner slot is free                    | `OwnerDied`  |
+//! | died, slot since reclaimed     | the reclaimer set `DIED` in the word      | `OwnerDied`  |
+//! | its thread ended (same handle) | `/proc/self/task/TID` is gone             | `OwnerDied`  |
 
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Result;
+use crate::process::{current_tid, own_thread_alive};
 use crate::shm::header::Kind;
-use crate::shm::lock::ProcId;
 use crate::shm::object::{self, fixed_object};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
-use crate::sync::raw::{self, TID_MASK, WAITERS};
-use crate::sync::wait::PARK_SLICE;
-
-// ---------------------------------------------------------------------------
-// Thread identity
-
-thread_local! {
-    /// `(pid << 32) | tid` of this thread, cached; the pid part detects a
-    /// forked child (which has a new tid but inherits thread-locals).
-    static TID: Cell<u64> = const { Cell::new(0) };
-}
-
-/// This thread's id (as the kernel numbers it), without a system call after
-/// the first per thread and per process.
-#[inline]
-pub(crate) fn current_tid() -> u32 {
-    let pid = crate::shm::lock::current_pid();
-    let c = TID.with(Cell::get);
-    if (c >> 32) as u32 == pid && c != 0 {
-        return c as u32;
-    }
-    tid_slow(pid)
-}
-
-#[cold]
-fn tid_slow(pid: u32) -> u32 {
-    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-    TID.with(|c| c.set(u64::from(pid) << 32 | u64::from(tid)));
-    tid
-}
-
-/// Whether thread `tid` still runs (anywhere in the pid namespace).
-pub(crate) fn tid_alive(tid: u32) -> bool {
-    ProcId { pid: tid, start: 0 }.is_alive()
-}
+use crate::sync::owner::Owners;
+use crate::sync::raw::{self, OWNER_MASK, WAITERS};
+use crate::sync::wait::{self, Deadline, Sleep, Waited};
 
 // ---------------------------------------------------------------------------
 // Segment plumbing shared by every sync primitive
@@ -90,31 +75,56 @@ pub(crate) enum Acquired {
     OwnerDied,
 }
 
-/// How long `Adaptive` spins before yielding, in polls.
-const SPIN_POLLS: u32 = 64;
-/// How many times `Adaptive` yields before sleeping.
-const YIELDS: u32 = 16;
-/// How often a waiter that does not sleep (`Spin`) checks the owner.
-const CHECK_EVERY: Duration = Duration::from_millis(5);
-
-/// A robust lock word in shared memory, plus this handle's wait strategy.
-/// The raw core behind [`Lock`], [`RLock`], `Condition` and `Array`.
+/// A robust lock word in shared memory, plus this handle's owner slot and
+/// wait strategy. The raw core behind [`Lock`], [`RLock`], `Condition`,
+/// `Array` and the seqlock writers of `Value`.
 pub(crate) struct RawLock {
     word: NonNull<AtomicU32>,
+    owners: Owners,
     wait: WaitStrategy,
+    /// Condition waiter slots that name owner slots too (see
+    /// [`RawLock::with_waiter_slots`]).
+    waiters: Option<NonNull<[AtomicU32]>>,
 }
 
 // SAFETY: the word is an atomic in a mapping that outlives the `RawLock` (see
-// `RawLock::new`); atomics may be used from any thread.
+// `RawLock::new`); atomics may be used from any thread; `Owners` is `Sync`.
 unsafe impl Send for RawLock {}
 // SAFETY: as above.
 unsafe impl Sync for RawLock {}
 
 impl RawLock {
+    /// A lock over `word`, whose holders are tracked through owner slots of
+    /// the segment open as `file`.
+    ///
     /// # Safety
-    /// `word` stays valid (mapped) for the life of the returned value.
-    pub(crate) unsafe fn new(word: &AtomicU32, wait: WaitStrategy) -> Self {
-        RawLock { word: NonNull::from(word), wait }
+    /// `word` stays valid (mapped) and `file` (if any) open for the life of
+    /// the returned value.
+    pub(crate) unsafe fn new(word: &AtomicU32, file: Option<BorrowedFd<'_>>, wait: WaitStrategy) -> Self {
+        // SAFETY: `file` stays open as long as we live (our contract).
+        let owners = unsafe { Owners::new(file, raw::LOCK_SLOTS) };
+        RawLock { word: NonNull::from(word), owners, wait, waiters: None }
+    }
+
+    /// Also retires the condition waiter slots `slots` of a dead owner slot
+    /// when this handle reclaims it (see [`raw::cv_retire`]).
+    ///
+    /// # Safety
+    /// `slots` stay valid as long as `self`.
+    pub(crate) unsafe fn with_waiter_slots(mut self, slots: &[AtomicU32]) -> Self {
+        self.waiters = Some(NonNull::from(slots));
+        self
+    }
+
+    /// The condition waiter slots, if any.
+    pub(crate) fn waiter_slots(&self) -> &[AtomicU32] {
+        // SAFETY: valid for our life by the contract of `with_waiter_slots`.
+        self.waiters.map_or(&[], |p| unsafe { p.as_ref() })
+    }
+
+    /// The wait strategy of this handle.
+    pub(crate) fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
     }
 
     #[inline(always)]
@@ -123,18 +133,40 @@ impl RawLock {
         unsafe { self.word.as_ref() }
     }
 
-    /// Blocks until acquired (`None` deadline) or the deadline passes (`None`).
+    /// The calling thread's holder id, without a system call once this
+    /// handle has its owner slot in this process.
+    #[inline(always)]
+    fn my_id(&self) -> Option<u32> {
+        self.owners.mine().map(|k| raw::owner_id(k, current_tid()))
+    }
+
+    /// The calling thread's holder id, claiming an owner slot if needed
+    /// (`None` if all are taken: the caller waits, as for a held lock).
+    pub(crate) fn claim_id(&self) -> Option<u32> {
+        let w = self.word();
+        let scrub = |k| {
+            // The dead earlier holder of slot `k` may hold the lock or wait
+            // on the condition: retire both before `k` names us.
+            raw::lock_scrub(w, k);
+            let slots = self.waiter_slots();
+            let lost = raw::cv_retire(slots, |id| raw::owner_slot(id) == k);
+            raw::cv_notify(slots, lost, 0, |s| futex::wake(s, 1));
+        };
+        self.owners.claim(scrub).map(|k| raw::owner_id(k, current_tid()))
+    }
+
+    /// Blocks until acquired, or `None` once `deadline` passes.
     #[inline]
-    pub(crate) fn lock_until(&self, deadline: Option<Instant>) -> Option<Acquired> {
-        if raw::lock_fast(self.word(), current_tid()) {
+    pub(crate) fn lock_until(&self, deadline: Deadline) -> Option<Acquired> {
+        if self.my_id().is_some_and(|me| raw::lock_fast(self.word(), me)) {
             return Some(Acquired::Clean);
         }
         self.lock_slow(deadline)
     }
 
-    /// One attempt, no waiting. A dead owner is checked (one `/proc` read).
+    /// One attempt, no waiting. A dead holder is checked (one `fcntl`).
     pub(crate) fn try_lock(&self) -> Option<Acquired> {
-        let me = current_tid();
+        let me = self.claim_id()?;
         let w = self.word();
         if raw::lock_fast(w, me) {
             return Some(Acquired::Clean);
@@ -145,62 +177,53 @@ impl RawLock {
         }
     }
 
-    /// Takes the word over if its owner (as read in `cur`) is dead.
+    /// Whether the holder named by `cur` is dead: its slot was reclaimed
+    /// (`DIED`), has no live holder, or — for our own slot — its thread ended.
+    pub(crate) fn holder_dead(&self, cur: u32) -> bool {
+        if cur & raw::DIED != 0 {
+            return true;
+        }
+        let k = raw::owner_slot(cur);
+        if self.owners.mine() == Some(k) {
+            !own_thread_alive(cur & raw::TID_MASK)
+        } else {
+            !self.owners.held(k)
+        }
+    }
+
+    /// Takes the word over if its holder (as read in `cur`) is dead.
     fn take_if_dead(&self, cur: u32, me: u32) -> bool {
-        let owner = cur & TID_MASK;
-        owner != 0 && owner != me && !tid_alive(owner) && raw::lock_take_over(self.word(), cur, me)
+        let owner = cur & OWNER_MASK;
+        owner != 0 && owner != me && self.holder_dead(cur) && raw::lock_take_over(self.word(), cur, me)
     }
 
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, deadline: Option<Instant>) -> Option<Acquired> {
+    fn lock_slow(&self, deadline: Deadline) -> Option<Acquired> {
         let w = self.word();
-        let me = current_tid();
-        let mut extra = 0;
-        let mut polls: u32 = 0;
-        let mut last_check: Option<Instant> = None;
-        loop {
-            let cur = match raw::lock_try(w, me, extra) {
-                Ok(()) => return Some(Acquired::Clean),
-                Err(cur) => cur,
-            };
-            if cur & TID_MASK == 0 {
-                continue; // lost a CAS race on a free word: retry at once
-            }
-            polls = polls.wrapping_add(1);
-            let park = match self.wait {
-                WaitStrategy::Spin => false,
-                WaitStrategy::Park => true,
-                WaitStrategy::Adaptive => polls > SPIN_POLLS + YIELDS,
-            };
-            if !park && polls % 32 != 0 {
-                if self.wait == WaitStrategy::Adaptive && polls > SPIN_POLLS {
-                    std::thread::yield_now();
-                } else {
-                    core::hint::spin_loop();
+        let me = Cell::new(self.claim_id());
+        let seen = Cell::new(0);
+        let r = wait::wait(
+            self.wait,
+            deadline,
+            Sleep::Rmw(w, WAITERS),
+            |slept| {
+                let id = me.get().or_else(|| self.claim_id())?;
+                me.set(Some(id));
+                match raw::lock_try(w, id, if slept { WAITERS } else { 0 }) {
+                    Ok(()) => Some(Acquired::Clean),
+                    Err(cur) => {
+                        seen.set(cur);
+                        None
+                    }
                 }
-                continue;
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return None;
-            }
-            if last_check.is_none_or(|t| now.duration_since(t) >= CHECK_EVERY) {
-                last_check = Some(now);
-                if self.take_if_dead(cur, me) {
-                    return Some(Acquired::OwnerDied);
-                }
-            }
-            if park {
-                if !raw::lock_mark_waiting(w, cur) {
-                    continue;
-                }
-                extra = WAITERS;
-                let slice = deadline.map_or(PARK_SLICE, |d| d.saturating_duration_since(now).min(PARK_SLICE));
-                futex::wait(w, cur | WAITERS, Some(slice));
-                // After a sleep, always look at the owner again.
-                last_check = None;
-            }
+            },
+            || me.get().is_some_and(|id| self.take_if_dead(seen.get(), id)),
+        );
+        match r {
+            Waited::Ready(a) => Some(a),
+            Waited::Gone => Some(Acquired::OwnerDied),
+            Waited::TimedOut => None,
         }
     }
 
@@ -215,19 +238,24 @@ impl RawLock {
     /// Whether the calling thread holds the word.
     #[inline]
     pub(crate) fn held_by_me(&self) -> bool {
-        self.word().load(Ordering::Relaxed) & TID_MASK == current_tid()
+        self.my_id().is_some_and(|me| self.word().load(Ordering::Relaxed) & OWNER_MASK == me)
     }
 
     /// Whether anybody holds the word (a snapshot).
     pub(crate) fn is_locked(&self) -> bool {
-        self.word().load(Ordering::Relaxed) & TID_MASK != 0
+        self.word().load(Ordering::Relaxed) & OWNER_MASK != 0
     }
 }
 
 impl fmt::Debug for RawLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = self.word().load(Ordering::Relaxed);
-        f.debug_struct("RawLock").field("owner_tid", &(w & TID_MASK)).field("waiters", &(w & WAITERS != 0)).finish()
+        f.debug_struct("RawLock")
+            .field("locked", &(w & OWNER_MASK != 0))
+            .field("owner_slot", &raw::owner_slot(w))
+            .field("owner_tid", &(w & raw::TID_MASK))
+            .field("waiters", &(w & WAITERS != 0))
+            .finish()
     }
 }
 
@@ -288,9 +316,10 @@ struct LockHandle {
 impl LockHandle {
     fn new(seg: Segment, wait: WaitStrategy) -> Self {
         let body = seg.body_at::<LockBody>(0);
-        // SAFETY: the word lies in `seg`'s mapping, which `seg` keeps mapped
-        // as long as this handle (which owns both) lives.
-        let raw = unsafe { RawLock::new(&body.word, wait) };
+        // SAFETY: the word lies in `seg`'s mapping, and the descriptor is
+        // `seg`'s, which `seg` keeps mapped and open as long as this handle
+        // (which owns both) lives.
+        let raw = unsafe { RawLock::new(&body.word, seg.fd(), wait) };
         LockHandle { raw, seg }
     }
 }
@@ -298,9 +327,9 @@ impl LockHandle {
 /// A named, robust inter-process mutex (Python's `multiprocessing.Lock`).
 ///
 /// `lock()` returns a guard that unlocks when dropped. If the holder's
-/// process is killed (or its thread ends) while holding it, the next `lock()`
-/// gets the lock with `Err(OwnerDied(guard))` within a few tens of
-/// milliseconds instead of waiting forever.
+/// process is killed while holding it, the next `lock()` gets the lock with
+/// `Err(OwnerDied(guard))` within a few tens of milliseconds instead of
+/// waiting forever.
 ///
 /// Locking a `Lock` twice from the same thread deadlocks (use [`RLock`]);
 /// `lock_timeout` still returns.
@@ -311,10 +340,16 @@ impl LockHandle {
 /// visible to the next holder.
 ///
 /// # Across processes
-/// Any process may [`Lock::open`] it by name. Ownership is recorded as the
-/// holder's thread id in the shared word, so a waiter can check through
-/// `/proc` whether the holder still exists. All processes must share a pid
-/// namespace.
+/// Any process may [`Lock::open`] it by name. The holder is recorded as an
+/// owner slot: a lock byte on the segment file that the kernel holds for the
+/// holder's handle and releases when its process dies. So a death is noticed
+/// whatever happens to its pid or thread ids afterwards, and processes in
+/// different pid namespaces may share the lock. A thread that ends holding
+/// the lock while its process lives is noticed only by threads using the
+/// same handle; others see it held (as in Python). Each handle that locks
+/// keeps one extra file descriptor open and an owner slot until it is
+/// dropped; up to 256 handles of one lock can hold slots at once, and a
+/// further handle waits (or times out) until one is dropped.
 pub struct Lock {
     h: LockHandle,
 }
@@ -396,7 +431,7 @@ impl Lock {
     /// lock is held all the same.
     #[inline]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
-        let a = self.h.raw.lock_until(None).unwrap_or(Acquired::Clean);
+        let a = self.h.raw.lock_until(Deadline::NEVER).unwrap_or(Acquired::Clean);
         wrap(a, LockGuard::new(&self.h.raw))
     }
 
@@ -418,8 +453,7 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> std::result::Result<LockGuard<'_>, LockTimeoutError<LockGuard<'_>>> {
-        let d = crate::sync::wait::deadline(Some(timeout));
-        wrap_timeout(self.h.raw.lock_until(d.or(Some(far_future()))), || LockGuard::new(&self.h.raw))
+        wrap_timeout(self.h.raw.lock_until(Deadline::after(timeout)), || LockGuard::new(&self.h.raw))
     }
 
     /// Whether anybody holds the lock right now (a snapshot).
@@ -431,11 +465,6 @@ impl Lock {
     pub fn name(&self) -> &str {
         self.h.seg.name()
     }
-}
-
-/// A deadline for a timeout too large to represent: effectively never.
-pub(crate) fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 // ---------------------------------------------------------------------------
@@ -452,8 +481,10 @@ pub(crate) fn far_future() -> Instant {
 /// outermost release.
 ///
 /// # Across processes
-/// As for [`Lock`]. Re-entrancy is per thread: another thread of the same
-/// process waits like any other process would.
+/// As for [`Lock`]. Re-entrancy is per thread and handle: another thread of
+/// the same process waits like any other process would, and so does the same
+/// thread locking through a second handle (another `RLock::open` of the same
+/// name) — share one handle between the places that nest.
 pub struct RLock {
     h: LockHandle,
 }
@@ -539,7 +570,7 @@ impl RLock {
         if self.h.raw.held_by_me() {
             return Ok(self.guard(false));
         }
-        let a = self.h.raw.lock_until(None).unwrap_or(Acquired::Clean);
+        let a = self.h.raw.lock_until(Deadline::NEVER).unwrap_or(Acquired::Clean);
         wrap(a, self.guard(true))
     }
 
@@ -565,8 +596,7 @@ impl RLock {
         if self.h.raw.held_by_me() {
             return Ok(self.guard(false));
         }
-        let d = crate::sync::wait::deadline(Some(timeout)).or(Some(far_future()));
-        wrap_timeout(self.h.raw.lock_until(d), || self.guard(true))
+        wrap_timeout(self.h.raw.lock_until(Deadline::after(timeout)), || self.guard(true))
     }
 
     /// Whether the calling thread holds the lock.
@@ -589,37 +619,59 @@ impl RLock {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tid_is_cached_and_alive() {
-        let t = current_tid();
-        assert_eq!(t, current_tid());
-        assert!(tid_alive(t));
-        let other = std::thread::spawn(current_tid).join().unwrap();
-        assert_ne!(other, t);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while tid_alive(other) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(!tid_alive(other), "an ended thread counts as dead");
+    fn seg(tag: &str) -> Segment {
+        let name = format!("rshm-unit-rawlock-{tag}-{}", std::process::id());
+        object::create_segment::<Lock>(&name, &(), &Options::new()).unwrap()
     }
 
     #[test]
-    fn raw_lock_on_heap_word() {
-        let w = AtomicU32::new(0);
-        // SAFETY: `w` outlives `raw`.
-        let raw = unsafe { RawLock::new(&w, WaitStrategy::Adaptive) };
+    fn raw_lock_takes_over_dead_and_times_out_on_live() {
+        let s = seg("a");
+        let w = &s.body_at::<LockBody>(0).word;
+        // SAFETY: `w` and the descriptor belong to `s`, which outlives `raw`.
+        let raw = unsafe { RawLock::new(w, s.fd(), WaitStrategy::Adaptive) };
         assert_eq!(raw.try_lock(), Some(Acquired::Clean));
         assert!(raw.held_by_me());
         raw.unlock();
-        // A word scribbled with a tid that does not exist is taken over.
-        w.store(0x3FFF_FFF0, Ordering::Relaxed);
-        assert_eq!(raw.lock_until(None), Some(Acquired::OwnerDied));
+        // A word naming a slot nobody holds is taken over.
+        w.store(raw::owner_id(200, 12345), Ordering::Relaxed);
+        assert_eq!(raw.lock_until(Deadline::NEVER), Some(Acquired::OwnerDied));
         raw.unlock();
-        // A held word times out.
-        w.store(current_tid(), Ordering::Relaxed);
-        let other = std::thread::scope(|s| {
-            s.spawn(|| raw.lock_until(Some(Instant::now() + Duration::from_millis(30)))).join().unwrap()
+        // So is one marked DIED, whatever its slot.
+        let mine = raw.owners.mine().unwrap();
+        w.store(raw::owner_id(mine, 1) | raw::DIED, Ordering::Relaxed);
+        assert_eq!(raw.try_lock(), Some(Acquired::OwnerDied));
+        raw.unlock();
+        // A word held by a live thread of ours times out.
+        assert_eq!(raw.try_lock(), Some(Acquired::Clean));
+        let other = std::thread::scope(|sc| {
+            sc.spawn(|| raw.lock_until(Deadline::after(Duration::from_millis(30)))).join().unwrap()
         });
         assert_eq!(other, None);
+        // A thread of ours that ended holding it is dead.
+        raw.unlock();
+        std::thread::scope(|sc| {
+            sc.spawn(|| assert_eq!(raw.try_lock(), Some(Acquired::Clean)));
+        });
+        assert_eq!(raw.lock_until(Deadline::after(Duration::from_secs(10))), Some(Acquired::OwnerDied));
+        raw.unlock();
+    }
+
+    #[test]
+    fn a_second_handle_sees_the_first_alive_and_then_dropped() {
+        let s = seg("b");
+        let w = &s.body_at::<LockBody>(0).word;
+        // SAFETY: as above.
+        let a = unsafe { RawLock::new(w, s.fd(), WaitStrategy::Park) };
+        // SAFETY: as above.
+        let b = unsafe { RawLock::new(w, s.fd(), WaitStrategy::Park) };
+        assert_eq!(a.try_lock(), Some(Acquired::Clean));
+        assert_ne!(a.owners.mine(), None);
+        assert_eq!(b.try_lock(), None, "the holder's slot is alive");
+        assert!(!b.held_by_me());
+        // Dropping `a` (its description) frees its slot: `b` takes over.
+        drop(a);
+        assert_eq!(b.try_lock(), Some(Acquired::OwnerDied));
+        b.unlock();
     }
 }

@@ -2,6 +2,8 @@
 //! uses), and the synchronisation primitives built on them.
 
 pub(crate) mod futex;
+#[cfg(not(loom))]
+pub(crate) mod owner;
 pub(crate) mod raw;
 #[cfg(not(loom))]
 pub(crate) mod wait;

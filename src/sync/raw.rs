@@ -6,24 +6,29 @@
 //!
 //! ## Lock word (`Lock`, `RLock`, `Condition`, `Array`, seqlock writers)
 //!
-//! A robust futex mutex in the style of Linux robust futexes: the word holds
-//! the owner's *thread id*, so a waiter can ask the kernel whether the owner
-//! still lives, with no registration or cleanup list.
+//! A robust futex mutex. The word names its holder by *owner slot* and
+//! thread id: the slot is a kernel-held lock byte of the holder's handle (see
+//! [`crate::sync::owner`]), so a waiter asks the kernel whether the holder
+//! still lives — immune to pid and tid reuse and to pid namespaces — and the
+//! tid tells the threads of one handle apart (re-entrancy, `held_by_me`).
 //!
 //! | bits    | name        | meaning                                          |
 //! |---------|-------------|--------------------------------------------------|
-//! | 0..=29  | owner       | tid of the holder; 0 = free                      |
-//! | 30      | (reserved)  | ignored when read, cleared by the next acquirer  |
+//! | 0..=21  | tid         | thread id of the holder (Linux tids are < 2^22)  |
+//! | 22..=29 | slot        | owner slot of the holder's handle                |
+//! | 30      | `DIED`      | the holder's slot was found dead and reused: take over |
 //! | 31      | `WAITERS`   | a thread may sleep on the word: unlock must wake |
 //!
-//! | word                | meaning                                          |
-//! |---------------------|--------------------------------------------------|
-//! | `0`                 | free, nobody sleeps (the fast-path CAS target)   |
-//! | `tid`               | held, nobody sleeps: unlock is one `swap`        |
-//! | `tid \| WAITERS`    | held, sleepers: unlock swaps to 0 and wakes one  |
-//! | `WAITERS`           | free but a sleeper has not yet re-taken it       |
-//! | `dead tid \| ..`    | the holder died: a waiter CASes its own tid in and reports `OwnerDied` |
+//! | word                       | meaning                                          |
+//! |----------------------------|--------------------------------------------------|
+//! | `0`                        | free, nobody sleeps (the fast-path CAS target)   |
+//! | `id`                       | held, nobody sleeps: unlock is one `swap`        |
+//! | `id \| WAITERS`            | held, sleepers: unlock swaps to 0 and wakes one  |
+//! | `WAITERS`                  | free but a sleeper has not yet re-taken it       |
+//! | `id` of a dead slot        | the holder died: a waiter CASes its own id in and reports `OwnerDied` |
+//! | `id \| DIED \| ..`         | as above, marked by the process that reclaimed the slot |
 //!
+//! (`id` = `slot << 22 | tid`, never 0 because a tid is never 0.)
 //! Acquiring after a sleep keeps `WAITERS` set (Drepper's "mutex 3"), so
 //! other sleepers are not forgotten; the cost is at most one spare wake.
 //!
@@ -50,6 +55,27 @@
 //! itself a committed operation (`op = repair`: `count += max(held, 0)`, then
 //! `held = 0`).
 //!
+//! ## Condition waiter slots (`Condition`)
+//!
+//! Each waiter owns one 32-bit slot word while it waits and sleeps on *its
+//! own* word, so `notify_one` can wake exactly one waiter:
+//!
+//! | slot word            | meaning                                             |
+//! |----------------------|-----------------------------------------------------|
+//! | `0`                  | free                                                |
+//! | `CV_WAITING \| id`   | waiter `id` (a lock-word holder id) waits           |
+//! | `CV_NOTIFIED \| id`  | a notifier picked waiter `id`; it frees the slot when it returns |
+//!
+//! A waiter claims a free slot (CAS `0 -> WAITING|id`) while it holds the
+//! condition's lock, then releases the lock and sleeps while its word reads
+//! `WAITING|id`. `notify(n)` CASes up to `n` `WAITING` slots to `NOTIFIED` and
+//! wakes each one's word: each CAS succeeds for one notifier only, and a
+//! timing-out waiter cancels with a CAS `WAITING|id -> 0` that fails if it was
+//! just notified (it then returns as notified: no notification is lost). A
+//! notification given to a waiter that died is passed on by whoever notices
+//! (a waiter's liveness scan, or the process that reclaims the dead waiter's
+//! owner slot).
+//!
 //! ## Event word
 //!
 //! | bits   | name      | meaning                                   |
@@ -63,10 +89,45 @@ use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 // ---------------------------------------------------------------------------
 // Lock word
 
-/// Owner tid bits of a lock word.
-pub(crate) const TID_MASK: u32 = (1 << 30) - 1;
+/// Thread-id bits of a lock word.
+pub(crate) const TID_MASK: u32 = (1 << 22) - 1;
+/// Shift of the owner-slot bits.
+const SLOT_SHIFT: u32 = 22;
+/// Owner slots a lock word can name.
+pub(crate) const LOCK_SLOTS: u32 = 1 << 8;
+/// The holder bits (slot and tid); 0 = free.
+pub(crate) const OWNER_MASK: u32 = (1 << 30) - 1;
+/// The holder's slot was reclaimed after its death: the word is up for takeover.
+pub(crate) const DIED: u32 = 1 << 30;
 /// Someone may sleep on the lock word.
 pub(crate) const WAITERS: u32 = 1 << 31;
+
+/// The holder id of thread `tid` through owner slot `slot`.
+#[inline(always)]
+pub(crate) fn owner_id(slot: u32, tid: u32) -> u32 {
+    (slot % LOCK_SLOTS) << SLOT_SHIFT | (tid & TID_MASK)
+}
+
+/// The owner slot named by a held word.
+#[inline]
+pub(crate) fn owner_slot(w: u32) -> u32 {
+    (w & OWNER_MASK) >> SLOT_SHIFT
+}
+
+/// Marks a word held through the dead slot `slot` with `DIED`, so that
+/// waiters take it over although the slot has a (new, live) holder. Called
+/// by that new holder before it uses the slot.
+pub(crate) fn lock_scrub(w: &AtomicU32, slot: u32) {
+    let mut cur = w.load(Ordering::Relaxed);
+    while cur & OWNER_MASK != 0 && owner_slot(cur) == slot && cur & DIED == 0 {
+        // Relaxed: the dead holder writes nothing any more; the takeover CAS
+        // (Acquire) is what orders the data.
+        match w.compare_exchange_weak(cur, cur | DIED, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => cur = now,
+        }
+    }
+}
 
 /// The uncontended acquire: `0 -> me`.
 #[inline(always)]
@@ -82,7 +143,7 @@ pub(crate) fn lock_fast(w: &AtomicU32, me: u32) -> bool {
 #[inline]
 pub(crate) fn lock_try(w: &AtomicU32, me: u32, extra: u32) -> Result<(), u32> {
     let cur = w.load(Ordering::Relaxed);
-    if cur & TID_MASK != 0 {
+    if cur & OWNER_MASK != 0 {
         return Err(cur);
     }
     // Acquire: as in `lock_fast`.
@@ -94,12 +155,6 @@ pub(crate) fn lock_take_over(w: &AtomicU32, observed: u32, me: u32) -> bool {
     // Acquire: pairs with the dead owner's last Release (if any); its writes
     // may be half done, which is what `OwnerDied` tells the caller.
     w.compare_exchange(observed, me | (observed & WAITERS), Ordering::Acquire, Ordering::Relaxed).is_ok()
-}
-
-/// Sets `WAITERS` on a held word reading `cur`; `false` if it changed.
-#[inline]
-pub(crate) fn lock_mark_waiting(w: &AtomicU32, cur: u32) -> bool {
-    cur & WAITERS != 0 || w.compare_exchange(cur, cur | WAITERS, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
 /// Releases the lock; `true` if sleepers must be woken.
@@ -263,6 +318,90 @@ pub(crate) fn sem_repair(word: &AtomicU64, ledger: &[AtomicU64], slot: usize, ma
 }
 
 // ---------------------------------------------------------------------------
+// Condition waiter slots
+
+/// A slot whose waiter waits.
+pub(crate) const CV_WAITING: u32 = 1 << 30;
+/// A slot whose waiter was picked by a notifier.
+pub(crate) const CV_NOTIFIED: u32 = 2 << 30;
+/// The state bits of a slot word.
+const CV_STATE: u32 = 3 << 30;
+
+/// Claims a free slot for waiter `id`, scanning from `start`; its index.
+pub(crate) fn cv_register(slots: &[AtomicU32], id: u32, start: usize) -> Option<usize> {
+    let n = slots.len();
+    (0..n).map(|i| (start + i) % n.max(1)).find(|&i| {
+        // Relaxed: the condition's lock orders this registration before any
+        // notifier that takes the lock after us; a notifier that does not
+        // hold the lock may or may not see it, both are allowed.
+        slots[i].load(Ordering::Relaxed) == 0
+            && slots[i]
+                .compare_exchange(0, CV_WAITING | (id & OWNER_MASK), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    })
+}
+
+/// Picks up to `n` waiting slots, scanning from `start`; for each one picked
+/// calls `wake(slot)` after marking it. Returns how many it picked.
+pub(crate) fn cv_notify(slots: &[AtomicU32], n: usize, start: usize, mut wake: impl FnMut(&AtomicU32)) -> usize {
+    let len = slots.len();
+    let mut picked = 0;
+    for i in 0..len {
+        if picked >= n {
+            break;
+        }
+        let s = &slots[(start + i) % len];
+        let v = s.load(Ordering::Relaxed);
+        // Relaxed: the waiter re-takes the lock after waking, which orders
+        // the notifier's writes (made under the lock) before its return.
+        if v & CV_STATE == CV_WAITING
+            && s.compare_exchange(v, CV_NOTIFIED | (v & OWNER_MASK), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            wake(s);
+            picked += 1;
+        }
+    }
+    picked
+}
+
+/// Whether the waiter of `slot` (registered as `id`) has been notified.
+#[inline]
+pub(crate) fn cv_notified(slot: &AtomicU32, id: u32) -> bool {
+    slot.load(Ordering::Relaxed) != CV_WAITING | (id & OWNER_MASK)
+}
+
+/// Leaves the slot: `true` if the waiter had been notified (or its
+/// notification was passed to it), `false` if it cancelled a plain wait.
+pub(crate) fn cv_leave(slot: &AtomicU32, id: u32) -> bool {
+    let waiting = CV_WAITING | (id & OWNER_MASK);
+    if slot.compare_exchange(waiting, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        return false;
+    }
+    // Notified: free the slot, unless somebody else already did (only a
+    // retirer that took us for dead would; then count as notified too, and
+    // never clobber a slot another waiter may have registered since).
+    let _ = slot.compare_exchange(CV_NOTIFIED | (id & OWNER_MASK), 0, Ordering::Relaxed, Ordering::Relaxed);
+    true
+}
+
+/// Retires the slots of a dead waiter: `dead(id)` says whether the waiter
+/// `id` is dead. Frees them and returns how many notifications they had
+/// received but not used (the caller passes them on).
+pub(crate) fn cv_retire(slots: &[AtomicU32], mut dead: impl FnMut(u32) -> bool) -> usize {
+    let mut lost = 0;
+    for s in slots {
+        let v = s.load(Ordering::Relaxed);
+        if v != 0 && v & CV_STATE != CV_STATE && dead(v & OWNER_MASK) {
+            // Relaxed: the dead waiter writes nothing any more.
+            if s.compare_exchange(v, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() && v & CV_STATE == CV_NOTIFIED {
+                lost += 1;
+            }
+        }
+    }
+    lost
+}
+
+// ---------------------------------------------------------------------------
 // Event word
 
 /// The event's flag.
@@ -329,8 +468,8 @@ mod loom_models {
                             loop {
                                 match lock_try(&w, me, 0) {
                                     Ok(()) => break,
-                                    Err(cur) => {
-                                        let _ = lock_mark_waiting(&w, cur);
+                                    Err(_) => {
+                                        w.fetch_or(WAITERS, Ordering::Relaxed);
                                         thread::yield_now();
                                     }
                                 }
@@ -347,7 +486,7 @@ mod loom_models {
             }
             // SAFETY: both threads joined.
             assert_eq!(cell.with(|p| unsafe { *p }), 2);
-            assert_eq!(w.load(Ordering::Relaxed) & TID_MASK, 0);
+            assert_eq!(w.load(Ordering::Relaxed) & OWNER_MASK, 0);
         });
     }
 
@@ -372,6 +511,77 @@ mod loom_models {
                 h.join().unwrap();
             }
             assert_eq!(wins.load(Ordering::Relaxed), 1);
+        });
+    }
+
+    /// The process that reclaims a dead holder's owner slot (scrub, then take
+    /// over) races a waiter of another handle taking the same dead word over:
+    /// exactly one of them gets the lock, and `DIED` never stays on a live
+    /// holder's word.
+    #[test]
+    fn loom_lock_scrub_races_take_over() {
+        loom::model(|| {
+            let dead = owner_id(3, 5);
+            let (me_a, me_b) = (owner_id(1, 9), owner_id(3, 7));
+            let w = Arc::new(AtomicU32::new(dead | WAITERS));
+            let a = {
+                let w = w.clone();
+                thread::spawn(move || lock_take_over(&w, dead | WAITERS, me_a))
+            };
+            // The new holder of slot 3: scrub, then take over a DIED word.
+            lock_scrub(&w, 3);
+            let cur = w.load(Ordering::Relaxed);
+            let b = cur & DIED != 0 && lock_take_over(&w, cur, me_b);
+            let a = a.join().unwrap();
+            assert!(a ^ b, "exactly one takes the dead lock over (a: {a}, b: {b})");
+            let end = w.load(Ordering::Relaxed);
+            assert_eq!(end & OWNER_MASK, if a { me_a } else { me_b });
+            assert_eq!(end & DIED, 0);
+        });
+    }
+
+    /// `notify(1)` races a waiter that times out (cancels): exactly one
+    /// waiter ends notified, the notifier counts exactly that one, and every
+    /// slot ends free.
+    #[test]
+    fn loom_cv_notify_one_picks_exactly_one() {
+        loom::model(|| {
+            let slots: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+            let a = cv_register(&slots, 1, 0).unwrap();
+            let b = cv_register(&slots, 2, 0).unwrap();
+            let cancel = {
+                let slots = slots.clone();
+                thread::spawn(move || cv_leave(&slots[b], 2))
+            };
+            let notifier = {
+                let slots = slots.clone();
+                thread::spawn(move || cv_notify(&slots, 1, 1, |_| {}))
+            };
+            let b_notified = cancel.join().unwrap();
+            let picked = notifier.join().unwrap();
+            let a_notified = cv_notified(&slots[a], 1);
+            assert_eq!(cv_leave(&slots[a], 1), a_notified);
+            assert_eq!(picked, 1, "waiter 1 never cancels: the notify must find a waiter");
+            assert_eq!(usize::from(a_notified) + usize::from(b_notified), picked);
+            assert!(slots.iter().all(|s| s.load(Ordering::Relaxed) == 0));
+        });
+    }
+
+    /// A waiter that was notified and died: retiring its slot reports the
+    /// lost notification exactly once even with two retirers racing.
+    #[test]
+    fn loom_cv_retire_dead_notified_once() {
+        loom::model(|| {
+            let slots: Arc<Vec<AtomicU32>> = Arc::new((0..2).map(|_| AtomicU32::new(0)).collect());
+            let dead = owner_id(4, 4);
+            cv_register(&slots, dead, 0).unwrap();
+            assert_eq!(cv_notify(&slots, 1, 0, |_| {}), 1);
+            let other = {
+                let slots = slots.clone();
+                thread::spawn(move || cv_retire(&slots, |id| id == dead))
+            };
+            let mine = cv_retire(&slots, |id| id == dead);
+            assert_eq!(mine + other.join().unwrap(), 1);
         });
     }
 

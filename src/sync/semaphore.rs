@@ -1,33 +1,42 @@
 //! Counting semaphores: [`Semaphore`] and [`BoundedSemaphore`], with permits
 //! of dead processes returned to the pool.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let rooms = ringshm::Semaphore::create("ktv-rooms", 4)?;   // others: Semaphore::open("ktv-rooms")
+//! # let name = format!("doc-ktv-rooms-{}", std::process::id());
+//! let rooms = ringshm::Semaphore::create(&name, 4)?;   // others: Semaphore::open(&name)
 //! rooms.acquire();
+//! assert_eq!(rooms.value(), 3);
 //! /* sing */
 //! rooms.release();
+//! assert_eq!(rooms.value(), 4);
 //! # Ok(()) }
 //! ```
 //!
 //! # Implementation details
 //!
 //! The count lives in a 64-bit commit word with a record of the last
-//! operation, and each process has a ledger slot with the permits it holds
+//! operation, and each handle has a ledger slot with the permits it holds
 //! (net of its releases); see [`crate::sync::raw`] for the layout and for why
 //! a `SIGKILL` at any instruction leaves count and ledger consistent.
 //!
-//! | owner word           | meaning                                        |
-//! |----------------------|------------------------------------------------|
-//! | `0`                  | free slot (its `held` is 0)                    |
-//! | `pid`                | slot of live process `pid` (start time beside it guards against pid reuse) |
-//! | `REPAIRING \| pid`   | process `pid` is returning a dead process's permits; taken over if `pid` dies too |
+//! Ledger slot `k` belongs to whoever holds owner slot `k` of the segment, a
+//! kernel-held lock byte (see [`crate::sync::owner`]):
 //!
-//! Waiters (and failing `try_acquire`s, rate-limited) scan the owner table
-//! every [`REPAIR_EVERY`] and repair slots of processes that no longer exist:
-//! `count += max(held, 0)`, `held = 0`, slot freed. A process that finds all
-//! [`LEDGER_SLOTS`] taken works untracked: its permits are not returned if it
-//! dies.
+//! | owner byte `k`          | ledger slot `k`                                   |
+//! |-------------------------|---------------------------------------------------|
+//! | held by a live handle   | that handle's net permits                         |
+//! | free, `held == 0`       | free                                              |
+//! | free, `held != 0`       | left by a dead process: to be repaired            |
+//! | held by a repairer      | being repaired: `count += max(held, 0)`, `held = 0` |
+//!
+//! A handle claiming slot `k` repairs it first. Waiters (and failing
+//! `try_acquire`s, rate-limited) scan the ledger every [`REPAIR_EVERY`] and
+//! repair slots with permits whose owner byte is free: they hold the byte
+//! while they repair, so no claimer and no other repairer touches the slot
+//! meanwhile. Neither pid nor tid reuse nor pid namespaces can make a dead
+//! holder look alive. A handle that finds all [`LEDGER_SLOTS`] taken works
+//! untracked: its permits are not returned if it dies.
 //!
 //! Sleepers wait on a separate 32-bit futex word with the `WAITING` bit of
 //! [`crate::sync::wait`]; `release` publishes with the commit CAS and then
@@ -41,32 +50,18 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::primitive::Padded;
 use crate::shm::header::{HeaderData, Kind};
-use crate::shm::lock::{current_pid, current_proc, ProcId};
 use crate::shm::object::{self, Shape, SharedObject};
 use crate::shm::segment::ShmSafe;
 use crate::shm::{Options, Segment, WaitStrategy};
 use crate::sync::futex;
+use crate::sync::owner::Owners;
 use crate::sync::raw::{self, Commit, LEDGER_SLOTS, MAX_COUNT, NO_SLOT};
-use crate::sync::wait::{self, Waited};
+use crate::sync::wait::{self, Deadline, Waited};
 
 /// How often waiters look for dead processes' permits.
 pub(crate) const REPAIR_EVERY: Duration = Duration::from_millis(50);
 /// The sleepers' bit on the sleep word.
 const WAITING: u32 = 1;
-/// Owner word: a repair is in progress (low bits: the repairer's pid).
-const REPAIRING: u32 = 1 << 31;
-
-/// Who owns a ledger slot.
-#[repr(C)]
-pub(crate) struct Owner {
-    /// 0, a pid, or `REPAIRING | pid`.
-    pid: AtomicU32,
-    _reserved: AtomicU32,
-    /// Start time of `pid` (0 if not yet written).
-    start: AtomicU64,
-}
-// SAFETY: `#[repr(C)]`, only atomics.
-unsafe impl ShmSafe for Owner {}
 
 /// The shared body.
 #[repr(C)]
@@ -75,10 +70,9 @@ pub(crate) struct SemBody {
     commit: Padded<AtomicU64>,
     /// Sleepers' futex word (bit `WAITING`).
     sleep: Padded<AtomicU32>,
-    /// Ledger: `held` (i32) and `applied` version per slot.
+    /// Ledger: `held` (i32) and `applied` version per slot; slot `k` belongs
+    /// to the holder of owner slot `k`.
     ledger: [AtomicU64; LEDGER_SLOTS],
-    /// Owner of each ledger slot.
-    owners: [Owner; LEDGER_SLOTS],
 }
 // SAFETY: `#[repr(C)]`, only atomics (and padding never read).
 unsafe impl ShmSafe for SemBody {}
@@ -91,8 +85,8 @@ struct Core {
     wait: WaitStrategy,
     /// Release refuses to go above this (the initial value for bounded ones).
     max: u64,
-    /// `(pid << 32) | (slot + 1)` of this process's ledger slot, 0 if none yet.
-    slot: AtomicU64,
+    /// Our ledger slot is our owner slot.
+    owners: Owners,
     /// Milliseconds since `born` of the last repair scan.
     last_repair: AtomicU64,
     born: Instant,
@@ -110,7 +104,10 @@ impl Core {
         let initial = seg.header().params[0];
         let body = NonNull::from(seg.body_at::<SemBody>(0));
         let max = if bounded { initial } else { MAX_COUNT };
-        Core { body, wait, max, slot: AtomicU64::new(0), last_repair: AtomicU64::new(0), born: Instant::now(), seg }
+        // SAFETY: the descriptor is `seg`'s, open as long as `seg`, which
+        // `Core` owns.
+        let owners = unsafe { Owners::new(seg.fd(), LEDGER_SLOTS as u32) };
+        Core { body, wait, max, owners, last_repair: AtomicU64::new(0), born: Instant::now(), seg }
     }
 
     #[inline(always)]
@@ -140,77 +137,43 @@ impl Core {
         Ok(Shape { capacity: LEDGER_SLOTS as u64, params: [value as u64, 0, 0, 0], body_size: BODY })
     }
 
-    /// This process's ledger slot (claimed on first use), or `NO_SLOT`.
+    /// This handle's ledger slot (claimed, and repaired, on first use), or
+    /// `NO_SLOT` if every slot is taken.
     #[inline]
     fn my_slot(&self) -> u64 {
-        let pid = current_pid();
-        let c = self.slot.load(Ordering::Relaxed);
-        if (c >> 32) as u32 == pid && c & 0xFFFF_FFFF != 0 {
-            return (c & 0xFFFF_FFFF) - 1;
+        match self.owners.mine() {
+            Some(k) => u64::from(k),
+            None => self.claim_slot(),
         }
-        self.claim_slot(pid)
     }
 
     #[cold]
-    fn claim_slot(&self, pid: u32) -> u64 {
-        let me = current_proc();
-        let owners = &self.b().owners;
-        for attempt in 0..2 {
-            // A slot this process already has (through another handle).
-            let mine = owners
-                .iter()
-                .position(|o| o.pid.load(Ordering::Acquire) == pid && o.start.load(Ordering::Relaxed) == me.start);
-            let found = mine.or_else(|| {
-                owners.iter().position(|o| {
-                    // Acquire: pairs with the Release store of 0 that freed
-                    // the slot after its repair (its `held` is 0 now).
-                    o.pid.load(Ordering::Acquire) == 0
-                        && o.pid.compare_exchange(0, pid, Ordering::Acquire, Ordering::Relaxed).is_ok()
-                        && {
-                            o.start.store(me.start, Ordering::Relaxed);
-                            true
-                        }
-                })
-            });
-            if let Some(i) = found {
-                self.slot.store(u64::from(pid) << 32 | (i as u64 + 1), Ordering::Relaxed);
-                return i as u64;
-            }
-            if attempt == 0 {
-                self.repair_dead();
-            }
+    fn claim_slot(&self) -> u64 {
+        let b = self.b();
+        let returned = std::cell::Cell::new(0);
+        // Repair what a dead earlier owner of the slot left before using it.
+        let slot = self.owners.claim(|k| returned.set(raw::sem_repair(&b.commit, &b.ledger, k as usize, self.max)));
+        if returned.get() > 0 {
+            futex::notify(&b.sleep, WAITING);
         }
-        NO_SLOT
+        slot.map_or(NO_SLOT, u64::from)
     }
 
-    /// Returns the permits of every dead process's slot; returns how many.
+    /// Returns the permits of every dead owner's slot; returns how many.
     fn repair_dead(&self) -> u64 {
         let b = self.b();
-        let me = current_pid();
+        // Acquire: pairs with the AcqRel commit CAS of the pending operation;
+        // once applied, every dead slot's `held` is final.
+        raw::sem_help(&b.commit, b.commit.load(Ordering::Acquire), &b.ledger);
         let mut returned = 0;
-        for (i, o) in b.owners.iter().enumerate() {
-            // Acquire: pairs with the Release claim of the ledger slot's owner.
-            let cur = o.pid.load(Ordering::Acquire);
-            if cur == 0 {
+        for (k, slot) in b.ledger.iter().enumerate() {
+            // Acquire: pairs with the Release CAS in `sem_help`.
+            if raw::ledger_held(slot.load(Ordering::Acquire)) == 0 || self.owners.held(k as u32) {
                 continue;
             }
-            let dead = if cur & REPAIRING != 0 {
-                let r = cur & !REPAIRING;
-                r != me && !ProcId { pid: r, start: 0 }.is_alive()
-            } else {
-                let start = o.start.load(Ordering::Relaxed);
-                !ProcId { pid: cur, start }.is_alive()
-            };
-            // Acquire: pairs with the dead process's last Release on the
-            // ledger (through `sem_help`).
-            if !dead || o.pid.compare_exchange(cur, REPAIRING | me, Ordering::Acquire, Ordering::Relaxed).is_err() {
-                continue;
-            }
-            returned += raw::sem_repair(&b.commit, &b.ledger, i, self.max);
-            o.start.store(0, Ordering::Relaxed);
-            // Release: pairs with the Acquire CAS in `claim_slot`: the next
-            // owner sees the zeroed ledger entry.
-            o.pid.store(0, Ordering::Release);
+            // Holding the dead slot's byte keeps claimers and other repairers out.
+            returned +=
+                self.owners.with_dead(k as u32, || raw::sem_repair(&b.commit, &b.ledger, k, self.max)).unwrap_or(0);
         }
         if returned > 0 {
             futex::notify(&b.sleep, WAITING);
@@ -235,7 +198,7 @@ impl Core {
         raw::sem_try_acquire(&b.commit, &b.ledger, self.my_slot())
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> bool {
+    fn acquire_until(&self, deadline: Deadline) -> bool {
         if self.try_acquire() {
             return true;
         }
@@ -344,7 +307,7 @@ macro_rules! sem_common {
             /// Takes a permit, blocking while there is none.
             #[inline]
             pub fn acquire(&self) {
-                self.core.acquire_until(None);
+                self.core.acquire_until(Deadline::NEVER);
             }
             /// Takes a permit if one is available now.
             #[inline]
@@ -356,15 +319,14 @@ macro_rules! sem_common {
             }
             /// Takes a permit, blocking for at most `timeout`; `false` on timeout.
             pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-                let d = wait::deadline(Some(timeout)).or(Some(crate::sync::lock::far_future()));
-                self.core.acquire_until(d)
+                self.core.acquire_until(Deadline::after(timeout))
             }
             /// Permits available now (Python's `get_value()`; a snapshot).
             pub fn value(&self) -> usize {
                 self.core.value()
             }
-            /// Net permits this process holds (acquired minus released by it):
-            /// what would be returned to the pool if it died now.
+            /// Net permits this handle holds (acquired minus released through
+            /// it): what would be returned to the pool if its process died now.
             pub fn held_by_this_process(&self) -> isize {
                 self.core.held_by_this_process()
             }
@@ -397,12 +359,13 @@ macro_rules! sem_common {
 /// (Release/Acquire on the commit word).
 ///
 /// # Across processes
-/// Any process may open it by name. Each process's net acquisitions are
-/// recorded in a ledger slot in the segment; when a process dies, waiters in
-/// other processes return its permits to the pool within about 100 ms
-/// (a dead process's permits come back even if another process had meant to
-/// release them on its behalf). Up to 128 processes are tracked at once;
-/// further processes work untracked. `release` above 4 194 303 saturates.
+/// Any process may open it by name. Each handle's net acquisitions are
+/// recorded in a ledger slot in the segment, owned through a kernel-held lock;
+/// when a process dies, waiters in other processes return its permits to the
+/// pool within about 100 ms (a dead process's permits come back even if
+/// another process had meant to release them on its behalf). Pid reuse and
+/// pid namespaces cannot hide a death. Up to 128 handles are tracked at once;
+/// further handles work untracked. `release` above 4 194 303 saturates.
 pub struct Semaphore {
     core: Core,
 }
