@@ -188,7 +188,7 @@ fn another_format_version_is_version_mismatch() {
         e => panic!("{e}"),
     }
     let i = ringshm::info(&name).unwrap();
-    assert_eq!(i.state, SegmentState::Unsupported { version: 2 });
+    assert_eq!(i.state, SegmentState::Unsupported { version: 1 });
 }
 
 #[test]
