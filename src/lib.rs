@@ -69,6 +69,7 @@
 //! | Python `multiprocessing` | ringshm |
 //! |---|---|
 //! | (none: the building blocks) | [`spsc::Ring`] (one producer, one consumer), [`mpmc::Ring`] (many of each) |
+//! | (none: publish/subscribe) | [`broadcast::Ring`] (one publisher, every subscriber sees every message; lossless or overwrite) |
 //! | `Pipe(duplex)` | [`Pipe::create`] / [`Pipe::open`] / [`Pipe::pair`] |
 //! | `Queue(maxsize)`, `JoinableQueue` | [`Queue`], [`ByteQueue`], [`JoinableQueue`] |
 //! | `Value`, `Array` | [`Value`], [`Array`] |
@@ -113,6 +114,8 @@ pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentSta
 pub use pipe::{Connection, End, Pipe, PipeSendError, RecvIntoError, RecvValueError};
 #[cfg(not(loom))]
 pub use queue::{ByteQueue, GetError, JoinableQueue, PutBytesError, PutError, Queue, TaskDoneError};
+#[cfg(not(loom))]
+pub use ring::broadcast;
 #[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;
