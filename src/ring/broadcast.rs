@@ -172,7 +172,7 @@ const PARAM_TABLE: usize = 1;
 
 /// Body layout: control block, subscriber table, slots.
 const ENTRIES_OFFSET: usize = core::mem::size_of::<Shared>();
-const SLOTS_OFFSET: usize = ENTRIES_OFFSET + MAX_SUBSCRIBERS * core::mem::size_of::<Padded<Entry>>();
+pub(crate) const SLOTS_OFFSET: usize = ENTRIES_OFFSET + MAX_SUBSCRIBERS * core::mem::size_of::<Padded<Entry>>();
 const _: () = assert!(SLOTS_OFFSET % 128 == 0);
 
 struct Inner {
