@@ -324,9 +324,8 @@ fn inspect_fd(name: &str, fd: &OwnedFd) -> Result<Option<SegmentInfo>> {
     } else if info.kind == Some(Kind::Broadcast) {
         let mut body = vec![0u8; crate::broadcast::SLOTS_OFFSET];
         if rustix::io::pread(fd, &mut body, HEADER_SIZE as u64).is_ok_and(|k| k == body.len()) {
-            info.broadcast = crate::broadcast::describe(&h, &body, |role| {
-                lock::is_held(fd.as_fd(), lock::SLOT_ROLE0 + role)
-            });
+            info.broadcast =
+                crate::broadcast::describe(&h, &body, |role| lock::is_held(fd.as_fd(), lock::SLOT_ROLE0 + role));
         }
     }
     Ok(Some(info))

@@ -147,7 +147,9 @@ use std::time::Duration;
 use bytemuck::Pod;
 
 use super::broadcast_core::{self as core_, Corrupt, Entry, PubCore, Shared, SubCore, View, ACTIVE, POS_LIMIT};
-use super::{probe_due, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity, POISONED, WAITING};
+use super::{
+    probe_due, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity, POISONED, WAITING,
+};
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -449,7 +451,8 @@ impl<T: Pod> Ring<T> {
         let v = inner.view();
         // Free entries first, then active ones whose holder may have died.
         let order = |want_free: bool| {
-            (0..MAX_SUBSCRIBERS).filter(move |&i| (v.entries[i].state.load(Ordering::Relaxed) & ACTIVE == 0) == want_free)
+            (0..MAX_SUBSCRIBERS)
+                .filter(move |&i| (v.entries[i].state.load(Ordering::Relaxed) & ACTIVE == 0) == want_free)
         };
         for i in order(true).chain(order(false)) {
             let lock = match inner.seg.take_role(1 + i as u32, "subscriber", false) {
