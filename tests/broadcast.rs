@@ -302,7 +302,16 @@ fn publisher_death_then_takeover() {
     // Another process takes the role over and goes on from message 100.
     let p2 = common::spawn("publisher_death_then_takeover", "publisher", &[&name, "100", "200"]);
     for rx in &mut subs {
-        for want in 100..200 {
+        // Until the new process holds the role, the ring reads as
+        // disconnected (the old publisher is gone).
+        let first = loop {
+            match rx.recv() {
+                Ok(m) => break m,
+                Err(RecvError) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        assert_eq!(seq_of(&first), 100);
+        for want in 101..200 {
             assert_eq!(seq_of(&rx.recv().unwrap()), want);
         }
     }
