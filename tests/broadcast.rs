@@ -421,6 +421,20 @@ fn scribbled_segment_gives_errors() {
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 }
 
+/// Fuzz-found: a sequence word "from the future" while `tail` says nothing
+/// was sent made `ready` and `try_recv` disagree, and `recv_timeout` spun
+/// past its deadline for ever.
+#[test]
+fn scribbled_sequence_word_does_not_defeat_the_timeout() {
+    let _wd = common::watchdog(60);
+    let name = common::unique("bc-scribble-seq");
+    let ring = Ring::<u64>::create_with(&name, 8, &overwrite()).unwrap();
+    let _tx = ring.publisher().unwrap();
+    let mut rx = ring.subscribe().unwrap();
+    scribble(&name, SLOTS, 100);
+    assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
+}
+
 #[test]
 fn bounds() {
     fn send<T: Send>() {}

@@ -341,10 +341,16 @@ impl SubCore {
         r
     }
 
-    /// Whether message `next` can be acted on (read or skipped) now.
+    /// Whether `try_recv` can make progress now: read message `next`, skip
+    /// to a later one, or report corruption. Must not say yes when
+    /// `try_recv` would find nothing, or a waiter would spin past its
+    /// deadline.
     pub(crate) fn ready(&self, v: &View<'_>) -> bool {
+        let want = 2 * self.next + 2;
         // Acquire: as in `try_recv`.
-        v.slot(self.next)[0].load(Ordering::Acquire) >= 2 * self.next + 2
+        let s = v.slot(self.next)[0].load(Ordering::Acquire);
+        // Acquire: as in `lapped`, which needs a `tail` past `next`.
+        s == want || (s > want && (!self.overwrite || v.sh.tail.load(Ordering::Acquire) > self.next))
     }
 
     /// Lapped at `p`: skips to the oldest message still held. `Ok(false)` if
