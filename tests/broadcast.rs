@@ -435,6 +435,29 @@ fn scribbled_sequence_word_does_not_defeat_the_timeout() {
     assert_eq!(rx.recv_timeout(Duration::from_millis(20)), Err(RecvTimeoutError::Timeout));
 }
 
+/// A publisher that died between completing messages and counting them in
+/// `tail` (`send_slice` counts once per batch): subscribers may already
+/// have read them, so their cursors are past `tail`. The next publisher
+/// adopts the completed messages instead of calling the ring corrupted.
+#[test]
+fn takeover_adopts_completed_but_uncounted_messages() {
+    let name = common::unique("bc-adopt");
+    let ring = Ring::<u64>::create(&name, 8).unwrap();
+    let mut rx = ring.subscribe().unwrap();
+    let mut tx = ring.publisher().unwrap();
+    assert_eq!(tx.send_slice(&[10, 11, 12]), 3);
+    drop(tx);
+    for want in [10, 11, 12] {
+        assert_eq!(rx.try_recv(), Ok(want));
+    }
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected)); // publishes the cursor (3)
+    scribble(&name, TAIL, 1); // as if the batch's tail store never happened
+    let mut tx = ring.publisher().expect("the completed messages are adopted");
+    assert_eq!(tx.sent(), 3);
+    tx.send(13).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(13));
+}
+
 #[test]
 fn bounds() {
     fn send<T: Send>() {}

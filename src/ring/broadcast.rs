@@ -426,16 +426,7 @@ impl<T: Pod> Ring<T> {
             name: inner.seg.name().into(),
             reason: "the broadcast ring's position or a subscriber's cursor is out of range".into(),
         };
-        // Acquire: pairs with the Release store of the previous publisher,
-        // so a taken-over role goes on from what it published.
-        let tail = v.sh.tail.load(Ordering::Acquire);
-        if tail >= POS_LIMIT {
-            return Err(corrupted());
-        }
-        let mut core = PubCore { tail, min: tail.saturating_sub(v.cap), overwrite: inner.overwrite };
-        if !inner.overwrite && core.refresh(&v).is_err() {
-            return Err(corrupted());
-        }
+        let core = PubCore::take_over(&v, inner.overwrite).map_err(|Corrupt| corrupted())?;
         let p = Publisher { core, inner: inner.clone(), lock, wait: inner.wait, polls: 0, _t: PhantomData };
         Ok(p)
     }

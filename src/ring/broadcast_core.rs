@@ -150,6 +150,33 @@ pub(crate) struct PubCore {
 }
 
 impl PubCore {
+    /// The state of a publisher taking the role: goes on from `tail`, after
+    /// adopting messages a dead predecessor completed but did not count yet
+    /// (`send_slice` stores `tail` once per batch, and subscribers read by
+    /// sequence words, so some may have read them already).
+    pub(crate) fn take_over(v: &View<'_>, overwrite: bool) -> Result<PubCore, Corrupt> {
+        // Acquire: pairs with the Release store of the previous publisher in
+        // `publish`: we go on from what it published.
+        let mut tail = v.sh.tail.load(Ordering::Acquire);
+        if tail >= POS_LIMIT - v.cap {
+            return Err(corrupt(v));
+        }
+        let start = tail;
+        // Acquire: pairs with the Release store of the even sequence word.
+        while tail - start < v.cap && v.slot(tail)[0].load(Ordering::Acquire) == 2 * tail + 2 {
+            tail += 1;
+        }
+        if tail != start {
+            // Release: as in `publish`.
+            v.sh.tail.store(tail, Ordering::Release);
+        }
+        let mut p = PubCore { tail, min: tail.saturating_sub(v.cap), overwrite };
+        if !overwrite {
+            p.refresh(v)?;
+        }
+        Ok(p)
+    }
+
     /// Free slots by the cached slowest cursor, refreshed when that says
     /// fewer than `want`. Unbounded (`u64::MAX`) in overwrite mode.
     #[inline]
