@@ -146,7 +146,7 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
-use super::broadcast_core::{self as core_, Corrupt, Entry, PubCore, Shared, SubCore, View, ACTIVE, POS_LIMIT};
+use super::broadcast_core::{self as core_, Corrupt, Entry, PubCore, Shared, SubCore, View, ACTIVE};
 use super::{
     probe_due, ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity, POISONED, WAITING,
 };
