@@ -740,6 +740,11 @@ impl<T> Drop for Publisher<T> {
 /// or in order with the gaps counted by [`Subscriber::missed`] (overwrite).
 /// Dropping it leaves the table at once.
 ///
+/// Its position is published lazily (every `capacity / 4` messages, at most
+/// 1024, and whenever it finds the ring empty or the publisher waiting), so
+/// a subscriber that stops calling `recv` while messages are pending holds a
+/// lossless publisher back at the position it last published.
+///
 /// # Memory ordering
 /// A message is read with an Acquire load of its slot's sequence word, a
 /// copy of the payload through atomic loads, an Acquire fence and a second
