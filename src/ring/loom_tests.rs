@@ -393,3 +393,29 @@ fn loom_broadcast_join_races_publisher() {
         p.join().unwrap();
     });
 }
+
+/// A lossless publisher that decided to sleep on a full ring (it set
+/// WAITING, fenced, and its scan still saw no room) cannot miss the
+/// subscriber's cursor publish: that publish saw WAITING and cleared it
+/// (with a wake).
+#[test]
+fn loom_broadcast_publisher_no_lost_wakeup() {
+    loom::model(|| {
+        let r = HeapBcast::new::<u64>(1, 1);
+        let mut s = bcast::join(&r.view(), 0, false).unwrap();
+        let mut p = PubCore { tail: 0, min: 0, overwrite: false };
+        assert!(p.try_send(&r.view(), &1u64).unwrap());
+        let rs = r.clone();
+        let t = thread::spawn(move || {
+            assert_eq!(s.try_recv::<u64>(&rs.view()).unwrap(), Some(1));
+        });
+        // The publisher's side of `wait::park_once`.
+        r.sh.pub_ctl.fetch_or(WAITING, Ordering::Relaxed);
+        futex::heavy_barrier();
+        let would_sleep = p.refresh(&r.view()).unwrap() == 0;
+        t.join().unwrap();
+        if would_sleep {
+            assert_eq!(r.sh.pub_ctl.load(Ordering::Relaxed) & WAITING, 0, "the subscriber missed a sleeping publisher");
+        }
+    });
+}
