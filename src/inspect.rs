@@ -115,6 +115,9 @@ pub struct SegmentInfo {
     pub capacity: u64,
     /// When the segment was created, by its creator's clock.
     pub created: Option<SystemTime>,
+    /// For a [`crate::broadcast::Ring`]: its mode, messages sent, and each
+    /// subscriber with how far behind it is.
+    pub broadcast: Option<crate::broadcast::TopicInfo>,
 }
 
 impl SegmentInfo {
@@ -131,6 +134,20 @@ impl SegmentInfo {
     /// The kind's name as a user writes it, or `"?"`.
     pub fn kind_name(&self) -> &'static str {
         self.kind.map_or("?", Kind::name)
+    }
+
+    /// The kind's name with what `ringshm ls` shows about it: for a
+    /// broadcast ring, its mode and live subscribers
+    /// (`"broadcast::Ring (lossless, 3 subs)"`).
+    pub fn kind_text(&self) -> String {
+        match &self.broadcast {
+            Some(b) => {
+                let live = b.subscribers.iter().filter(|s| s.alive).count();
+                let mode = if b.overwrite { "overwrite" } else { "lossless" };
+                format!("{} ({mode}, {live} subs)", self.kind_name())
+            }
+            None => self.kind_name().to_owned(),
+        }
     }
 }
 
@@ -281,6 +298,7 @@ fn inspect_fd(name: &str, fd: &OwnedFd) -> Result<Option<SegmentInfo>> {
         element_size: 0,
         capacity: 0,
         created: None,
+        broadcast: None,
     };
     match magic {
         Some(MAGIC) => {}
@@ -308,6 +326,12 @@ fn inspect_fd(name: &str, fd: &OwnedFd) -> Result<Option<SegmentInfo>> {
     info.attached = attached_pids(&buf[..n]);
     if let Some(reason) = header_problem(&h, n, size) {
         info.state = SegmentState::Corrupted(reason);
+    } else if info.kind == Some(Kind::Broadcast) {
+        let mut body = vec![0u8; crate::broadcast::SLOTS_OFFSET];
+        if rustix::io::pread(fd, &mut body, HEADER_SIZE as u64).is_ok_and(|k| k == body.len()) {
+            info.broadcast =
+                crate::broadcast::describe(&h, &body, |role| lock::is_held(fd.as_fd(), lock::SLOT_ROLE0 + role));
+        }
     }
     Ok(Some(info))
 }
@@ -344,7 +368,7 @@ fn header_problem(h: &HeaderData, read: usize, size: u64) -> Option<String> {
     if u64::from(h.elem_size).checked_mul(h.capacity).is_none_or(|b| b > size) {
         return Some(format!("capacity {} of {}-byte elements does not fit in {size} bytes", h.capacity, h.elem_size));
     }
-    if matches!(kind, Kind::SpscRing | Kind::MpmcRing) && !h.capacity.is_power_of_two() {
+    if matches!(kind, Kind::SpscRing | Kind::MpmcRing | Kind::Broadcast) && !h.capacity.is_power_of_two() {
         return Some(format!("ring capacity {} is not a power of two", h.capacity));
     }
     None
@@ -418,6 +442,28 @@ mod tests {
         assert!(list().unwrap().iter().any(|s| s.name == n));
         drop(r);
         assert!(matches!(info(&n), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn shows_broadcast_subscribers() {
+        let n = name("bcast");
+        let r = crate::broadcast::Ring::<u64>::create(&n, 8).unwrap();
+        let _a = r.subscribe().unwrap();
+        let mut b = r.subscribe().unwrap();
+        let mut tx = r.publisher().unwrap();
+        for i in 0..5 {
+            tx.send(i).unwrap();
+        }
+        while b.try_recv().is_ok() {}
+        let i = info(&n).unwrap();
+        assert_eq!(i.kind, Some(Kind::Broadcast));
+        let t = i.broadcast.clone().expect("broadcast details");
+        assert!(!t.overwrite);
+        assert_eq!(t.sent, 5);
+        let behind: Vec<u64> = t.subscribers.iter().map(|s| s.behind).collect();
+        assert_eq!(behind, [5, 0]);
+        assert!(t.subscribers.iter().all(|s| s.alive && s.pid == std::process::id()));
+        assert_eq!(i.kind_text(), "broadcast::Ring (lossless, 2 subs)");
     }
 
     #[test]

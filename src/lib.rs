@@ -74,6 +74,7 @@
 //! | Python `multiprocessing` | ringshm |
 //! |---|---|
 //! | (none: the building blocks) | [`spsc::Ring`] (one producer, one consumer), [`mpmc::Ring`] (many of each) |
+//! | (none: publish/subscribe) | [`broadcast::Ring`] (one publisher, every subscriber sees every message; lossless or overwrite) |
 //! | `Pipe(duplex)` | [`Pipe::create`] / [`Pipe::open`] / [`Pipe::pair`] |
 //! | `Queue(maxsize)`, `JoinableQueue` | [`Queue`], [`ByteQueue`], [`JoinableQueue`] |
 //! | `Value`, `Array` | [`Value`], [`Array`] |
@@ -124,6 +125,8 @@ pub use inspect::{info, list, remove_stale, ProcessInfo, SegmentInfo, SegmentSta
 pub use pipe::{Connection, End, Pipe};
 #[cfg(not(loom))]
 pub use queue::{ByteQueue, JoinableQueue, Queue};
+#[cfg(not(loom))]
+pub use ring::broadcast;
 #[cfg(not(loom))]
 pub use ring::mpmc;
 pub use ring::spsc;

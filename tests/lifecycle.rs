@@ -310,6 +310,7 @@ fn every_kind_has_the_whole_lifecycle() -> Result<(), Error> {
     }
     matrix!("spsc", ringshm::spsc::Ring<u64>, (8));
     matrix!("mpmc", ringshm::mpmc::Ring<u64>, (8));
+    matrix!("broadcast", ringshm::broadcast::Ring<u64>, (8));
     // A pipe's two ends are roles: the opener of a live pipe gets end B,
     // which only one handle holds at a time.
     {

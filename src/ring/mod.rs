@@ -1,6 +1,6 @@
 //! Ring buffers: [`spsc`] (one producer, one consumer), [`mpmc`] (Vyukov's
-//! bounded queue), and the pieces they share: side-control words, roles and
-//! capacity checks.
+//! bounded queue), [`broadcast`] (one publisher, many subscribers), and the
+//! pieces they share: side-control words, roles and capacity checks.
 //!
 //! | file            | what lives there                                                    |
 //! |-----------------|---------------------------------------------------------------------|
@@ -29,6 +29,9 @@
 //! kernel released its lock). The first is one load; the second a system
 //! call, so it is only asked on slow paths and rate-limited.
 
+#[cfg(not(loom))]
+pub mod broadcast;
+pub(crate) mod broadcast_core;
 pub(crate) mod bytes;
 #[cfg(not(loom))]
 pub(crate) mod chunks;

@@ -57,10 +57,12 @@ pub enum Kind {
     Condition = 14,
     /// `Barrier`.
     Barrier = 15,
+    /// [`crate::broadcast::Ring`].
+    Broadcast = 16,
 }
 
 impl Kind {
-    const ALL: [Kind; 15] = [
+    const ALL: [Kind; 16] = [
         Kind::SpscRing,
         Kind::MpmcRing,
         Kind::Pipe,
@@ -76,6 +78,7 @@ impl Kind {
         Kind::Event,
         Kind::Condition,
         Kind::Barrier,
+        Kind::Broadcast,
     ];
 
     /// The kind stored as `raw`, if it is one.
@@ -101,6 +104,7 @@ impl Kind {
             Kind::Event => "Event",
             Kind::Condition => "Condition",
             Kind::Barrier => "Barrier",
+            Kind::Broadcast => "broadcast::Ring",
         }
     }
 }

@@ -77,11 +77,12 @@ pub struct Options {
     pub(crate) persist: bool,
     pub(crate) wait: WaitStrategy,
     pub(crate) duplex: bool,
+    pub(crate) overwrite: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { mode: 0o600, persist: false, wait: WaitStrategy::Adaptive, duplex: true }
+        Options { mode: 0o600, persist: false, wait: WaitStrategy::Adaptive, duplex: true, overwrite: false }
     }
 }
 
@@ -113,6 +114,14 @@ impl Options {
         self.duplex = duplex;
         self
     }
+    /// For `broadcast::Ring`: sending never waits and slow subscribers skip
+    /// what was overwritten (`true`), or the publisher waits for the slowest
+    /// live subscriber (`false`, the default). Stored at creation and
+    /// checked by `open_with`.
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
     /// The mode that will be used.
     pub fn get_mode(&self) -> u32 {
         self.mode
@@ -128,6 +137,10 @@ impl Options {
     /// Whether a `Pipe` is duplex.
     pub fn get_duplex(&self) -> bool {
         self.duplex
+    }
+    /// Whether a `broadcast::Ring` is (to be) in overwrite mode.
+    pub fn get_overwrite(&self) -> bool {
+        self.overwrite
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! # Implementation details
 //!
-//! Each of the fifteen kinds (rings, pipes, queues, cells, sync primitives)
+//! Each of the sixteen kinds (rings, pipes, queues, cells, sync primitives)
 //! implements [`SharedObject`]: what it is ([`SharedObject::KIND`] and its
 //! element type), how big a new one is ([`SharedObject::shape`]), how to check
 //! the header of an existing one ([`SharedObject::check`], which must treat

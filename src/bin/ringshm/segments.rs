@@ -18,7 +18,7 @@ pub fn ls() -> Result<(), Failure> {
         .map(|s| {
             [
                 s.name.clone(),
-                s.kind_name().to_owned(),
+                s.kind_text(),
                 if s.element_type.is_empty() { "-".into() } else { s.element_type.clone() },
                 s.capacity.to_string(),
                 human_size(s.size),
@@ -83,6 +83,14 @@ pub fn info(args: &[String]) -> Result<(), Failure> {
     ];
     for (k, v) in fields {
         println!("{:<13} {v}", format!("{k}:"));
+    }
+    if let Some(b) = &s.broadcast {
+        println!("{:<13} {}", "mode:", if b.overwrite { "overwrite" } else { "lossless" });
+        println!("{:<13} {}", "sent:", b.sent);
+        for sub in &b.subscribers {
+            let who = pid_text(sub.pid, sub.alive);
+            println!("{:<13} #{} {who}: at {}, {} behind", "subscriber:", sub.place, sub.position, sub.behind);
+        }
     }
     Ok(())
 }
