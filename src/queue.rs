@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::error::{Error, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::error::{Error, Result, SendTimeoutError, TryRecvError};
 use crate::ring::bytes;
 use crate::ring::mpmc::{self, RawRing, SlotLayout};
 use crate::ring::mpmc_core::Blocked;
@@ -80,6 +80,16 @@ pub enum PutError<T> {
 }
 
 impl<T> PutError<T> {
+    /// The same kind of error as `like`, holding `self`'s value.
+    fn with_kind_of<U>(self, like: &PutError<U>) -> PutError<T> {
+        let v = self.into_inner();
+        match like {
+            PutError::Full(_) => PutError::Full(v),
+            PutError::Closed(_) => PutError::Closed(v),
+            PutError::Disconnected(_) => PutError::Disconnected(v),
+        }
+    }
+
     /// Hands back what could not be put.
     pub fn into_inner(self) -> T {
         match self {
@@ -384,7 +394,9 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::open_or_create`].
     pub fn open_or_create_with(name: &str, capacity: usize, opts: &Options) -> Result<Self> {
-        Ok(Self::wrap(mpmc::Ring::create_kind(Kind::Queue, name, capacity, opts, true)?, None))
+        let (ring, created) = mpmc::Ring::create_or_open_kind(Kind::Queue, name, capacity, opts)?;
+        let q = Self::wrap(ring, None);
+        Ok(if created { q.into_creator() } else { q })
     }
 
     /// An unnamed queue (a `memfd`) for this process and the children it
@@ -427,30 +439,26 @@ impl<T: Pod> Queue<T> {
         }
     }
 
+    /// Puts `v`; a `JoinableQueue` counts its task once a slot is ours
+    /// (after the claim, before the publish), so a put that never gets room
+    /// (it fails, times out, or its process dies while it waits) never
+    /// counts.
     fn put_impl(&self, v: T, form: Form) -> Result<(), PutError<T>> {
-        if let Some(t) = self.tasks {
-            t.add(self.seg(), 1);
-        }
-        let r = match self.tx() {
-            None => Err(self.gone(v)),
-            Some(tx) => match form {
-                Form::Try => tx.try_send(v).map_err(|e| match e {
-                    TrySendError::Full(v) => PutError::Full(v),
-                    TrySendError::Disconnected(v) => self.gone(v),
-                }),
-                Form::Block => tx.send(v).map_err(|SendError(v)| self.gone(v)),
-                Form::Timeout(d) => tx.send_timeout(v, d).map_err(|e| match e {
-                    SendTimeoutError::Timeout(v) => PutError::Full(v),
-                    SendTimeoutError::Disconnected(v) => self.gone(v),
-                }),
-            },
+        let Some(tx) = self.tx() else { return Err(self.gone(v)) };
+        let deadline = match form {
+            Form::Try => None,
+            Form::Block => Some(None),
+            Form::Timeout(d) => Some(wait::deadline(Some(d))),
         };
-        if r.is_err() {
+        let count = || {
             if let Some(t) = self.tasks {
-                t.sub(self.seg(), 1);
+                t.add(self.seg(), 1);
             }
-        }
-        r
+        };
+        tx.send_then(v, deadline, count).map_err(|e| match e {
+            SendTimeoutError::Timeout(v) => PutError::Full(v),
+            SendTimeoutError::Disconnected(v) => self.gone(v),
+        })
     }
 
     /// Puts `v`, waiting while the queue is full (Python's `put`).
@@ -484,41 +492,15 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::put`], holding how many items were put before the failure.
     pub fn put_many(&self, items: &[T]) -> Result<(), PutError<usize>> {
-        if let Some(t) = self.tasks {
-            t.add(self.seg(), items.len() as u64);
+        for (n, v) in items.iter().enumerate() {
+            self.put_impl(*v, Form::Block).map_err(|e| self.gone(n).with_kind_of(&e))?;
         }
-        let mut n = 0;
-        let r = match self.tx() {
-            None => Err(self.gone(0)),
-            Some(tx) => loop {
-                n += tx.send_many(&items[n..]);
-                if n == items.len() {
-                    break Ok(());
-                }
-                match tx.send(items[n]) {
-                    Ok(()) => n += 1,
-                    Err(_) => break Err(self.gone(n)),
-                }
-            },
-        };
-        if let (Some(t), Err(_)) = (self.tasks, &r) {
-            t.sub(self.seg(), (items.len() - n) as u64);
-        }
-        r
+        Ok(())
     }
 
     /// Puts as many items of `items` as fit now, in order; returns how many.
     pub fn try_put_many(&self, items: &[T]) -> usize {
-        if let Some(t) = self.tasks {
-            t.add(self.seg(), items.len() as u64);
-        }
-        let n = self.tx().map_or(0, |tx| tx.send_many(items));
-        if let Some(t) = self.tasks {
-            if n < items.len() {
-                t.sub(self.seg(), (items.len() - n) as u64);
-            }
-        }
-        n
+        items.iter().take_while(|v| self.put_impl(**v, Form::Try).is_ok()).count()
     }
 
     fn got(&self, n: usize) {
@@ -632,14 +614,15 @@ impl<T: Pod> Queue<T> {
         self.ring.is_closed()
     }
 
-    /// Test hook: claims the next slot and never publishes it, as a process
-    /// killed in the middle of `put` would. Not part of the API.
-    #[doc(hidden)]
-    pub fn __claim_and_abandon(&self) -> bool {
-        if let Some(t) = self.tasks {
+    /// Claims the next slot and never publishes it, as a process killed in
+    /// the middle of `put` would (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
+        let ok = self.tx().is_some_and(|tx| tx.claim_only());
+        if let (Some(t), true) = (self.tasks, ok) {
             t.add(self.seg(), 1);
         }
-        self.tx().is_some_and(|tx| tx.__claim_and_abandon())
+        ok
     }
 
     /// The segment name.
@@ -745,7 +728,10 @@ impl<T: Pod> JoinableQueue<T> {
     /// As [`Queue::open_or_create`].
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self> {
         let opts = Options::new();
-        Ok(Self::wrap(RawRing::create(name, &Self::expect(), capacity, Self::layout(), [0; 4], &opts, true)?))
+        match Self::create_with(name, capacity, &opts) {
+            Err(Error::AlreadyExists { .. }) => Self::open_with(name, &opts),
+            other => other,
+        }
     }
 
     fn tasks(&self) -> Tasks {
@@ -935,6 +921,13 @@ impl ByteQueue {
         }
     }
 
+    /// Claims the next slot and never publishes it, as a process killed in
+    /// the middle of `put` would (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
+        self.join_side(true) && self.raw.claim_only()
+    }
+
     fn join_side(&self, sending: bool) -> bool {
         let cell = if sending { &self.joined_tx } else { &self.joined_rx };
         *cell.get_or_init(|| {
@@ -951,13 +944,14 @@ impl ByteQueue {
         }
     }
 
-    fn attempt_put(&self, msg: &[u8]) -> Option<Result<(), PutBytesError>> {
+    /// One put; `None` if full (or, without `linear`, the slot is busy).
+    fn attempt_put(&self, msg: &[u8], linear: bool) -> Option<Result<(), PutBytesError>> {
         if self.raw.send_shut() {
             return Some(Err(self.gone()));
         }
-        match bytes::try_send_frame(&self.raw, msg) {
+        match bytes::try_send_frame(&self.raw, linear, msg) {
             Ok(()) => Some(Ok(())),
-            Err(Blocked::Wait) => None,
+            Err(Blocked::Wait | Blocked::Busy) => None,
             Err(Blocked::Corrupt) => Some(Err(PutBytesError::Disconnected)),
         }
     }
@@ -969,7 +963,7 @@ impl ByteQueue {
         if !self.join_side(true) {
             return Err(PutBytesError::Disconnected);
         }
-        if let Some(r) = self.attempt_put(msg) {
+        if let Some(r) = self.attempt_put(msg, matches!(form, Form::Try)) {
             return r;
         }
         if self.raw.peer_gone(true, false) {
@@ -978,7 +972,7 @@ impl ByteQueue {
         if let Form::Try = form {
             return Err(PutBytesError::Full);
         }
-        match self.raw.block(true, form.deadline(), || self.attempt_put(msg)) {
+        match self.raw.block(true, form.deadline(), || self.attempt_put(msg, false)) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(PutBytesError::Full),
             Waited::Gone => Err(self.gone()),
@@ -1024,11 +1018,12 @@ impl ByteQueue {
         msgs.iter().take_while(|m| self.try_put(m.as_ref()).is_ok()).count()
     }
 
-    fn attempt_get(&self) -> Option<Result<Vec<u8>, GetError>> {
-        match bytes::try_recv_frame(&self.raw) {
+    /// One get; `None` if empty (or, without `linear`, the slot is busy).
+    fn attempt_get(&self, linear: bool) -> Option<Result<Vec<u8>, GetError>> {
+        match bytes::try_recv_frame(&self.raw, linear) {
             Ok(Ok(v)) => Some(Ok(v)),
             Ok(Err(_)) | Err(Blocked::Corrupt) => Some(Err(GetError::Disconnected)),
-            Err(Blocked::Wait) => None,
+            Err(Blocked::Wait | Blocked::Busy) => None,
         }
     }
 
@@ -1036,20 +1031,21 @@ impl ByteQueue {
         if !self.join_side(false) {
             return Err(GetError::Disconnected);
         }
-        if let Some(r) = self.attempt_get() {
+        if let Some(r) = self.attempt_get(matches!(form, Form::Try)) {
             return r;
         }
         if self.raw.peer_gone(false, false) {
-            // Gone: drain what was published before.
-            return self.attempt_get().unwrap_or(Err(GetError::Disconnected));
+            // Gone: drain what was published before (one attempt goes
+            // through dead producers' claims; see `mpmc::Receiver`).
+            return self.attempt_get(true).unwrap_or(Err(GetError::Disconnected));
         }
         if let Form::Try = form {
             return Err(GetError::Empty);
         }
-        match self.raw.block(false, form.deadline(), || self.attempt_get()) {
+        match self.raw.block(false, form.deadline(), || self.attempt_get(false)) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(GetError::Empty),
-            Waited::Gone => self.attempt_get().unwrap_or(Err(GetError::Disconnected)),
+            Waited::Gone => self.attempt_get(true).unwrap_or(Err(GetError::Disconnected)),
         }
     }
 
@@ -1089,7 +1085,7 @@ impl ByteQueue {
         }
         let mut out = vec![self.get()?];
         while out.len() < max {
-            match self.attempt_get() {
+            match self.attempt_get(false) {
                 Some(Ok(v)) => out.push(v),
                 _ => break,
             }
@@ -1104,7 +1100,7 @@ impl ByteQueue {
             return out;
         }
         while out.len() < max {
-            match self.attempt_get() {
+            match self.attempt_get(false) {
                 Some(Ok(v)) => out.push(v),
                 _ => break,
             }

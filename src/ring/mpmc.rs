@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::mpmc_core::{self as alg, Blocked, Shared, POS_LIMIT, SHUT};
+use super::mpmc_core::{self as alg, Blocked, Shared, POS_LIMIT, SHUT, UNKNOWN_TAG};
 use super::{ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity, PROBE_EVERY, WAITING};
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -68,7 +68,8 @@ const ROLE_ENTRY0: u32 = 2;
 /// Largest owner tag handed out; `UNKNOWN_TAG` marks claims by handles the
 /// kernel cannot track (caller-provided regions): never recovered.
 const MAX_TAG: u8 = 254;
-const UNKNOWN_TAG: u8 = 255;
+/// Largest item alignment supported: a segment's mapping is page-aligned.
+pub(crate) const MAX_ALIGN: usize = 4096;
 /// Layout of one slot: `seq` then the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SlotLayout {
@@ -78,6 +79,8 @@ pub(crate) struct SlotLayout {
     pub payload_len: usize,
     /// Bytes from one slot to the next.
     pub stride: usize,
+    /// Alignment of the payload (at least 8).
+    pub align: usize,
     /// Bytes of a kind-specific area after the slot array (128-aligned
     /// offset, see [`SlotLayout::extra_offset`]); 0 for plain rings.
     pub extra: usize,
@@ -88,7 +91,20 @@ impl SlotLayout {
     pub(crate) fn new(len: usize, align: usize) -> SlotLayout {
         let a = align.max(8);
         let payload_off = super::align_up(8, a);
-        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a), extra: 0 }
+        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a), align: a, extra: 0 }
+    }
+
+    /// Refuses alignments the segment cannot provide.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.align > MAX_ALIGN {
+            return Err(Error::InvalidArgument {
+                reason: format!(
+                    "items aligned to {} bytes are not supported: the largest alignment is {MAX_ALIGN} (the page size)",
+                    self.align
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The same layout with `bytes` of kind-specific shared state after the
@@ -102,8 +118,12 @@ impl SlotLayout {
         super::align_up(self.slots_offset() + cap * self.stride, 128)
     }
 
+    /// Body offset of the slot array: slots start at an address aligned to
+    /// the payload's alignment, given a mapping (or region) aligned to it
+    /// (the body itself starts `HEADER_SIZE` bytes into the mapping).
     fn slots_offset(&self) -> usize {
-        super::align_up(core::mem::size_of::<Shared>(), 128)
+        let hs = crate::shm::header::HEADER_SIZE;
+        super::align_up(hs + core::mem::size_of::<Shared>(), self.align.max(128)) - hs
     }
 
     pub(crate) fn body_size(&self, cap: usize) -> usize {
@@ -166,7 +186,7 @@ impl RawRing {
         opts: &Options,
         open_if_exists: bool,
     ) -> Result<RawRing> {
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let cap = slot_count(capacity, layout)?;
         let params = with_bound(params, capacity);
         let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
         let init = |s: &Segment| init_slots(s, cap, layout);
@@ -180,6 +200,7 @@ impl RawRing {
 
     /// Opens an existing ring segment.
     pub(crate) fn open(name: &str, expect: &Expect, layout: SlotLayout, opts: &Options) -> Result<RawRing> {
+        layout.check()?;
         let seg = Segment::open(name, expect, |h| Self::body_size_of(name, h, layout))?;
         Self::from_segment(seg, layout, opts.wait)
     }
@@ -192,21 +213,16 @@ impl RawRing {
         params: [u64; 4],
         opts: &Options,
     ) -> Result<RawRing> {
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let cap = slot_count(capacity, layout)?;
         let params = with_bound(params, capacity);
         let spec = CreateSpec { expect, capacity: cap as u64, params, body_size: layout.body_size(cap), opts };
         let seg = Segment::create_anonymous("ringshm-mpmc", &spec, |s| init_slots(s, cap, layout))?;
         Self::from_segment(seg, layout, opts.wait)
     }
 
-    fn body_size_of(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
+    pub(crate) fn body_size_of(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
         let cap = stored_capacity(name, h.capacity, layout.stride)?;
-        if h.params[BOUND_PARAM] > cap as u64 {
-            return Err(Error::Corrupted {
-                name: name.into(),
-                reason: format!("stored bound {} exceeds the {cap} slots", h.params[BOUND_PARAM]),
-            });
-        }
+        check_bound(name, h.params[BOUND_PARAM], cap as u64)?;
         if cap < 2 {
             return Err(Error::Corrupted { name: name.into(), reason: "an MPMC ring has at least 2 slots".into() });
         }
@@ -215,17 +231,16 @@ impl RawRing {
 
     pub(crate) fn from_segment(seg: Segment, layout: SlotLayout, wait: WaitStrategy) -> Result<RawRing> {
         let cap = seg.header().capacity;
+        check_bound(seg.name(), seg.header().params[BOUND_PARAM], cap)?;
         let off = layout.slots_offset();
         assert!(off + cap as usize * layout.stride <= seg.body_len());
+        assert_eq!((seg.body_ptr().as_ptr() as usize + off) % layout.align, 0, "slots aligned (checked at create)");
         // SAFETY: the offset lies inside the body (asserted), which is mapped.
         let slots = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(off)) };
         let side = || Mutex::new(SideReg { count: 0, lock: None });
         let shared = NonNull::from(seg.body_at::<Shared>(0));
         let r = RawRing {
-            bound: match seg.header().params[BOUND_PARAM] {
-                0 => cap,
-                b => b.min(cap),
-            },
+            bound: seg.header().params[BOUND_PARAM],
             seg,
             shared,
             cap,
@@ -344,7 +359,9 @@ impl RawRing {
                 // Acquire: pairs with the Release stores of `seq` in `mpmc_core`.
                 let s = alg::Mem::seq(self, i).load(Ordering::Acquire);
                 if s & 0xff == u64::from(got.0) {
-                    alg::release(self, s, i);
+                    // A corrupt word poisons the ring; a slot that moved on
+                    // needs nothing.
+                    let _ = alg::release(self, s, i);
                 }
             }
         }
@@ -355,20 +372,45 @@ impl RawRing {
         got.0
     }
 
-    /// Sends one payload written by `write` into the claimed slot.
+    /// Sends one payload written by `write` into the claimed slot. With
+    /// `linear`, waits out `Busy` (a live receiver still reading the slot's
+    /// previous item), so that `Wait` means full; otherwise `Busy` is
+    /// returned for the caller's wait loop.
     #[inline]
-    pub(crate) fn try_send_with(&self, write: impl FnOnce(*mut u8)) -> core::result::Result<(), Blocked> {
-        alg::try_send(self, self.tag(), |pos| write(self.payload(pos)))
+    pub(crate) fn try_send_with(&self, linear: bool, write: impl Fn(*mut u8)) -> core::result::Result<(), Blocked> {
+        loop {
+            match alg::try_send(self, self.tag(), |pos| write(self.payload(pos))) {
+                Err(Blocked::Busy) if linear => std::thread::yield_now(),
+                r => return r,
+            }
+        }
     }
 
-    /// Receives one payload, handing the claimed slot to `read`.
+    /// Receives one payload, handing the claimed slot to `read`. `linear`
+    /// as for [`RawRing::try_send_with`]: with it, `Wait` means empty.
     #[inline]
-    pub(crate) fn try_recv_with<R>(&self, read: impl FnOnce(*const u8) -> R) -> core::result::Result<R, Blocked> {
-        alg::try_recv(self, self.tag(), |pos| read(self.payload(pos)))
+    pub(crate) fn try_recv_with<R>(
+        &self,
+        linear: bool,
+        read: impl Fn(*const u8) -> R,
+    ) -> core::result::Result<R, Blocked> {
+        loop {
+            match alg::try_recv(self, self.tag(), |pos| read(self.payload(pos))) {
+                Err(Blocked::Busy) if linear => std::thread::yield_now(),
+                r => return r,
+            }
+        }
     }
 
-    fn claim_only(&self) -> bool {
-        alg::claim_only(self, self.tag())
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
+        alg::claim_send(self, self.tag()).is_ok()
+    }
+
+    /// The payload addresses of all slots (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn payload_addresses(&self) -> Vec<usize> {
+        (0..self.cap).map(|i| self.payload(i) as usize).collect()
     }
 
     /// Items in the ring (a snapshot; claimed-but-unfinished slots count).
@@ -495,7 +537,8 @@ impl RawRing {
         // Acquire: pairs with the Release stores of `seq` in `mpmc_core`.
         let s = alg::Mem::seq(self, pos).load(Ordering::Acquire);
         if s & 0xff != 0 {
-            alg::recover_now(self, s, pos);
+            // A corrupt word poisons the ring, which the waiter sees next.
+            let _ = alg::recover_now(self, s, pos);
         }
     }
 }
@@ -525,10 +568,6 @@ impl alg::Mem for RawRing {
         self.seg.role_held(ROLE_ENTRY0 + u32::from(tag)) == Some(false)
     }
     #[inline(always)]
-    fn polls(&self) -> &AtomicU32 {
-        &self.polls
-    }
-    #[inline(always)]
     fn bound(&self) -> u64 {
         self.bound
     }
@@ -539,8 +578,31 @@ const BOUND_PARAM: usize = 3;
 
 fn with_bound(mut params: [u64; 4], capacity: usize) -> [u64; 4] {
     debug_assert_eq!(params[BOUND_PARAM], 0, "params[3] is the ring's bound");
-    params[BOUND_PARAM] = capacity.max(1) as u64;
+    params[BOUND_PARAM] = capacity as u64;
     params
+}
+
+/// The number of slots for a ring of `capacity` items: a power of two, at
+/// least 2 (so that a write claim and a read claim of a slot differ).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for capacity 0, a too large capacity, or an
+/// alignment above [`MAX_ALIGN`].
+pub(crate) fn slot_count(capacity: usize, layout: SlotLayout) -> Result<usize> {
+    layout.check()?;
+    Ok(ring_capacity(capacity, layout.stride)?.max(2))
+}
+
+/// Checks the bound (the capacity asked for) stored in a header against
+/// the slot count.
+fn check_bound(name: &str, bound: u64, cap: u64) -> Result<()> {
+    if bound == 0 || bound > cap {
+        return Err(Error::Corrupted {
+            name: name.into(),
+            reason: format!("stored capacity {bound} is not between 1 and the {cap} slots"),
+        });
+    }
+    Ok(())
 }
 
 fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
@@ -602,6 +664,16 @@ impl<T: Pod> Ring<T> {
     pub(crate) fn create_kind(kind: Kind, name: &str, capacity: usize, opts: &Options, or_open: bool) -> Result<Self> {
         let raw = RawRing::create(name, &Self::expect(kind), capacity, Self::layout(), [0; 4], opts, or_open)?;
         Ok(Self::from_raw(raw))
+    }
+
+    /// Creates the ring, or opens it if the name exists; `true` if this
+    /// call created it.
+    pub(crate) fn create_or_open_kind(kind: Kind, name: &str, capacity: usize, opts: &Options) -> Result<(Self, bool)> {
+        match Self::create_kind(kind, name, capacity, opts, false) {
+            Ok(r) => Ok((r, true)),
+            Err(Error::AlreadyExists { .. }) => Ok((Self::open_kind(kind, name, opts)?, false)),
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn open_kind(kind: Kind, name: &str, opts: &Options) -> Result<Self> {
@@ -717,7 +789,7 @@ impl<T: Pod> Ring<T> {
     /// [`Error::InvalidArgument`] for capacity 0 or too large.
     pub fn region_size(capacity: usize) -> Result<usize> {
         let layout = Self::layout();
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let cap = slot_count(capacity, layout)?;
         Ok(crate::shm::header::HEADER_SIZE + layout.body_size(cap))
     }
 
@@ -737,13 +809,14 @@ impl<T: Pod> Ring<T> {
     /// [`Error::InvalidArgument`] if the region is too small or misaligned.
     pub unsafe fn init_in(region: NonNull<[u8]>, capacity: usize) -> Result<Self> {
         let layout = Self::layout();
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let cap = slot_count(capacity, layout)?;
+        check_region_align(region, layout)?;
         let e = Self::expect(Kind::MpmcRing);
         let opts = Options::new();
         let spec = CreateSpec {
             expect: &e,
             capacity: cap as u64,
-            params: [0; 4],
+            params: with_bound([0; 4], capacity),
             body_size: layout.body_size(cap),
             opts: &opts,
         };
@@ -768,12 +841,26 @@ impl<T: Pod> Ring<T> {
     /// [`Error::Corrupted`], [`Error::WrongKind`], [`Error::LayoutMismatch`], ...
     pub unsafe fn attach_in(region: NonNull<[u8]>) -> Result<Self> {
         let layout = Self::layout();
+        layout.check()?;
+        check_region_align(region, layout)?;
         // SAFETY: forwarded from the caller's contract.
         let seg = unsafe {
             Segment::attach_in(region, &Self::expect(Kind::MpmcRing), |h| RawRing::body_size_of("<region>", h, layout))
         }?;
         Ok(Self::from_raw(RawRing::from_segment(seg, layout, WaitStrategy::Adaptive)?))
     }
+}
+
+/// A caller-provided region must be aligned for the slots.
+fn check_region_align(region: NonNull<[u8]>, layout: SlotLayout) -> Result<()> {
+    let addr = region.cast::<u8>().as_ptr() as usize;
+    let need = layout.align.max(128);
+    if addr % need != 0 {
+        return Err(Error::InvalidArgument {
+            reason: format!("region at {addr:#x} is not aligned to {need} bytes (the ring's item alignment)"),
+        });
+    }
+    Ok(())
 }
 
 /// A sending handle: `Clone + Send + Sync`, usable from many threads and,
@@ -850,13 +937,54 @@ impl<T: Pod> Sender<T> {
     /// was closed, every receiver is gone, or the ring is poisoned.
     #[inline]
     pub fn try_send(&self, v: T) -> core::result::Result<(), TrySendError<T>> {
+        self.try_send_then(v, true, || {})
+    }
+
+    /// [`Sender::try_send`], running `on_claim` once a slot is ours (before
+    /// the item is published). Without `linear`, `Full` also stands for
+    /// "the slot is busy" (see [`RawRing::try_send_with`]).
+    #[inline]
+    fn try_send_then(&self, v: T, linear: bool, on_claim: impl Fn()) -> core::result::Result<(), TrySendError<T>> {
         if self.raw.send_shut() {
             return Err(TrySendError::Disconnected(v));
         }
-        match self.raw.try_send_with(write_item(v)) {
+        let write = |p| {
+            on_claim();
+            write_item(v)(p)
+        };
+        match self.raw.try_send_with(linear, write) {
             Ok(()) => Ok(()),
+            Err(Blocked::Busy) => Err(TrySendError::Full(v)),
             Err(Blocked::Wait) if !self.raw.peer_gone(true, false) => Err(TrySendError::Full(v)),
             Err(_) => Err(TrySendError::Disconnected(v)),
+        }
+    }
+
+    /// Sends `v`: once (`deadline` `None`), or waiting until the deadline
+    /// (`Some(None)`: forever); `on_claim` runs when a slot is ours, before
+    /// the item is published (the queues count tasks there).
+    /// `Timeout` stands for "full" when the attempt was a single one.
+    pub(crate) fn send_then(
+        &self,
+        v: T,
+        deadline: Option<Option<Instant>>,
+        on_claim: impl Fn(),
+    ) -> core::result::Result<(), SendTimeoutError<T>> {
+        match self.try_send_then(v, deadline.is_none(), &on_claim) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+            Err(TrySendError::Full(v)) if deadline.is_none() => return Err(SendTimeoutError::Timeout(v)),
+            Err(TrySendError::Full(_)) => {}
+        }
+        let out = self.raw.block(true, deadline.flatten(), || match self.try_send_then(v, false, &on_claim) {
+            Ok(()) => Some(Ok(())),
+            Err(TrySendError::Full(_)) => None,
+            Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
+        });
+        match out {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(SendTimeoutError::Timeout(v)),
+            Waited::Gone => Err(SendTimeoutError::Disconnected(v)),
         }
     }
 
@@ -878,21 +1006,7 @@ impl<T: Pod> Sender<T> {
     }
 
     fn send_deadline(&self, v: T, deadline: Option<Instant>) -> core::result::Result<(), SendTimeoutError<T>> {
-        match self.try_send(v) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
-            Err(TrySendError::Full(_)) => {}
-        }
-        let out = self.raw.block(true, deadline, || match self.try_send(v) {
-            Ok(()) => Some(Ok(())),
-            Err(TrySendError::Full(_)) => None,
-            Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
-        });
-        match out {
-            Waited::Ready(r) => r,
-            Waited::TimedOut => Err(SendTimeoutError::Timeout(v)),
-            Waited::Gone => Err(SendTimeoutError::Disconnected(v)),
-        }
+        self.send_then(v, Some(deadline), || {})
     }
 
     /// Sends items from `items` in order until the ring is full; returns how
@@ -926,10 +1040,10 @@ impl<T: Pod> Sender<T> {
         self.raw.send_shut() || self.raw.peer_gone(true, true)
     }
 
-    /// Test hook: claims the next slot and never publishes it, as a process
-    /// killed in the middle of `send` would. Not part of the API.
-    #[doc(hidden)]
-    pub fn __claim_and_abandon(&self) -> bool {
+    /// Claims the next slot and never publishes it, as a process killed in
+    /// the middle of `send` would (for `crate::testing` and unit tests).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
         self.raw.claim_only()
     }
 }
@@ -942,8 +1056,16 @@ impl<T: Pod> Receiver<T> {
     /// is empty and every sender is gone (or it was closed).
     #[inline]
     pub fn try_recv(&self) -> core::result::Result<T, TryRecvError> {
-        match self.raw.try_recv_with(read_item::<T>) {
+        self.attempt(true)
+    }
+
+    /// One receive; without `linear`, `Empty` also stands for "the head
+    /// slot is busy" (see [`RawRing::try_recv_with`]).
+    #[inline]
+    fn attempt(&self, linear: bool) -> core::result::Result<T, TryRecvError> {
+        match self.raw.try_recv_with(linear, read_item::<T>) {
             Ok(v) => Ok(v),
+            Err(Blocked::Busy) => Err(TryRecvError::Empty),
             Err(Blocked::Wait) => self.empty_or_gone(false),
             Err(Blocked::Corrupt) => Err(TryRecvError::Disconnected),
         }
@@ -954,8 +1076,12 @@ impl<T: Pod> Receiver<T> {
         if !self.raw.peer_gone(false, force) {
             return Err(TryRecvError::Empty);
         }
-        // Gone: drain what was published before (its Release precedes CLOSED).
-        self.raw.try_recv_with(read_item::<T>).map_err(|_| TryRecvError::Disconnected)
+        // Gone: every item that will ever be published has been (a send's
+        // Release precedes CLOSED; a dead sender publishes nothing more).
+        // One more attempt takes the next one: it goes through the claims of
+        // dead senders (recovering them) and stops only at a slot nobody
+        // wrote, so `Disconnected` means nothing published is left.
+        self.raw.try_recv_with(true, read_item::<T>).map_err(|_| TryRecvError::Disconnected)
     }
 
     /// Takes the oldest item, waiting while the ring is empty.
@@ -975,12 +1101,12 @@ impl<T: Pod> Receiver<T> {
     }
 
     fn recv_deadline(&self, deadline: Option<Instant>) -> core::result::Result<T, RecvTimeoutError> {
-        match self.try_recv() {
+        match self.attempt(false) {
             Ok(v) => return Ok(v),
             Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
             Err(TryRecvError::Empty) => {}
         }
-        let out = self.raw.block(false, deadline, || match self.try_recv() {
+        let out = self.raw.block(false, deadline, || match self.attempt(false) {
             Ok(v) => Some(Ok(v)),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
@@ -996,7 +1122,7 @@ impl<T: Pod> Receiver<T> {
     pub fn recv_many(&self, out: &mut [T]) -> usize {
         let mut n = 0;
         while n < out.len() {
-            match self.raw.try_recv_with(read_item::<T>) {
+            match self.raw.try_recv_with(false, read_item::<T>) {
                 Ok(v) => out[n] = v,
                 Err(_) => break,
             }
