@@ -631,6 +631,86 @@ impl<T: Pod> Queue<T> {
     }
 }
 
+impl<T: Pod> Queue<T> {
+    /// A blocking iterator over the items: each `next` is a [`Queue::get`];
+    /// it ends once the queue is empty and closed, or every producer is
+    /// gone.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-queue-iter-{}", std::process::id());
+    /// let q = ringshm::Queue::<u32>::create(&name, 4)?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// q.close();
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> QueueIter<'_, T> {
+        QueueIter { q: self, blocking: true }
+    }
+
+    /// A non-blocking iterator: each `next` is a [`Queue::try_get`]; it ends
+    /// at the first `Empty` or `Disconnected`.
+    pub fn try_iter(&self) -> QueueIter<'_, T> {
+        QueueIter { q: self, blocking: false }
+    }
+}
+
+/// Iterator over a [`Queue`]'s items (from [`Queue::iter`] or
+/// [`Queue::try_iter`]).
+pub struct QueueIter<'a, T> {
+    q: &'a Queue<T>,
+    blocking: bool,
+}
+
+impl<T: Pod> Iterator for QueueIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.blocking { self.q.get() } else { self.q.try_get() }.ok()
+    }
+}
+
+impl<T> fmt::Debug for QueueIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueIter").field("queue", self.q).field("blocking", &self.blocking).finish()
+    }
+}
+
+/// Blocking iterator that owns its [`Queue`] handle (from `IntoIterator`).
+pub struct QueueIntoIter<T> {
+    q: Queue<T>,
+}
+
+impl<T: Pod> Iterator for QueueIntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.q.get().ok()
+    }
+}
+
+impl<T> fmt::Debug for QueueIntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueIntoIter").field("queue", &self.q).finish()
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a Queue<T> {
+    type Item = T;
+    type IntoIter = QueueIter<'a, T>;
+    fn into_iter(self) -> QueueIter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: Pod> IntoIterator for Queue<T> {
+    type Item = T;
+    type IntoIter = QueueIntoIter<T>;
+    fn into_iter(self) -> QueueIntoIter<T> {
+        QueueIntoIter { q: self }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // JoinableQueue<T>.
 

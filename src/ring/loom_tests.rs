@@ -118,18 +118,33 @@ fn send(r: &HeapRing, tag: u8, v: u32) {
         // SAFETY: `try_send` hands us the position of a slot we claimed.
         match mpmc_core::try_send(r, tag, |pos| unsafe { r.vals.write((pos % r.cap()) as usize, v) }) {
             Ok(()) => return,
-            Err(Blocked::Wait) => thread::yield_now(),
+            Err(Blocked::Wait | Blocked::Busy) => thread::yield_now(),
             Err(Blocked::Corrupt) => panic!("corrupt"),
         }
     }
 }
 
-fn recv(r: &HeapRing, tag: u8) -> Option<u32> {
+/// One receive attempt: `None` when empty or when the slot is `Busy`.
+fn recv_once(r: &HeapRing, tag: u8) -> Option<u32> {
     // SAFETY: `try_recv` hands us the position of a published slot we claimed.
     match mpmc_core::try_recv(r, tag, |pos| unsafe { r.vals.read((pos % r.cap()) as usize) }) {
         Ok(v) => Some(v),
-        Err(Blocked::Wait) => None,
+        Err(Blocked::Wait | Blocked::Busy) => None,
         Err(Blocked::Corrupt) => panic!("corrupt"),
+    }
+}
+
+/// A linearizable `try_recv`: `None` only when empty (`Busy` is waited out,
+/// as `mpmc::Receiver::try_recv` does).
+fn recv(r: &HeapRing, tag: u8) -> Option<u32> {
+    loop {
+        // SAFETY: `try_recv` hands us the position of a published slot we claimed.
+        match mpmc_core::try_recv(r, tag, |pos| unsafe { r.vals.read((pos % r.cap()) as usize) }) {
+            Ok(v) => return Some(v),
+            Err(Blocked::Wait) => return None,
+            Err(Blocked::Busy) => thread::yield_now(),
+            Err(Blocked::Corrupt) => panic!("corrupt"),
+        }
     }
 }
 
@@ -173,7 +188,7 @@ fn loom_mpmc_receivers_race() {
         let receivers: Vec<_> = (0..2u8)
             .map(|i| {
                 let r = r.clone();
-                thread::spawn(move || [recv(&r, 2 + i), recv(&r, 2 + i)])
+                thread::spawn(move || [recv_once(&r, 2 + i), recv_once(&r, 2 + i)])
             })
             .collect();
         sender.join().unwrap();
@@ -279,6 +294,7 @@ fn loom_mpmc_try_send_linearizable_over_reading_slot() {
             match mpmc_core::try_send(&*r, 4, |pos| unsafe { r.vals.write((pos % 2) as usize, 3) }) {
                 Ok(()) => break true,
                 Err(Blocked::Wait) => break false,
+                Err(Blocked::Busy) => thread::yield_now(),
                 Err(Blocked::Corrupt) => panic!("corrupt"),
             }
         };

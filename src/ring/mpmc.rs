@@ -1162,6 +1162,101 @@ impl<T: Pod> Receiver<T> {
     }
 }
 
+impl<T: Pod> Receiver<T> {
+    /// A blocking iterator over received items: each `next` is a
+    /// [`Receiver::recv`]; it ends once the ring is empty and every sender
+    /// is gone (or it was closed).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-mpmc-iter-{}", std::process::id());
+    /// let q = ringshm::mpmc::Ring::<u32>::create(&name, 4)?;
+    /// let (tx, rx) = (q.sender(), q.receiver());
+    /// tx.send(1)?;
+    /// tx.send(2)?;
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// A non-blocking iterator: each `next` is a [`Receiver::try_recv`]; it
+    /// ends at the first `Empty` or `Disconnected`.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+}
+
+/// Blocking iterator over a [`Receiver`] (from [`Receiver::iter`]).
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// Non-blocking iterator over a [`Receiver`] (from [`Receiver::try_iter`]).
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// Blocking iterator that owns its [`Receiver`] (from `IntoIterator`).
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T: Pod> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<T: Pod> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: Pod> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<T> core::fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::Iter").field("rx", self.rx).finish()
+    }
+}
+impl<T> core::fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::TryIter").field("rx", self.rx).finish()
+    }
+}
+impl<T> core::fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::IntoIter").field("rx", &self.rx).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
