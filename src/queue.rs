@@ -2,15 +2,16 @@
 //! variable-length [`ByteQueue`]: bounded, many producers and many consumers
 //! in any processes, met by name.
 //!
-//! ```no_run
+//! ```
 //! use ringshm::Queue;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let name = format!("doc-queue-orders-{}", std::process::id());
 //! // process 1
-//! let q = Queue::<[u8; 16]>::create("orders", 1024)?;
+//! let q = Queue::<[u8; 16]>::create(&name, 1024)?;
 //! q.put(*b"two coffees, pls")?;
 //! // process 2
-//! let q = Queue::<[u8; 16]>::open("orders")?;
-//! assert_eq!(&q.get()?, b"two coffees, pls");
+//! let q2 = Queue::<[u8; 16]>::open(&name)?;
+//! assert_eq!(&q2.get()?, b"two coffees, pls");
 //! # Ok(()) }
 //! ```
 //!
@@ -29,7 +30,7 @@
 //!
 //! A producer killed between claiming a slot and publishing it leaves a
 //! half-written slot; consumers waiting on it find its owner dead (a kernel
-//! lock), skip it after a bounded time and count it in [`Queue::lost`].
+//! lock), release it at once and count it in [`Queue::lost`].
 //!
 //! A `JoinableQueue` adds a block of counters after the slots:
 //!
@@ -40,8 +41,13 @@
 //! | 256    | `lost_seen`   | lost messages already subtracted from `unfinished`        |
 //! | 384    | `joiners`     | futex word of `join` sleepers (`WAITING` bit)             |
 //!
-//! `put` adds to `unfinished` before publishing (so a fast consumer's
-//! `task_done` never underflows it) and takes it back if the put fails.
+//! `put` adds to `unfinished` once it holds a slot (after the claim, before
+//! the publish), so a fast consumer's `task_done` never underflows it, and a
+//! put that never got room (it failed, timed out, or its process died while
+//! it waited) never counted. A producer killed between claim and publish
+//! costs an item counted in `lost`, which is subtracted from `unfinished`
+//! (only a kill in the few instructions between the claim and the add makes
+//! that subtraction one too many; the count saturates at 0).
 //! Every decrement saturates at 0 and wakes joiners when it reaches 0.
 
 use std::fmt;
@@ -313,7 +319,14 @@ impl Tasks {
 /// and every handle that ever put, dropped or dead — never a wait that no
 /// one can end. A producer
 /// killed in the middle of a `put` costs that one item, which consumers
-/// skip within a bounded time and count in [`Queue::lost`].
+/// release at once and count in [`Queue::lost`]; they never report
+/// `Disconnected` while a published item is in the queue.
+///
+/// # Memory ordering
+/// A `put` *happens before* the `get` that takes its item (`Release`
+/// publish, `Acquire` claim, as in `mpmc::Ring`). `try_get` and `try_put`
+/// are linearizable: `Empty`/`Full` are never caused by another handle's
+/// put or get that is merely in progress.
 pub struct Queue<T> {
     ring: mpmc::Ring<T>,
     tx: OnceLock<mpmc::Sender<T>>,
@@ -338,9 +351,10 @@ impl<T: Pod> Queue<T> {
         Queue { ring, tx: OnceLock::new(), rx: OnceLock::new(), tasks }
     }
 
-    /// Creates a queue of at least `capacity` items (rounded up to a power of
-    /// two, at least 2: [`Queue::capacity`]). The returned handle counts as a
-    /// producer until it is dropped (see the type's docs).
+    /// Creates a queue that holds at most `capacity` items (exactly, like
+    /// Python's `Queue(maxsize)`). The returned handle counts as a producer
+    /// until it is dropped (see the type's docs), as does the handle
+    /// [`Queue::open_or_create`] returns when it created the queue.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -591,13 +605,14 @@ impl<T: Pod> Queue<T> {
         self.len() >= self.capacity()
     }
 
-    /// The capacity in items (a power of two).
+    /// The capacity in items, exactly as asked for at create (Python's
+    /// `maxsize`).
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }
 
     /// Items lost so far because a process died in the middle of putting or
-    /// getting them (each was skipped by the consumers after a bounded time).
+    /// getting them (each released by the next handle that met its slot).
     pub fn lost(&self) -> u64 {
         self.ring.lost()
     }
@@ -726,7 +741,14 @@ impl<T: Pod> IntoIterator for Queue<T> {
 /// middle of a put or get ([`Queue::lost`]) are no longer counted as
 /// unfinished. A consumer that dies after `get` but before `task_done`
 /// leaves its task unfinished, as in Python: use
-/// [`join_timeout`](JoinableQueue::join_timeout) if that can happen.
+/// [`join_timeout`](JoinableQueue::join_timeout) if that can happen. A task
+/// is counted when its item goes in (its slot is claimed), so a producer
+/// killed while it waited in `put` on a full queue leaves no task behind.
+///
+/// # Memory ordering
+/// Work done before `task_done` *happens before* the return of the `join`
+/// it releases (`Release` decrement, `Acquire` load of the count). Puts and
+/// gets order as in [`Queue`].
 pub struct JoinableQueue<T> {
     q: Queue<T>,
 }
@@ -877,9 +899,16 @@ const MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// # Across processes
 /// As [`Queue`]: open it by name anywhere; consumers see
 /// [`GetError::Disconnected`] after draining once it is closed or every
-/// producer (the creating handle included) is gone; a producer killed mid-put costs one message, counted in
-/// [`ByteQueue::lost`]. A length found corrupted in a slot poisons the queue
-/// (every handle then sees it as disconnected) instead of being trusted.
+/// producer (the creating handle included) is gone, and never while a
+/// published message is left; a producer killed mid-put costs one message,
+/// counted in [`ByteQueue::lost`]. A length found corrupted in a slot
+/// poisons the queue (every handle then sees it as disconnected) instead of
+/// being trusted.
+///
+/// # Memory ordering
+/// A `put` *happens before* the `get` that takes its message (`Release`
+/// publish, `Acquire` claim); `try_get`/`try_put` are linearizable, as for
+/// [`Queue`].
 pub struct ByteQueue {
     raw: Arc<RawRing>,
     max: usize,
@@ -933,8 +962,8 @@ impl ByteQueue {
         Ok(())
     }
 
-    /// Creates a queue of at least `capacity` messages (rounded up to a power
-    /// of two, at least 2) of up to `max_message_bytes` each.
+    /// Creates a queue that holds at most `capacity` messages, of up to
+    /// `max_message_bytes` each.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -1203,7 +1232,7 @@ impl ByteQueue {
         self.len() >= self.capacity()
     }
 
-    /// The capacity in messages (a power of two).
+    /// The capacity in messages, exactly as asked for at create.
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }

@@ -1,11 +1,12 @@
 //! A bounded multi-producer multi-consumer ring in shared memory.
 //!
-//! ```no_run
+//! ```
 //! use ringshm::mpmc;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let q = mpmc::Ring::<[u8; 32]>::create("jobs", 1024)?;
+//! # let name = format!("doc-mpmc-jobs-{}", std::process::id());
+//! let q = mpmc::Ring::<[u8; 32]>::create(&name, 1024)?;
 //! let tx = q.sender();                    // Clone + Send + Sync
-//! let rx = mpmc::Ring::<[u8; 32]>::open("jobs")?.receiver();
+//! let rx = mpmc::Ring::<[u8; 32]>::open(&name)?.receiver();   // any process
 //! tx.send([7; 32])?;
 //! assert_eq!(rx.recv()?, [7; 32]);
 //! # Ok(()) }
@@ -14,28 +15,44 @@
 //! # Implementation details
 //!
 //! Vyukov's bounded MPMC queue (per-slot sequence numbers, free-running
-//! `head`/`tail` positions), changed so that a process killed in the middle
-//! of an operation can be recovered from *without guessing*: a slot is claimed
-//! by a CAS on its own sequence word that writes the claimer's **owner tag**,
-//! and only then is the shared position advanced (by the claimer, or by anyone
-//! who finds the slot claimed — "helping", as in LCRQ).
+//! `head`/`tail` positions; crossbeam-channel's `array` flavour is the same
+//! algorithm), changed so that a process killed in the middle of an
+//! operation can be recovered from *without guessing*: a slot is claimed by
+//! a CAS on its own sequence word that writes the claimer's **owner tag**,
+//! and only then is the shared position advanced (by the claimer, or by
+//! anyone who finds the slot claimed — "helping", as in LCRQ).
 //!
-//! A slot's `seq` word is `pos << 8 | tag`:
+//! A slot's `seq` word is `b << 8 | tag`. For the slot of position `p`
+//! (`p mod slots` is the slot index):
 //!
-//! | `seq`                       | meaning (for a producer at `pos`)                  |
-//! |-----------------------------|----------------------------------------------------|
-//! | `pos << 8`                  | free for position `pos`: claim it                  |
-//! | `pos << 8 \| t` (t ≠ 0)     | being written by owner `t`                         |
-//! | `(pos + 1) << 8`            | holds the item of `pos`: a consumer may claim it   |
-//! | `(pos + 1) << 8 \| t`       | being read by owner `t`                            |
-//! | `(pos + cap) << 8`          | read; free for the next lap                        |
+//! | `seq`                  | state of position `p`                     | a sender at `p` | a receiver at `p` |
+//! |------------------------|-------------------------------------------|-----------------|-------------------|
+//! | `p << 8`               | `Free`: nothing sent to `p` yet           | claims it       | empty             |
+//! | `p << 8 \| t` (t ≠ 0)  | `Writing`: sender `t` is writing it       | skips it        | waits for `t` (recovers it if `t` is dead) |
+//! | `(p + 1) << 8`         | `Full`: holds the item of `p`             | skips it        | claims it         |
+//! | `(p + 1) << 8 \| t`    | `Reading`: receiver `t` is reading it     | skips it        | skips it          |
+//! | `(p + slots) << 8`     | read (or recovered); `Free` for the next lap | —            | —                 |
+//!
+//! Seen from position `p + slots` (one lap later), `Full` and `Writing` of
+//! `p` mean the ring is full, and `Reading` of `p` makes the sender wait for
+//! (or recover) that receiver. A word that fits no row for its slot, or a
+//! lap that no history of legal steps reaches from the positions seen, is
+//! corruption: it poisons the ring (every handle then sees
+//! `Disconnected`, and [`Ring::open`] reports [`Error::Corrupted`]).
+//! Contention never does: see `mpmc_core` for the bounds that hold.
 //!
 //! An owner tag (1..=254) names one process's registration on the ring, held
-//! as a kernel OFD lock on the segment. A slot stuck in a "being written" or
-//! "being read" state whose owner's lock is free belongs to a dead process:
-//! waiters release it (`CAS` to the next state, counting one lost message in
-//! [`Ring::lost`]) and go on. A slow but live claimer is never robbed.
-//! Positions are below 2^56 (decades at 10^8 operations per second).
+//! as a kernel OFD lock on the segment. A slot stuck in `Writing` or
+//! `Reading` whose owner's lock is free belongs to a dead process: whoever
+//! waits on it releases it at once (`CAS` to `Free` of the next lap,
+//! counting one lost message in [`Ring::lost`]) and goes on. A slow but
+//! live claimer is never robbed. Positions are below 2^56 (decades at 10^8
+//! operations per second).
+//!
+//! The ring holds at most the capacity asked for (exactly, like Python's
+//! `Queue(maxsize)`); the slot array is that rounded up to a power of two
+//! (at least 2), and a sender refuses positions `capacity` or more ahead of
+//! `head`.
 //!
 //! Each side (senders, receivers) has a control word (`src/ring/mod.rs`); a
 //! queue [`Ring::close`]d by the user sets `SHUT` on the senders' word.
@@ -286,7 +303,7 @@ impl RawRing {
         self.bound as usize
     }
 
-    /// Number of slots (a power of two, at least the capacity).
+    /// Number of slots (the capacity rounded up to a power of two, at least 2).
     pub(crate) fn slot_count(&self) -> usize {
         self.cap as usize
     }
@@ -619,13 +636,26 @@ fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
 /// A named MPMC ring of `T`. Get any number of [`Sender`]s and [`Receiver`]s,
 /// in any processes.
 ///
+/// # Memory ordering
+/// A send *happens before* the receive that takes its item: the sender
+/// publishes the slot with a `Release` store of its sequence word, the
+/// receiver claims it after an `Acquire` load (as crossbeam-channel), so
+/// everything the sender wrote before `send` is visible after `recv`.
+/// Freeing a slot is `Release` and a sender's claim `Acquire`, so a
+/// receiver's read is done before the slot is overwritten. The `try_`
+/// forms are linearizable: `Empty` means no item was sent and not yet
+/// taken at some instant during the call, `Full` that `capacity` items were
+/// in the ring.
+///
 /// # Across processes
 /// Every process that knows the name can [`Ring::open`] it. Receivers see
 /// `Disconnected` once the ring is empty and every sender in every process is
 /// gone (dropped, or its process died — the kernel tells); senders see it
 /// once every receiver is gone. A process killed in the middle of a send or a
-/// receive holds one slot; the next waiter that finds it releases it and
-/// counts the message in [`Ring::lost`].
+/// receive holds one slot; the next handle that meets it releases it at once
+/// and counts the message in [`Ring::lost`]. Items with any alignment up to
+/// the page size (4096) are supported; larger ones are refused with
+/// [`Error::InvalidArgument`].
 pub struct Ring<T> {
     raw: Arc<RawRing>,
     _t: PhantomData<fn() -> T>,
@@ -685,7 +715,7 @@ impl<T: Pod> Ring<T> {
     }
 
     /// Creates a ring that holds at most `capacity` items (exactly, like
-    /// Python's `Queue(maxsize)`; the slot array is a power of two).
+    /// Python's `Queue(maxsize)`).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::InvalidArgument`],
@@ -740,7 +770,7 @@ impl<T: Pod> Ring<T> {
         Receiver { raw: self.raw.clone(), _t: PhantomData }
     }
 
-    /// The capacity in items (a power of two).
+    /// The capacity in items: the most the ring holds, as asked for at create.
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }
@@ -782,8 +812,7 @@ impl<T: Pod> Ring<T> {
         self.raw.seg.name()
     }
 
-    /// Bytes a caller-provided region needs for a ring of `capacity` items
-    /// (after rounding up to a power of two, at least 2).
+    /// Bytes a caller-provided region needs for a ring of `capacity` items.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for capacity 0 or too large.
@@ -865,12 +894,38 @@ fn check_region_align(region: NonNull<[u8]>, layout: SlotLayout) -> Result<()> {
 
 /// A sending handle: `Clone + Send + Sync`, usable from many threads and,
 /// after `fork`, from the child.
+///
+/// # Memory ordering
+/// Everything the sending thread wrote before a successful send is visible
+/// to the thread that receives the item (`Release` publish, `Acquire`
+/// claim; see [`Ring`]). A send that finds the ring full and sleeps is woken
+/// by the receiver that frees a slot (futex on the senders' control word,
+/// with a full barrier between "I sleep" and the last look at the ring).
+///
+/// # Across processes
+/// A sender's process counts on the senders' side through a kernel lock: if
+/// it dies, receivers see it gone without its help. A sender killed between
+/// claiming a slot and publishing it costs that one item, recovered by the
+/// next handle that meets the slot and counted in [`Ring::lost`].
 pub struct Sender<T> {
     raw: Arc<RawRing>,
     _t: PhantomData<fn(T)>,
 }
 
 /// A receiving handle: `Clone + Send + Sync`.
+///
+/// # Memory ordering
+/// A received item's sender *happens before* the receive (see [`Ring`]).
+/// `try_recv` is linearizable: it answers `Empty` only if no item was in the
+/// ring at some instant during the call; a head slot still being written by
+/// a live sender is waited for (with backoff), not reported as empty.
+///
+/// # Across processes
+/// `Disconnected` comes only after the ring is drained: once every sender
+/// in every process is gone, one more attempt goes through the slots of
+/// dead senders (recovering them) to any item published behind them, so a
+/// receiver never reports `Disconnected` while a published item is in the
+/// ring.
 pub struct Receiver<T> {
     raw: Arc<RawRing>,
     _t: PhantomData<fn() -> T>,
