@@ -69,12 +69,10 @@ fn dead_claim_does_not_hide_later_messages_at_drain() {
         assert_eq!(ring.len(), 4);
         let mut got = vec![1];
         if blocking {
-            loop {
-                match rx.recv() {
-                    Ok(v) => got.push(v),
-                    Err(RecvError) => break,
-                }
+            while let Ok(v) = rx.recv() {
+                got.push(v);
             }
+            assert_eq!(rx.recv(), Err(RecvError));
         } else {
             loop {
                 match rx.try_recv() {
