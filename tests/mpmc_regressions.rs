@@ -328,3 +328,17 @@ fn over_aligned_items_across_processes() {
     }
     common::expect_success(child, 30);
 }
+
+/// Dropping the last sender of the last process: a receiver sees
+/// `Disconnected` on its next `try_recv` after draining.
+#[test]
+fn last_sender_dropped_disconnects_at_once() {
+    let ring = Ring::<u64>::create(&common::unique("last-tx"), 4).unwrap();
+    let (tx, rx) = (ring.sender(), ring.receiver());
+    // Spend the receiver's first (always due) kernel probe.
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    tx.send(1).unwrap();
+    drop(tx);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+}
