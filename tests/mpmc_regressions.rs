@@ -342,3 +342,70 @@ fn last_sender_dropped_disconnects_at_once() {
     assert_eq!(rx.try_recv(), Ok(1));
     assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
 }
+
+/// Defect 10's other half: with the skip-count heuristic gone, a segment
+/// scribbled by another process must still never hang an operation or
+/// panic. A child process writes several inconsistent states into a live
+/// ring's indices and slots; every `try_` call returns, and the blocking
+/// forms return by their timeout.
+#[test]
+fn scribbled_ring_never_hangs() {
+    // Body offsets of a `Ring<u64>`: `tail` at 0, `head` at 128; slots of
+    // 16 bytes (`seq`, payload) from 640. The body starts at 512.
+    const BODY: u64 = 512;
+    if let Some(role) = common::role() {
+        let a = common::args();
+        let pattern: u64 = a[1].parse().unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(shm_path(&a[0])).unwrap();
+        let mut put = |off: u64, v: u64| {
+            f.seek(SeekFrom::Start(BODY + off)).unwrap();
+            f.write_all(&v.to_le_bytes()).unwrap();
+        };
+        let far = 1u64 << 40;
+        match pattern {
+            // Indices far apart, slots on laps ahead of both.
+            0 => {
+                put(0, far);
+                put(128, 0);
+                for i in 0..4u64 {
+                    put(640 + 16 * i, (far + 4 + i) << 8);
+                }
+            }
+            // Every slot "being read" by live-looking owners, far ahead.
+            1 => {
+                for i in 0..4u64 {
+                    put(640 + 16 * i, (far + i + 1) << 8 | 3);
+                }
+            }
+            // Words that fit no state of their slot.
+            2 => {
+                for i in 0..4u64 {
+                    put(640 + 16 * i, 0xdead_beef_0000_0001 + i);
+                }
+            }
+            // Head ahead of tail, slots consistent with neither.
+            _ => {
+                put(0, 5);
+                put(128, far);
+                for i in 0..4u64 {
+                    put(640 + 16 * i, (i + 8) << 8);
+                }
+            }
+        }
+        return;
+    }
+    let _wd = common::watchdog(120);
+    for pattern in 0..4 {
+        let name = common::unique("scribble");
+        let ring = Ring::<u64>::create(&name, 4).unwrap();
+        let (tx, rx) = (ring.sender(), ring.receiver());
+        tx.send(1).unwrap();
+        common::expect_success(common::spawn("scribbled_ring_never_hangs", "s", &[&name, &pattern.to_string()]), 30);
+        for _ in 0..3 {
+            let _ = tx.try_send(2);
+            let _ = rx.try_recv();
+        }
+        let _ = tx.send_timeout(3, Duration::from_millis(50));
+        let _ = rx.recv_timeout(Duration::from_millis(50));
+    }
+}

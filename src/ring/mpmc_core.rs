@@ -35,12 +35,14 @@
 //! - against `tail` loaded *after* the slot: a `Free` lap is at most
 //!   `tail + cap - 1`, a `Writing` lap at most `tail`, a `Full` or
 //!   `Reading` lap at most `tail - 1`; a receiver skipping `pos` has
-//!   `pos < tail`, and `tail - head <= 3 * cap` (head loaded after tail).
+//!   `pos < tail`, and every position below `tail - cap` is read or
+//!   recovered (a sender claimed the position one lap later).
 //!
 //! Anything else is corruption, and only that poisons the ring. These
 //! bounds are also what makes the skip loops finite on a scribbled
-//! segment: each skip moves `pos` forward by one towards a bound that a
-//! static scribble cannot move. (The previous "more than 2 × cap skips"
+//! segment: a sender's skips move `tail` along with its `pos`, so a lap
+//! bounded by `tail + cap` is passed within two laps; a receiver starts at
+//! most one lap below `tail`, which a static scribble cannot move. (The previous "more than 2 × cap skips"
 //! rule fired under plain contention: a thread can lose that many races in
 //! a row to live peers.)
 //!
@@ -385,15 +387,18 @@ pub(crate) fn claim_recv(m: &impl Mem, tag: u8) -> Result<u64, Blocked> {
             return Err(corrupt(m));
         }
         // Taken by another receiver, or the slot is ahead: skip it.
-        // Acquire: pairs with the helping CASes; loaded after `seq`, then
-        // `head` after `tail`, they bound the lap and the skip.
+        // Acquire: pairs with the helping CASes; loaded after `seq`, it
+        // bounds the lap and the skip.
         let tail = sh.tail.load(Ordering::Acquire);
-        let head = sh.head.load(Ordering::Acquire);
-        if !below_tail(slot, tail, cap) || pos >= tail || tail.saturating_sub(head) > 3 * cap {
+        if !below_tail(slot, tail, cap) || pos >= tail {
             return Err(corrupt(m));
         }
         help(&sh.head, pos);
-        pos = (pos + 1).max(head);
+        // Every position below `tail - cap` is read (or recovered): the
+        // sender of the position one lap later found its slot free. So a
+        // receiver far behind jumps there (and a scribbled `head` far below
+        // `tail` costs at most one lap of skips).
+        pos = (pos + 1).max(tail.saturating_sub(cap)).max(sh.head.load(Ordering::Relaxed));
     }
 }
 
