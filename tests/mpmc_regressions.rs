@@ -354,6 +354,7 @@ fn scribbled_ring_never_hangs() {
     // 16 bytes (`seq`, payload) from 640. The body starts at 512.
     const BODY: u64 = 512;
     if let Some(role) = common::role() {
+        assert_eq!(role, "s");
         let a = common::args();
         let pattern: u64 = a[1].parse().unwrap();
         let mut f = std::fs::OpenOptions::new().write(true).open(shm_path(&a[0])).unwrap();
