@@ -423,6 +423,16 @@ pub enum PutError<T> {
 }
 
 impl<T> PutError<T> {
+    /// The same kind of error as `like`, holding `self`'s value.
+    pub(crate) fn with_kind_of<U>(self, like: &PutError<U>) -> PutError<T> {
+        let v = self.into_inner();
+        match like {
+            PutError::Full(_) => PutError::Full(v),
+            PutError::Closed(_) => PutError::Closed(v),
+            PutError::Disconnected(_) => PutError::Disconnected(v),
+        }
+    }
+
     /// Hands back what could not be put.
     pub fn into_inner(self) -> T {
         match self {

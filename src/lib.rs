@@ -109,6 +109,8 @@ pub mod pipe;
 pub mod queue;
 #[cfg(not(loom))]
 pub mod shm;
+#[cfg(all(feature = "testing", not(loom)))]
+pub mod testing;
 
 #[cfg(not(loom))]
 pub use cell::{Array, ArrayGuard, Numeric, Shareable, Value};

@@ -2,15 +2,16 @@
 //! variable-length [`ByteQueue`]: bounded, many producers and many consumers
 //! in any processes, met by name.
 //!
-//! ```no_run
+//! ```
 //! use ringshm::Queue;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let name = format!("doc-queue-orders-{}", std::process::id());
 //! // process 1
-//! let q = Queue::<[u8; 16]>::create("orders", 1024)?;
+//! let q = Queue::<[u8; 16]>::create(&name, 1024)?;
 //! q.put(*b"two coffees, pls")?;
 //! // process 2
-//! let q = Queue::<[u8; 16]>::open("orders")?;
-//! assert_eq!(&q.get()?, b"two coffees, pls");
+//! let q2 = Queue::<[u8; 16]>::open(&name)?;
+//! assert_eq!(&q2.get()?, b"two coffees, pls");
 //! # Ok(()) }
 //! ```
 //!
@@ -29,7 +30,7 @@
 //!
 //! A producer killed between claiming a slot and publishing it leaves a
 //! half-written slot; consumers waiting on it find its owner dead (a kernel
-//! lock), skip it after a bounded time and count it in [`Queue::lost`].
+//! lock), release it at once and count it in [`Queue::lost`].
 //!
 //! A `JoinableQueue` adds a block of counters after the slots:
 //!
@@ -40,8 +41,13 @@
 //! | 256    | `lost_seen`   | lost messages already subtracted from `unfinished`        |
 //! | 384    | `joiners`     | futex word of `join` sleepers (`WAITING` bit)             |
 //!
-//! `put` adds to `unfinished` before publishing (so a fast consumer's
-//! `task_done` never underflows it) and takes it back if the put fails.
+//! `put` adds to `unfinished` once it holds a slot (after the claim, before
+//! the publish), so a fast consumer's `task_done` never underflows it, and a
+//! put that never got room (it failed, timed out, or its process died while
+//! it waited) never counted. A producer killed between claim and publish
+//! costs an item counted in `lost`, which is subtracted from `unfinished`
+//! (only a kill in the few instructions between the claim and the add makes
+//! that subtraction one too many; the count saturates at 0).
 //! Every decrement saturates at 0 and wakes joiners when it reaches 0.
 
 use std::fmt;
@@ -51,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use crate::error::{Error, Result, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::error::{Error, Result, SendTimeoutError, TryRecvError};
 use crate::ring::bytes;
 use crate::ring::mpmc::{self, RawRing, SlotLayout, TypedRing};
 use crate::ring::mpmc_core::Blocked;
@@ -190,7 +196,14 @@ impl Tasks {
 /// and every handle that ever put, dropped or dead — never a wait that no
 /// one can end. A producer
 /// killed in the middle of a `put` costs that one item, which consumers
-/// skip within a bounded time and count in [`Queue::lost`].
+/// release at once and count in [`Queue::lost`]; they never report
+/// `Disconnected` while a published item is in the queue.
+///
+/// # Memory ordering
+/// A `put` *happens before* the `get` that takes its item (`Release`
+/// publish, `Acquire` claim, as in `mpmc::Ring`). `try_get` and `try_put`
+/// are linearizable: `Empty`/`Full` are never caused by another handle's
+/// put or get that is merely in progress.
 pub struct Queue<T> {
     ring: mpmc::Ring<T>,
     tx: OnceLock<mpmc::Sender<T>>,
@@ -238,8 +251,9 @@ impl<T: Pod> Queue<T> {
     }
 
     /// Creates a queue that holds at most `capacity` items (exactly, like
-    /// Python's `Queue(maxsize)`: [`Queue::capacity`]). The returned handle
-    /// counts as a producer until it is dropped (see the type's docs).
+    /// Python's `Queue(maxsize)`). The returned handle counts as a producer
+    /// until it is dropped (see the type's docs), as does the handle
+    /// [`Queue::open_or_create`] returns when it created the queue.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -333,30 +347,26 @@ impl<T: Pod> Queue<T> {
         }
     }
 
+    /// Puts `v`; a `JoinableQueue` counts its task once a slot is ours
+    /// (after the claim, before the publish), so a put that never gets room
+    /// (it fails, times out, or its process dies while it waits) never
+    /// counts.
     fn put_impl(&self, v: T, form: Form) -> Result<(), PutError<T>> {
-        if let Some(t) = self.tasks {
-            t.add(self.seg(), 1);
-        }
-        let r = match self.tx() {
-            None => Err(self.gone(v)),
-            Some(tx) => match form {
-                Form::Try => tx.try_send(v).map_err(|e| match e {
-                    TrySendError::Full(v) => PutError::Full(v),
-                    TrySendError::Disconnected(v) => self.gone(v),
-                }),
-                Form::Block => tx.send(v).map_err(|SendError(v)| self.gone(v)),
-                Form::Timeout(d) => tx.send_timeout(v, d).map_err(|e| match e {
-                    SendTimeoutError::Timeout(v) => PutError::Full(v),
-                    SendTimeoutError::Disconnected(v) => self.gone(v),
-                }),
-            },
+        let Some(tx) = self.tx() else { return Err(self.gone(v)) };
+        let deadline = match form {
+            Form::Try => None,
+            Form::Block => Some(None),
+            Form::Timeout(d) => Some(wait::deadline(Some(d))),
         };
-        if r.is_err() {
+        let count = || {
             if let Some(t) = self.tasks {
-                t.sub(self.seg(), 1);
+                t.add(self.seg(), 1);
             }
-        }
-        r
+        };
+        tx.send_then(v, deadline, count).map_err(|e| match e {
+            SendTimeoutError::Timeout(v) => PutError::Full(v),
+            SendTimeoutError::Disconnected(v) => self.gone(v),
+        })
     }
 
     /// Puts `v`, waiting while the queue is full (Python's `put`).
@@ -390,41 +400,15 @@ impl<T: Pod> Queue<T> {
     /// # Errors
     /// As [`Queue::put`], holding how many items were put before the failure.
     pub fn put_many(&self, items: &[T]) -> Result<(), PutError<usize>> {
-        if let Some(t) = self.tasks {
-            t.add(self.seg(), items.len() as u64);
+        for (n, v) in items.iter().enumerate() {
+            self.put_impl(*v, Form::Block).map_err(|e| self.gone(n).with_kind_of(&e))?;
         }
-        let mut n = 0;
-        let r = match self.tx() {
-            None => Err(self.gone(0)),
-            Some(tx) => loop {
-                n += tx.send_many(&items[n..]);
-                if n == items.len() {
-                    break Ok(());
-                }
-                match tx.send(items[n]) {
-                    Ok(()) => n += 1,
-                    Err(_) => break Err(self.gone(n)),
-                }
-            },
-        };
-        if let (Some(t), Err(_)) = (self.tasks, &r) {
-            t.sub(self.seg(), (items.len() - n) as u64);
-        }
-        r
+        Ok(())
     }
 
     /// Puts as many items of `items` as fit now, in order; returns how many.
     pub fn try_put_many(&self, items: &[T]) -> usize {
-        if let Some(t) = self.tasks {
-            t.add(self.seg(), items.len() as u64);
-        }
-        let n = self.tx().map_or(0, |tx| tx.send_many(items));
-        if let Some(t) = self.tasks {
-            if n < items.len() {
-                t.sub(self.seg(), (items.len() - n) as u64);
-            }
-        }
-        n
+        items.iter().take_while(|v| self.put_impl(**v, Form::Try).is_ok()).count()
     }
 
     fn got(&self, n: usize) {
@@ -515,14 +499,14 @@ impl<T: Pod> Queue<T> {
         self.len() >= self.capacity()
     }
 
-    /// The most items the queue holds at once: exactly the `capacity` it was
-    /// created with (Python's `maxsize`).
+    /// The capacity in items, exactly as asked for at create (Python's
+    /// `maxsize`).
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }
 
     /// Items lost so far because a process died in the middle of putting or
-    /// getting them (each was skipped by the consumers after a bounded time).
+    /// getting them (each released by the next handle that met its slot).
     pub fn lost(&self) -> u64 {
         self.ring.lost()
     }
@@ -539,19 +523,100 @@ impl<T: Pod> Queue<T> {
         self.ring.is_closed()
     }
 
-    /// Test hook: claims the next slot and never publishes it, as a process
-    /// killed in the middle of `put` would. Not part of the API.
-    #[doc(hidden)]
-    pub fn __claim_and_abandon(&self) -> bool {
-        if let Some(t) = self.tasks {
+    /// Claims the next slot and never publishes it, as a process killed in
+    /// the middle of `put` would (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
+        let ok = self.tx().is_some_and(|tx| tx.claim_only());
+        if let (Some(t), true) = (self.tasks, ok) {
             t.add(self.seg(), 1);
         }
-        self.tx().is_some_and(|tx| tx.__claim_and_abandon())
+        ok
     }
 
     /// The segment name.
     pub fn name(&self) -> &str {
         self.ring.name()
+    }
+}
+
+impl<T: Pod> Queue<T> {
+    /// A blocking iterator over the items: each `next` is a [`Queue::get`];
+    /// it ends once the queue is empty and closed, or every producer is
+    /// gone.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-queue-iter-{}", std::process::id());
+    /// let q = ringshm::Queue::<u32>::create(&name, 4)?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// q.close();
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> QueueIter<'_, T> {
+        QueueIter { q: self, blocking: true }
+    }
+
+    /// A non-blocking iterator: each `next` is a [`Queue::try_get`]; it ends
+    /// at the first `Empty` or `Disconnected`.
+    pub fn try_iter(&self) -> QueueIter<'_, T> {
+        QueueIter { q: self, blocking: false }
+    }
+}
+
+/// Iterator over a [`Queue`]'s items (from [`Queue::iter`] or
+/// [`Queue::try_iter`]).
+pub struct QueueIter<'a, T> {
+    q: &'a Queue<T>,
+    blocking: bool,
+}
+
+impl<T: Pod> Iterator for QueueIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.blocking { self.q.get() } else { self.q.try_get() }.ok()
+    }
+}
+
+impl<T> fmt::Debug for QueueIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueIter").field("queue", self.q).field("blocking", &self.blocking).finish()
+    }
+}
+
+/// Blocking iterator that owns its [`Queue`] handle (from `IntoIterator`).
+pub struct QueueIntoIter<T> {
+    q: Queue<T>,
+}
+
+impl<T: Pod> Iterator for QueueIntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.q.get().ok()
+    }
+}
+
+impl<T> fmt::Debug for QueueIntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueIntoIter").field("queue", &self.q).finish()
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a Queue<T> {
+    type Item = T;
+    type IntoIter = QueueIter<'a, T>;
+    fn into_iter(self) -> QueueIter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: Pod> IntoIterator for Queue<T> {
+    type Item = T;
+    type IntoIter = QueueIntoIter<T>;
+    fn into_iter(self) -> QueueIntoIter<T> {
+        QueueIntoIter { q: self }
     }
 }
 
@@ -570,7 +635,14 @@ impl<T: Pod> Queue<T> {
 /// middle of a put or get ([`Queue::lost`]) are no longer counted as
 /// unfinished. A consumer that dies after `get` but before `task_done`
 /// leaves its task unfinished, as in Python: use
-/// [`join_timeout`](JoinableQueue::join_timeout) if that can happen.
+/// [`join_timeout`](JoinableQueue::join_timeout) if that can happen. A task
+/// is counted when its item goes in (its slot is claimed), so a producer
+/// killed while it waited in `put` on a full queue leaves no task behind.
+///
+/// # Memory ordering
+/// Work done before `task_done` *happens before* the return of the `join`
+/// it releases (`Release` decrement, `Acquire` load of the count). Puts and
+/// gets order as in [`Queue`].
 pub struct JoinableQueue<T> {
     q: Queue<T>,
 }
@@ -721,9 +793,16 @@ const MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// # Across processes
 /// As [`Queue`]: open it by name anywhere; consumers see
 /// [`GetError::Disconnected`] after draining once it is closed or every
-/// producer (the creating handle included) is gone; a producer killed mid-put costs one message, counted in
-/// [`ByteQueue::lost`]. A length found corrupted in a slot poisons the queue
-/// (every handle then sees it as disconnected) instead of being trusted.
+/// producer (the creating handle included) is gone, and never while a
+/// published message is left; a producer killed mid-put costs one message,
+/// counted in [`ByteQueue::lost`]. A length found corrupted in a slot
+/// poisons the queue (every handle then sees it as disconnected) instead of
+/// being trusted.
+///
+/// # Memory ordering
+/// A `put` *happens before* the `get` that takes its message (`Release`
+/// publish, `Acquire` claim); `try_get`/`try_put` are linearizable, as for
+/// [`Queue`].
 pub struct ByteQueue {
     raw: Arc<RawRing>,
     max: usize,
@@ -803,8 +882,8 @@ impl ByteQueue {
         Ok(bytes::frame_layout(max))
     }
 
-    /// Creates a queue that holds at most `capacity` messages (exactly) of
-    /// up to `max_message_bytes` each.
+    /// Creates a queue that holds at most `capacity` messages, of up to
+    /// `max_message_bytes` each.
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -857,6 +936,13 @@ impl ByteQueue {
         object::open_or_create(name, (capacity, max_message_bytes), opts)
     }
 
+    /// Claims the next slot and never publishes it, as a process killed in
+    /// the middle of `put` would (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
+        self.join_side(true) && self.raw.claim_only()
+    }
+
     fn join_side(&self, sending: bool) -> bool {
         let cell = if sending { &self.joined_tx } else { &self.joined_rx };
         *cell.get_or_init(|| {
@@ -873,13 +959,14 @@ impl ByteQueue {
         }
     }
 
-    fn attempt_put(&self, msg: &[u8]) -> Option<Result<(), PutBytesError>> {
+    /// One put; `None` if full (or, without `linear`, the slot is busy).
+    fn attempt_put(&self, msg: &[u8], linear: bool) -> Option<Result<(), PutBytesError>> {
         if self.raw.send_shut() {
             return Some(Err(self.gone()));
         }
-        match bytes::try_send_frame(&self.raw, msg) {
+        match bytes::try_send_frame(&self.raw, linear, msg) {
             Ok(()) => Some(Ok(())),
-            Err(Blocked::Wait) => None,
+            Err(Blocked::Wait | Blocked::Busy) => None,
             Err(Blocked::Corrupt) => Some(Err(PutBytesError::Disconnected)),
         }
     }
@@ -891,7 +978,7 @@ impl ByteQueue {
         if !self.join_side(true) {
             return Err(PutBytesError::Disconnected);
         }
-        if let Some(r) = self.attempt_put(msg) {
+        if let Some(r) = self.attempt_put(msg, matches!(form, Form::Try)) {
             return r;
         }
         if self.raw.peer_gone(true, false) {
@@ -900,7 +987,7 @@ impl ByteQueue {
         if let Form::Try = form {
             return Err(PutBytesError::Full);
         }
-        match self.raw.block(true, form.deadline(), || self.attempt_put(msg)) {
+        match self.raw.block(true, form.deadline(), || self.attempt_put(msg, false)) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(PutBytesError::Full),
             Waited::Gone => Err(self.gone()),
@@ -946,11 +1033,12 @@ impl ByteQueue {
         msgs.iter().take_while(|m| self.try_put(m.as_ref()).is_ok()).count()
     }
 
-    fn attempt_get(&self) -> Option<Result<Vec<u8>, GetError>> {
-        match bytes::try_recv_frame(&self.raw) {
+    /// One get; `None` if empty (or, without `linear`, the slot is busy).
+    fn attempt_get(&self, linear: bool) -> Option<Result<Vec<u8>, GetError>> {
+        match bytes::try_recv_frame(&self.raw, linear) {
             Ok(Ok(v)) => Some(Ok(v)),
             Ok(Err(_)) | Err(Blocked::Corrupt) => Some(Err(GetError::Disconnected)),
-            Err(Blocked::Wait) => None,
+            Err(Blocked::Wait | Blocked::Busy) => None,
         }
     }
 
@@ -958,20 +1046,21 @@ impl ByteQueue {
         if !self.join_side(false) {
             return Err(GetError::Disconnected);
         }
-        if let Some(r) = self.attempt_get() {
+        if let Some(r) = self.attempt_get(matches!(form, Form::Try)) {
             return r;
         }
         if self.raw.peer_gone(false, false) {
-            // Gone: drain what was published before.
-            return self.attempt_get().unwrap_or(Err(GetError::Disconnected));
+            // Gone: drain what was published before (one attempt goes
+            // through dead producers' claims; see `mpmc::Receiver`).
+            return self.attempt_get(true).unwrap_or(Err(GetError::Disconnected));
         }
         if let Form::Try = form {
             return Err(GetError::Empty);
         }
-        match self.raw.block(false, form.deadline(), || self.attempt_get()) {
+        match self.raw.block(false, form.deadline(), || self.attempt_get(false)) {
             Waited::Ready(r) => r,
             Waited::TimedOut => Err(GetError::Empty),
-            Waited::Gone => self.attempt_get().unwrap_or(Err(GetError::Disconnected)),
+            Waited::Gone => self.attempt_get(true).unwrap_or(Err(GetError::Disconnected)),
         }
     }
 
@@ -1011,7 +1100,7 @@ impl ByteQueue {
         }
         let mut out = vec![self.get()?];
         while out.len() < max {
-            match self.attempt_get() {
+            match self.attempt_get(false) {
                 Some(Ok(v)) => out.push(v),
                 _ => break,
             }
@@ -1026,7 +1115,7 @@ impl ByteQueue {
             return out;
         }
         while out.len() < max {
-            match self.attempt_get() {
+            match self.attempt_get(false) {
                 Some(Ok(v)) => out.push(v),
                 _ => break,
             }
@@ -1049,8 +1138,7 @@ impl ByteQueue {
         self.len() >= self.capacity()
     }
 
-    /// The most messages the queue holds at once: exactly the `capacity` it
-    /// was created with.
+    /// The capacity in messages, exactly as asked for at create.
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }

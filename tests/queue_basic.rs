@@ -228,7 +228,7 @@ fn producer_killed_mid_put_does_not_hang_consumers() {
         let ready = Queue::<u64>::open(&a[1]).unwrap();
         q.put(1).unwrap();
         q.put(2).unwrap();
-        assert!(q.__claim_and_abandon(), "claimed a slot and never published it");
+        assert!(ringshm::testing::abandon_put(&q), "claimed a slot and never published it");
         q.put(3).unwrap();
         ready.put(0).unwrap();
         std::thread::sleep(Duration::from_secs(60));
@@ -310,7 +310,7 @@ fn late_consumer_recovers_slot_of_dead_producer() {
         assert_eq!(role, "victim");
         let q = Queue::<u64>::open(&common::args()[0]).unwrap();
         q.put(1).unwrap();
-        assert!(q.__claim_and_abandon());
+        assert!(ringshm::testing::abandon_put(&q));
         q.put(2).unwrap();
         std::thread::sleep(Duration::from_secs(60));
         return;

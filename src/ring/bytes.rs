@@ -849,10 +849,11 @@ pub(crate) fn frame_max(raw: &super::mpmc::RawRing) -> usize {
 #[cfg(not(loom))]
 pub(crate) fn try_send_frame(
     raw: &super::mpmc::RawRing,
+    linear: bool,
     msg: &[u8],
 ) -> core::result::Result<(), super::mpmc_core::Blocked> {
     assert!(msg.len() <= frame_max(raw), "message longer than a slot");
-    raw.try_send_with(|p| {
+    raw.try_send_with(linear, |p| {
         // SAFETY: `try_send_with` hands us the payload of a slot this sender
         // claimed exclusively: 8-aligned (`frame_layout` aligns to 8) and
         // `8 + max` bytes long, and `msg.len() <= max` (asserted above).
@@ -869,9 +870,10 @@ pub(crate) fn try_send_frame(
 #[cfg(not(loom))]
 pub(crate) fn try_recv_frame(
     raw: &super::mpmc::RawRing,
+    linear: bool,
 ) -> core::result::Result<core::result::Result<Vec<u8>, Corrupt>, super::mpmc_core::Blocked> {
     let max = frame_max(raw);
-    let r = raw.try_recv_with(|p| {
+    let r = raw.try_recv_with(linear, |p| {
         // The length word may hold anything (another process can scribble
         // on it): it is copied out once and checked against `max` below.
         // SAFETY: `try_recv_with` hands us the payload of a published slot

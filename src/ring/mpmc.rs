@@ -1,11 +1,12 @@
 //! A bounded multi-producer multi-consumer ring in shared memory.
 //!
-//! ```no_run
+//! ```
 //! use ringshm::mpmc;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let q = mpmc::Ring::<[u8; 32]>::create("jobs", 1024)?;
+//! # let name = format!("doc-mpmc-jobs-{}", std::process::id());
+//! let q = mpmc::Ring::<[u8; 32]>::create(&name, 1024)?;
 //! let tx = q.sender();                    // Clone + Send + Sync
-//! let rx = mpmc::Ring::<[u8; 32]>::open("jobs")?.receiver();
+//! let rx = mpmc::Ring::<[u8; 32]>::open(&name)?.receiver();   // any process
 //! tx.send([7; 32])?;
 //! assert_eq!(rx.recv()?, [7; 32]);
 //! # Ok(()) }
@@ -14,28 +15,44 @@
 //! # Implementation details
 //!
 //! Vyukov's bounded MPMC queue (per-slot sequence numbers, free-running
-//! `head`/`tail` positions), changed so that a process killed in the middle
-//! of an operation can be recovered from *without guessing*: a slot is claimed
-//! by a CAS on its own sequence word that writes the claimer's **owner tag**,
-//! and only then is the shared position advanced (by the claimer, or by anyone
-//! who finds the slot claimed — "helping", as in LCRQ).
+//! `head`/`tail` positions; crossbeam-channel's `array` flavour is the same
+//! algorithm), changed so that a process killed in the middle of an
+//! operation can be recovered from *without guessing*: a slot is claimed by
+//! a CAS on its own sequence word that writes the claimer's **owner tag**,
+//! and only then is the shared position advanced (by the claimer, or by
+//! anyone who finds the slot claimed — "helping", as in LCRQ).
 //!
-//! A slot's `seq` word is `pos << 8 | tag`:
+//! A slot's `seq` word is `b << 8 | tag`. For the slot of position `p`
+//! (`p mod slots` is the slot index):
 //!
-//! | `seq`                       | meaning (for a producer at `pos`)                  |
-//! |-----------------------------|----------------------------------------------------|
-//! | `pos << 8`                  | free for position `pos`: claim it                  |
-//! | `pos << 8 \| t` (t ≠ 0)     | being written by owner `t`                         |
-//! | `(pos + 1) << 8`            | holds the item of `pos`: a consumer may claim it   |
-//! | `(pos + 1) << 8 \| t`       | being read by owner `t`                            |
-//! | `(pos + cap) << 8`          | read; free for the next lap                        |
+//! | `seq`                  | state of position `p`                     | a sender at `p` | a receiver at `p` |
+//! |------------------------|-------------------------------------------|-----------------|-------------------|
+//! | `p << 8`               | `Free`: nothing sent to `p` yet           | claims it       | empty             |
+//! | `p << 8 \| t` (t ≠ 0)  | `Writing`: sender `t` is writing it       | skips it        | waits for `t` (recovers it if `t` is dead) |
+//! | `(p + 1) << 8`         | `Full`: holds the item of `p`             | skips it        | claims it         |
+//! | `(p + 1) << 8 \| t`    | `Reading`: receiver `t` is reading it     | skips it        | skips it          |
+//! | `(p + slots) << 8`     | read (or recovered); `Free` for the next lap | —            | —                 |
+//!
+//! Seen from position `p + slots` (one lap later), `Full` and `Writing` of
+//! `p` mean the ring is full, and `Reading` of `p` makes the sender wait for
+//! (or recover) that receiver. A word that fits no row for its slot, or a
+//! lap that no history of legal steps reaches from the positions seen, is
+//! corruption: it poisons the ring (every handle then sees
+//! `Disconnected`, and [`Ring::open`] reports [`Error::Corrupted`]).
+//! Contention never does: see `mpmc_core` for the bounds that hold.
 //!
 //! An owner tag (1..=254) names one process's registration on the ring, held
-//! as a kernel OFD lock on the segment. A slot stuck in a "being written" or
-//! "being read" state whose owner's lock is free belongs to a dead process:
-//! waiters release it (`CAS` to the next state, counting one lost message in
-//! [`Ring::lost`]) and go on. A slow but live claimer is never robbed.
-//! Positions are below 2^56 (decades at 10^8 operations per second).
+//! as a kernel OFD lock on the segment. A slot stuck in `Writing` or
+//! `Reading` whose owner's lock is free belongs to a dead process: whoever
+//! waits on it releases it at once (`CAS` to `Free` of the next lap,
+//! counting one lost message in [`Ring::lost`]) and goes on. A slow but
+//! live claimer is never robbed. Positions are below 2^56 (decades at 10^8
+//! operations per second).
+//!
+//! The ring holds at most the capacity asked for (exactly, like Python's
+//! `Queue(maxsize)`); the slot array is that rounded up to a power of two
+//! (at least 2), and a sender refuses positions `capacity` or more ahead of
+//! `head`.
 //!
 //! Each side (senders, receivers) has a control word (`src/ring/mod.rs`); a
 //! queue [`Ring::close`]d by the user sets `SHUT` on the senders' word.
@@ -47,7 +64,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::Pod;
 
-use super::mpmc_core::{self as alg, Blocked, Shared, POS_LIMIT, SHUT};
+use super::mpmc_core::{self as alg, Blocked, Shared, POS_LIMIT, SHUT, UNKNOWN_TAG};
 use super::{ring_capacity, side_attach, side_close, side_gen, side_gone, stored_capacity, PROBE_EVERY, WAITING};
 use crate::error::{
     Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -68,7 +85,8 @@ const ROLE_ENTRY0: u32 = 2;
 /// Largest owner tag handed out; `UNKNOWN_TAG` marks claims by handles the
 /// kernel cannot track (caller-provided regions): never recovered.
 const MAX_TAG: u8 = 254;
-const UNKNOWN_TAG: u8 = 255;
+/// Largest item alignment supported: a segment's mapping is page-aligned.
+pub(crate) const MAX_ALIGN: usize = 4096;
 /// Layout of one slot: `seq` then the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SlotLayout {
@@ -78,6 +96,8 @@ pub(crate) struct SlotLayout {
     pub payload_len: usize,
     /// Bytes from one slot to the next.
     pub stride: usize,
+    /// Alignment of the payload (at least 8).
+    pub align: usize,
     /// Bytes of a kind-specific area after the slot array (128-aligned
     /// offset, see [`SlotLayout::extra_offset`]); 0 for plain rings.
     pub extra: usize,
@@ -88,7 +108,20 @@ impl SlotLayout {
     pub(crate) fn new(len: usize, align: usize) -> SlotLayout {
         let a = align.max(8);
         let payload_off = super::align_up(8, a);
-        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a), extra: 0 }
+        SlotLayout { payload_off, payload_len: len, stride: super::align_up(payload_off + len, a), align: a, extra: 0 }
+    }
+
+    /// Refuses alignments the segment cannot provide.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.align > MAX_ALIGN {
+            return Err(Error::InvalidArgument {
+                reason: format!(
+                    "items aligned to {} bytes are not supported: the largest alignment is {MAX_ALIGN} (the page size)",
+                    self.align
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The same layout with `bytes` of kind-specific shared state after the
@@ -102,8 +135,12 @@ impl SlotLayout {
         super::align_up(self.slots_offset() + cap * self.stride, 128)
     }
 
+    /// Body offset of the slot array: slots start at an address aligned to
+    /// the payload's alignment, given a mapping (or region) aligned to it
+    /// (the body itself starts `HEADER_SIZE` bytes into the mapping).
     fn slots_offset(&self) -> usize {
-        super::align_up(core::mem::size_of::<Shared>(), 128)
+        let hs = crate::shm::header::HEADER_SIZE;
+        super::align_up(hs + core::mem::size_of::<Shared>(), self.align.max(128)) - hs
     }
 
     pub(crate) fn body_size(&self, cap: usize) -> usize {
@@ -162,7 +199,7 @@ impl RawRing {
     /// The shape of a new ring that holds at most `capacity` items laid out
     /// as `layout`, with kind-specific `params`.
     pub(crate) fn shape(capacity: usize, layout: SlotLayout, params: [u64; 4]) -> Result<Shape> {
-        let cap = ring_capacity(capacity.max(2), layout.stride)?;
+        let cap = slot_count(capacity, layout)?;
         Ok(Shape { capacity: cap as u64, params: with_bound(params, capacity), body_size: layout.body_size(cap) })
     }
 
@@ -173,13 +210,9 @@ impl RawRing {
 
     /// Checks the capacity and bound of a stored ring header; returns its body size.
     pub(crate) fn check(name: &str, h: &HeaderData, layout: SlotLayout) -> Result<usize> {
+        layout.check()?;
         let cap = stored_capacity(name, h.capacity, layout.stride)?;
-        if h.params[BOUND_PARAM] > cap as u64 {
-            return Err(Error::Corrupted {
-                name: name.into(),
-                reason: format!("stored bound {} exceeds the {cap} slots", h.params[BOUND_PARAM]),
-            });
-        }
+        check_bound(name, h.params[BOUND_PARAM], cap as u64)?;
         if cap < 2 {
             return Err(Error::Corrupted { name: name.into(), reason: "an MPMC ring has at least 2 slots".into() });
         }
@@ -188,17 +221,16 @@ impl RawRing {
 
     pub(crate) fn from_segment(seg: Segment, layout: SlotLayout, wait: WaitStrategy) -> Result<RawRing> {
         let cap = seg.header().capacity;
+        check_bound(seg.name(), seg.header().params[BOUND_PARAM], cap)?;
         let off = layout.slots_offset();
         assert!(off + cap as usize * layout.stride <= seg.body_len());
+        assert_eq!((seg.body_ptr().as_ptr() as usize + off) % layout.align, 0, "slots aligned (checked at create)");
         // SAFETY: the offset lies inside the body (asserted), which is mapped.
         let slots = unsafe { NonNull::new_unchecked(seg.body_ptr().as_ptr().add(off)) };
         let side = || Mutex::new(SideReg { count: 0, lock: None });
         let shared = NonNull::from(seg.body_at::<Shared>(0));
         let r = RawRing {
-            bound: match seg.header().params[BOUND_PARAM] {
-                0 => cap,
-                b => b.min(cap),
-            },
+            bound: seg.header().params[BOUND_PARAM],
             seg,
             shared,
             cap,
@@ -244,7 +276,7 @@ impl RawRing {
         self.bound as usize
     }
 
-    /// Number of slots (a power of two, at least the capacity).
+    /// Number of slots (the capacity rounded up to a power of two, at least 2).
     pub(crate) fn slot_count(&self) -> usize {
         self.cap as usize
     }
@@ -317,7 +349,9 @@ impl RawRing {
                 // Acquire: pairs with the Release stores of `seq` in `mpmc_core`.
                 let s = alg::Mem::seq(self, i).load(Ordering::Acquire);
                 if s & 0xff == u64::from(got.0) {
-                    alg::release(self, s, i);
+                    // A corrupt word poisons the ring; a slot that moved on
+                    // needs nothing.
+                    let _ = alg::release(self, s, i);
                 }
             }
         }
@@ -328,20 +362,45 @@ impl RawRing {
         got.0
     }
 
-    /// Sends one payload written by `write` into the claimed slot.
+    /// Sends one payload written by `write` into the claimed slot. With
+    /// `linear`, waits out `Busy` (a live receiver still reading the slot's
+    /// previous item), so that `Wait` means full; otherwise `Busy` is
+    /// returned for the caller's wait loop.
     #[inline]
-    pub(crate) fn try_send_with(&self, write: impl FnOnce(*mut u8)) -> core::result::Result<(), Blocked> {
-        alg::try_send(self, self.tag(), |pos| write(self.payload(pos)))
+    pub(crate) fn try_send_with(&self, linear: bool, write: impl Fn(*mut u8)) -> core::result::Result<(), Blocked> {
+        loop {
+            match alg::try_send(self, self.tag(), |pos| write(self.payload(pos))) {
+                Err(Blocked::Busy) if linear => std::thread::yield_now(),
+                r => return r,
+            }
+        }
     }
 
-    /// Receives one payload, handing the claimed slot to `read`.
+    /// Receives one payload, handing the claimed slot to `read`. `linear`
+    /// as for [`RawRing::try_send_with`]: with it, `Wait` means empty.
     #[inline]
-    pub(crate) fn try_recv_with<R>(&self, read: impl FnOnce(*const u8) -> R) -> core::result::Result<R, Blocked> {
-        alg::try_recv(self, self.tag(), |pos| read(self.payload(pos)))
+    pub(crate) fn try_recv_with<R>(
+        &self,
+        linear: bool,
+        read: impl Fn(*const u8) -> R,
+    ) -> core::result::Result<R, Blocked> {
+        loop {
+            match alg::try_recv(self, self.tag(), |pos| read(self.payload(pos))) {
+                Err(Blocked::Busy) if linear => std::thread::yield_now(),
+                r => return r,
+            }
+        }
     }
 
-    fn claim_only(&self) -> bool {
-        alg::claim_only(self, self.tag())
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
+        alg::claim_send(self, self.tag()).is_ok()
+    }
+
+    /// The payload addresses of all slots (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn payload_addresses(&self) -> Vec<usize> {
+        (0..self.cap).map(|i| self.payload(i) as usize).collect()
     }
 
     /// Items in the ring (a snapshot; claimed-but-unfinished slots count).
@@ -468,7 +527,8 @@ impl RawRing {
         // Acquire: pairs with the Release stores of `seq` in `mpmc_core`.
         let s = alg::Mem::seq(self, pos).load(Ordering::Acquire);
         if s & 0xff != 0 {
-            alg::recover_now(self, s, pos);
+            // A corrupt word poisons the ring, which the waiter sees next.
+            let _ = alg::recover_now(self, s, pos);
         }
     }
 }
@@ -498,10 +558,6 @@ impl alg::Mem for RawRing {
         self.seg.role_held(ROLE_ENTRY0 + u32::from(tag)) == Some(false)
     }
     #[inline(always)]
-    fn polls(&self) -> &AtomicU32 {
-        &self.polls
-    }
-    #[inline(always)]
     fn bound(&self) -> u64 {
         self.bound
     }
@@ -512,8 +568,31 @@ const BOUND_PARAM: usize = 3;
 
 fn with_bound(mut params: [u64; 4], capacity: usize) -> [u64; 4] {
     debug_assert_eq!(params[BOUND_PARAM], 0, "params[3] is the ring's bound");
-    params[BOUND_PARAM] = capacity.max(1) as u64;
+    params[BOUND_PARAM] = capacity as u64;
     params
+}
+
+/// The number of slots for a ring of `capacity` items: a power of two, at
+/// least 2 (so that a write claim and a read claim of a slot differ).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for capacity 0, a too large capacity, or an
+/// alignment above [`MAX_ALIGN`].
+pub(crate) fn slot_count(capacity: usize, layout: SlotLayout) -> Result<usize> {
+    layout.check()?;
+    Ok(ring_capacity(capacity, layout.stride)?.max(2))
+}
+
+/// Checks the bound (the capacity asked for) stored in a header against
+/// the slot count.
+fn check_bound(name: &str, bound: u64, cap: u64) -> Result<()> {
+    if bound == 0 || bound > cap {
+        return Err(Error::Corrupted {
+            name: name.into(),
+            reason: format!("stored capacity {bound} is not between 1 and the {cap} slots"),
+        });
+    }
+    Ok(())
 }
 
 fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
@@ -530,13 +609,26 @@ fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
 /// A named MPMC ring of `T`. Get any number of [`Sender`]s and [`Receiver`]s,
 /// in any processes.
 ///
+/// # Memory ordering
+/// A send *happens before* the receive that takes its item: the sender
+/// publishes the slot with a `Release` store of its sequence word, the
+/// receiver claims it after an `Acquire` load (as crossbeam-channel), so
+/// everything the sender wrote before `send` is visible after `recv`.
+/// Freeing a slot is `Release` and a sender's claim `Acquire`, so a
+/// receiver's read is done before the slot is overwritten. The `try_`
+/// forms are linearizable: `Empty` means no item was sent and not yet
+/// taken at some instant during the call, `Full` that `capacity` items were
+/// in the ring.
+///
 /// # Across processes
 /// Every process that knows the name can [`Ring::open`] it. Receivers see
 /// `Disconnected` once the ring is empty and every sender in every process is
 /// gone (dropped, or its process died — the kernel tells); senders see it
 /// once every receiver is gone. A process killed in the middle of a send or a
-/// receive holds one slot; the next waiter that finds it releases it and
-/// counts the message in [`Ring::lost`].
+/// receive holds one slot; the next handle that meets it releases it at once
+/// and counts the message in [`Ring::lost`]. Items with any alignment up to
+/// the page size (4096) are supported; larger ones are refused with
+/// [`Error::InvalidArgument`].
 pub struct Ring<T> {
     raw: Arc<RawRing>,
     _t: PhantomData<fn() -> T>,
@@ -623,7 +715,7 @@ impl<T: Pod> Ring<T> {
     }
 
     /// Creates a ring that holds at most `capacity` items (exactly, like
-    /// Python's `Queue(maxsize)`; the slot array is a power of two).
+    /// Python's `Queue(maxsize)`).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`], [`Error::InvalidArgument`],
@@ -694,8 +786,7 @@ impl<T: Pod> Ring<T> {
         Receiver { raw: self.raw.clone(), _t: PhantomData }
     }
 
-    /// The most items the ring holds at once: exactly the `capacity` it was
-    /// created with (the slot array underneath is a power of two).
+    /// The capacity in items: the most the ring holds, as asked for at create.
     pub fn capacity(&self) -> usize {
         self.raw.capacity()
     }
@@ -737,8 +828,7 @@ impl<T: Pod> Ring<T> {
         self.raw.seg.name()
     }
 
-    /// Bytes a caller-provided region needs for a ring of `capacity` items
-    /// (the slot array is rounded up to a power of two, at least 2).
+    /// Bytes a caller-provided region needs for a ring of `capacity` items.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for capacity 0 or too large.
@@ -761,6 +851,7 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::InvalidArgument`] if the region is too small or misaligned.
     pub unsafe fn init_in(region: NonNull<[u8]>, capacity: usize) -> Result<Self> {
+        check_region_align(region, Self::layout())?;
         // SAFETY: forwarded from the caller's contract.
         unsafe { object::init_in(region, capacity) }
     }
@@ -774,19 +865,58 @@ impl<T: Pod> Ring<T> {
     /// # Errors
     /// [`Error::Corrupted`], [`Error::WrongKind`], [`Error::LayoutMismatch`], ...
     pub unsafe fn attach_in(region: NonNull<[u8]>) -> Result<Self> {
+        check_region_align(region, Self::layout())?;
         // SAFETY: forwarded from the caller's contract.
         unsafe { object::attach_in(region) }
     }
 }
 
+/// A caller-provided region must be aligned for the slots.
+fn check_region_align(region: NonNull<[u8]>, layout: SlotLayout) -> Result<()> {
+    let addr = region.cast::<u8>().as_ptr() as usize;
+    let need = layout.align.max(128);
+    if addr % need != 0 {
+        return Err(Error::InvalidArgument {
+            reason: format!("region at {addr:#x} is not aligned to {need} bytes (the ring's item alignment)"),
+        });
+    }
+    Ok(())
+}
+
 /// A sending handle: `Clone + Send + Sync`, usable from many threads and,
 /// after `fork`, from the child.
+///
+/// # Memory ordering
+/// Everything the sending thread wrote before a successful send is visible
+/// to the thread that receives the item (`Release` publish, `Acquire`
+/// claim; see [`Ring`]). A send that finds the ring full and sleeps is woken
+/// by the receiver that frees a slot (futex on the senders' control word,
+/// with a full barrier between "I sleep" and the last look at the ring).
+///
+/// # Across processes
+/// A sender's process counts on the senders' side through a kernel lock: if
+/// it dies, receivers see it gone without its help. A sender killed between
+/// claiming a slot and publishing it costs that one item, recovered by the
+/// next handle that meets the slot and counted in [`Ring::lost`].
 pub struct Sender<T> {
     raw: Arc<RawRing>,
     _t: PhantomData<fn(T)>,
 }
 
 /// A receiving handle: `Clone + Send + Sync`.
+///
+/// # Memory ordering
+/// A received item's sender *happens before* the receive (see [`Ring`]).
+/// `try_recv` is linearizable: it answers `Empty` only if no item was in the
+/// ring at some instant during the call; a head slot still being written by
+/// a live sender is waited for (with backoff), not reported as empty.
+///
+/// # Across processes
+/// `Disconnected` comes only after the ring is drained: once every sender
+/// in every process is gone, one more attempt goes through the slots of
+/// dead senders (recovering them) to any item published behind them, so a
+/// receiver never reports `Disconnected` while a published item is in the
+/// ring.
 pub struct Receiver<T> {
     raw: Arc<RawRing>,
     _t: PhantomData<fn() -> T>,
@@ -853,13 +983,54 @@ impl<T: Pod> Sender<T> {
     /// was closed, every receiver is gone, or the ring is poisoned.
     #[inline]
     pub fn try_send(&self, v: T) -> core::result::Result<(), TrySendError<T>> {
+        self.try_send_then(v, true, || {})
+    }
+
+    /// [`Sender::try_send`], running `on_claim` once a slot is ours (before
+    /// the item is published). Without `linear`, `Full` also stands for
+    /// "the slot is busy" (see [`RawRing::try_send_with`]).
+    #[inline]
+    fn try_send_then(&self, v: T, linear: bool, on_claim: impl Fn()) -> core::result::Result<(), TrySendError<T>> {
         if self.raw.send_shut() {
             return Err(TrySendError::Disconnected(v));
         }
-        match self.raw.try_send_with(write_item(v)) {
+        let write = |p| {
+            on_claim();
+            write_item(v)(p)
+        };
+        match self.raw.try_send_with(linear, write) {
             Ok(()) => Ok(()),
+            Err(Blocked::Busy) => Err(TrySendError::Full(v)),
             Err(Blocked::Wait) if !self.raw.peer_gone(true, false) => Err(TrySendError::Full(v)),
             Err(_) => Err(TrySendError::Disconnected(v)),
+        }
+    }
+
+    /// Sends `v`: once (`deadline` `None`), or waiting until the deadline
+    /// (`Some(None)`: forever); `on_claim` runs when a slot is ours, before
+    /// the item is published (the queues count tasks there).
+    /// `Timeout` stands for "full" when the attempt was a single one.
+    pub(crate) fn send_then(
+        &self,
+        v: T,
+        deadline: Option<Option<Instant>>,
+        on_claim: impl Fn(),
+    ) -> core::result::Result<(), SendTimeoutError<T>> {
+        match self.try_send_then(v, deadline.is_none(), &on_claim) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+            Err(TrySendError::Full(v)) if deadline.is_none() => return Err(SendTimeoutError::Timeout(v)),
+            Err(TrySendError::Full(_)) => {}
+        }
+        let out = self.raw.block(true, deadline.flatten(), || match self.try_send_then(v, false, &on_claim) {
+            Ok(()) => Some(Ok(())),
+            Err(TrySendError::Full(_)) => None,
+            Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
+        });
+        match out {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Err(SendTimeoutError::Timeout(v)),
+            Waited::Gone => Err(SendTimeoutError::Disconnected(v)),
         }
     }
 
@@ -881,21 +1052,7 @@ impl<T: Pod> Sender<T> {
     }
 
     fn send_deadline(&self, v: T, deadline: Option<Instant>) -> core::result::Result<(), SendTimeoutError<T>> {
-        match self.try_send(v) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
-            Err(TrySendError::Full(_)) => {}
-        }
-        let out = self.raw.block(true, deadline, || match self.try_send(v) {
-            Ok(()) => Some(Ok(())),
-            Err(TrySendError::Full(_)) => None,
-            Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
-        });
-        match out {
-            Waited::Ready(r) => r,
-            Waited::TimedOut => Err(SendTimeoutError::Timeout(v)),
-            Waited::Gone => Err(SendTimeoutError::Disconnected(v)),
-        }
+        self.send_then(v, Some(deadline), || {})
     }
 
     /// Sends items from `items` in order until the ring is full; returns how
@@ -929,10 +1086,10 @@ impl<T: Pod> Sender<T> {
         self.raw.send_shut() || self.raw.peer_gone(true, true)
     }
 
-    /// Test hook: claims the next slot and never publishes it, as a process
-    /// killed in the middle of `send` would. Not part of the API.
-    #[doc(hidden)]
-    pub fn __claim_and_abandon(&self) -> bool {
+    /// Claims the next slot and never publishes it, as a process killed in
+    /// the middle of `send` would (for `crate::testing` and unit tests).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only(&self) -> bool {
         self.raw.claim_only()
     }
 }
@@ -945,8 +1102,16 @@ impl<T: Pod> Receiver<T> {
     /// is empty and every sender is gone (or it was closed).
     #[inline]
     pub fn try_recv(&self) -> core::result::Result<T, TryRecvError> {
-        match self.raw.try_recv_with(read_item::<T>) {
+        self.attempt(true)
+    }
+
+    /// One receive; without `linear`, `Empty` also stands for "the head
+    /// slot is busy" (see [`RawRing::try_recv_with`]).
+    #[inline]
+    fn attempt(&self, linear: bool) -> core::result::Result<T, TryRecvError> {
+        match self.raw.try_recv_with(linear, read_item::<T>) {
             Ok(v) => Ok(v),
+            Err(Blocked::Busy) => Err(TryRecvError::Empty),
             Err(Blocked::Wait) => self.empty_or_gone(false),
             Err(Blocked::Corrupt) => Err(TryRecvError::Disconnected),
         }
@@ -957,8 +1122,12 @@ impl<T: Pod> Receiver<T> {
         if !self.raw.peer_gone(false, force) {
             return Err(TryRecvError::Empty);
         }
-        // Gone: drain what was published before (its Release precedes CLOSED).
-        self.raw.try_recv_with(read_item::<T>).map_err(|_| TryRecvError::Disconnected)
+        // Gone: every item that will ever be published has been (a send's
+        // Release precedes CLOSED; a dead sender publishes nothing more).
+        // One more attempt takes the next one: it goes through the claims of
+        // dead senders (recovering them) and stops only at a slot nobody
+        // wrote, so `Disconnected` means nothing published is left.
+        self.raw.try_recv_with(true, read_item::<T>).map_err(|_| TryRecvError::Disconnected)
     }
 
     /// Takes the oldest item, waiting while the ring is empty.
@@ -978,12 +1147,12 @@ impl<T: Pod> Receiver<T> {
     }
 
     fn recv_deadline(&self, deadline: Option<Instant>) -> core::result::Result<T, RecvTimeoutError> {
-        match self.try_recv() {
+        match self.attempt(false) {
             Ok(v) => return Ok(v),
             Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
             Err(TryRecvError::Empty) => {}
         }
-        let out = self.raw.block(false, deadline, || match self.try_recv() {
+        let out = self.raw.block(false, deadline, || match self.attempt(false) {
             Ok(v) => Some(Ok(v)),
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
@@ -999,7 +1168,7 @@ impl<T: Pod> Receiver<T> {
     pub fn recv_many(&self, out: &mut [T]) -> usize {
         let mut n = 0;
         while n < out.len() {
-            match self.raw.try_recv_with(read_item::<T>) {
+            match self.raw.try_recv_with(false, read_item::<T>) {
                 Ok(v) => out[n] = v,
                 Err(_) => break,
             }
@@ -1036,6 +1205,101 @@ impl<T: Pod> Receiver<T> {
     /// Whether every sender is gone (asks the kernel).
     pub fn is_disconnected(&self) -> bool {
         self.raw.peer_gone(false, true)
+    }
+}
+
+impl<T: Pod> Receiver<T> {
+    /// A blocking iterator over received items: each `next` is a
+    /// [`Receiver::recv`]; it ends once the ring is empty and every sender
+    /// is gone (or it was closed).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let name = format!("doc-mpmc-iter-{}", std::process::id());
+    /// let q = ringshm::mpmc::Ring::<u32>::create(&name, 4)?;
+    /// let (tx, rx) = (q.sender(), q.receiver());
+    /// tx.send(1)?;
+    /// tx.send(2)?;
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// A non-blocking iterator: each `next` is a [`Receiver::try_recv`]; it
+    /// ends at the first `Empty` or `Disconnected`.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+}
+
+/// Blocking iterator over a [`Receiver`] (from [`Receiver::iter`]).
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// Non-blocking iterator over a [`Receiver`] (from [`Receiver::try_iter`]).
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+/// Blocking iterator that owns its [`Receiver`] (from `IntoIterator`).
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<T: Pod> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl<T: Pod> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: Pod> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<T> core::fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::Iter").field("rx", self.rx).finish()
+    }
+}
+impl<T> core::fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::TryIter").field("rx", self.rx).finish()
+    }
+}
+impl<T> core::fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("mpmc::IntoIter").field("rx", &self.rx).finish()
     }
 }
 
