@@ -1,0 +1,1216 @@
+//! `ringshm._ringshm`: the low-level Python extension over ringshm's public
+//! API. The `ringshm` Python package wraps these classes into
+//! multiprocessing's objects (pickling by name, typecodes, handoffs); this
+//! module only moves bytes and numbers and blocks correctly:
+//!
+//! * every blocking call releases the GIL and waits in slices of at most
+//!   [`SLICE`], calling `PyErr_CheckSignals` between slices, so Ctrl-C
+//!   (`KeyboardInterrupt`) interrupts it within about 50 ms;
+//! * every error is a Python exception carrying the Rust error's message:
+//!   `queue.Full`/`queue.Empty`, `EOFError`, `BrokenPipeError`,
+//!   `FileNotFoundError`, `FileExistsError`, `PermissionError`, `ValueError`,
+//!   `threading.BrokenBarrierError`, `OSError`.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{
+    PyBrokenPipeError, PyEOFError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
+    PyRuntimeError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use ringshm::{LockGuard, Options, PipeSendError, PutBytesError};
+
+/// The longest a blocking call waits with the GIL released before it checks
+/// for signals (Ctrl-C) and, for finite waits, its deadline.
+const SLICE: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// A `ringshm::Error` as the closest Python exception, with its message.
+fn err(e: ringshm::Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        ringshm::Error::NotFound { .. } => PyFileNotFoundError::new_err(msg),
+        ringshm::Error::AlreadyExists { .. } => PyFileExistsError::new_err(msg),
+        ringshm::Error::PermissionDenied { .. } => PyPermissionError::new_err(msg),
+        ringshm::Error::InvalidName { .. } | ringshm::Error::InvalidArgument { .. } => PyValueError::new_err(msg),
+        _ => PyOSError::new_err(msg),
+    }
+}
+
+/// An exception of a class from the standard library (`queue.Full`, ...).
+fn std_exc(py: Python<'_>, module: &str, class: &str, msg: String) -> PyErr {
+    match py.import(module).and_then(|m| m.getattr(class)).and_then(|c| c.call1((msg,))) {
+        Ok(e) => PyErr::from_value(e),
+        Err(e) => e,
+    }
+}
+
+fn closed_handle() -> PyErr {
+    PyOSError::new_err("handle is closed")
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+
+/// `timeout` seconds from now (`None`: forever; negative counts as 0).
+fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(PyValueError::new_err("timeout must be a number, not NaN")),
+        Some(t) => {
+            let d = Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::from_secs(100 * 365 * 24 * 3600));
+            Ok(Instant::now().checked_add(d))
+        }
+    }
+}
+
+/// Calls `attempt(slice)` with the GIL released until it returns `Some`,
+/// the deadline passes (`Ok(None)`), or a signal handler raises (Ctrl-C).
+/// `attempt` waits at most `slice` itself.
+fn blocking<R: Send>(
+    py: Python<'_>,
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut(Duration) -> Option<R> + Send,
+) -> PyResult<Option<R>> {
+    loop {
+        let slice = match deadline {
+            None => SLICE,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+        };
+        if let Some(r) = py.allow_threads(|| attempt(slice)) {
+            return Ok(Some(r));
+        }
+        py.check_signals()?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
+
+/// How long a call may wait: `block=False` is "not at all", whatever the
+/// timeout; otherwise `timeout` seconds (`None`: forever).
+fn wait_deadline(block: bool, timeout: Option<f64>) -> PyResult<Option<Option<Instant>>> {
+    if block {
+        deadline(timeout).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn options(persist: bool) -> Options {
+    Options::new().persist(persist)
+}
+
+// ---------------------------------------------------------------------------
+// Guards kept across Python calls
+
+/// A lock guard stored in a Python object between `acquire` and `release`.
+///
+/// ringshm's guards borrow their lock and are not `Send` (the lock belongs
+/// to the thread that took it). Python's `multiprocessing.Lock` may be
+/// released by another thread, and unlocking a ringshm lock is one atomic
+/// swap on the shared word plus a futex wake (no thread-local state), so a
+/// guard moved to another thread and dropped there releases the lock
+/// correctly. The borrow is extended to `'static`: every `Held` lives in a
+/// field declared *before* the `Arc` that owns the lock, so it is dropped
+/// first, and the `Arc` is never replaced.
+struct Held<G>(G);
+
+impl<G> Held<G> {
+    /// The guard (a method, so that closures capture the whole `Held`).
+    fn into_inner(self) -> G {
+        self.0
+    }
+}
+
+// SAFETY: see the type's documentation: the guard only refers to an atomic
+// word in a shared mapping kept alive by the owner's `Arc`, and releasing
+// it from another thread is sound.
+unsafe impl<G> Send for Held<G> {}
+
+/// Extends a guard's borrow of `owner` to `'static`.
+///
+/// # Safety
+/// The returned value must be dropped before `owner`'s `Arc` is (see
+/// [`Held`]).
+unsafe fn hold<'a, T, G: 'a, S>(_owner: &'a Arc<T>, g: G) -> Held<S> {
+    assert_eq!(std::mem::size_of::<G>(), std::mem::size_of::<S>());
+    // SAFETY: `G` and `S` are the same guard type up to its lifetime
+    // parameter (sizes asserted); the caller keeps the lock alive.
+    let s = unsafe { std::mem::transmute_copy::<G, S>(&g) };
+    std::mem::forget(g);
+    Held(s)
+}
+
+/// The state a robust lock acquisition ended in.
+enum Got<G> {
+    Clean(G),
+    OwnerDied(G),
+}
+
+// ---------------------------------------------------------------------------
+// ByteQueue
+
+/// A named `ringshm::ByteQueue` (many producers and consumers of byte
+/// messages). The handle that creates it also joins the consumers' side at
+/// once, so that, as with a `multiprocessing.Queue`, puts never fail for
+/// want of a consumer while the creating object lives.
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct ByteQueue {
+    q: ringshm::ByteQueue,
+}
+
+fn put_error(py: Python<'_>, e: PutBytesError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        PutBytesError::Full => std_exc(py, "queue", "Full", msg),
+        PutBytesError::Closed => PyValueError::new_err(msg),
+        PutBytesError::Disconnected => PyBrokenPipeError::new_err(msg),
+        PutBytesError::TooLarge { .. } => PyValueError::new_err(msg),
+        _ => PyOSError::new_err(msg),
+    }
+}
+
+fn get_error(py: Python<'_>, e: ringshm::GetError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        ringshm::GetError::Empty => std_exc(py, "queue", "Empty", msg),
+        ringshm::GetError::Disconnected => PyEOFError::new_err(msg),
+    }
+}
+
+#[pymethods]
+impl ByteQueue {
+    /// Creates the queue `name` of `capacity` messages of up to
+    /// `max_message_bytes` each.
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, max_message_bytes, persist=false))]
+    fn create(name: &str, capacity: usize, max_message_bytes: usize, persist: bool) -> PyResult<Self> {
+        let q = ringshm::ByteQueue::create_with(name, capacity, max_message_bytes, &options(persist)).map_err(err)?;
+        // Join the consumers' side (the queue is empty: nothing is taken).
+        let _ = q.try_get();
+        Ok(ByteQueue { q })
+    }
+
+    /// Opens the existing queue `name`.
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(ByteQueue { q: ringshm::ByteQueue::open(name).map_err(err)? })
+    }
+
+    /// Puts one message; `queue.Full` if there is no room (at once, or at
+    /// the timeout).
+    #[pyo3(signature = (data, block=true, timeout=None))]
+    fn put(&self, py: Python<'_>, data: &[u8], block: bool, timeout: Option<f64>) -> PyResult<()> {
+        match self.q.try_put(data) {
+            Ok(()) => return Ok(()),
+            Err(PutBytesError::Full) => {}
+            Err(e) => return Err(put_error(py, e)),
+        }
+        let Some(d) = wait_deadline(block, timeout)? else {
+            return Err(put_error(py, PutBytesError::Full));
+        };
+        let q = &self.q;
+        let r = blocking(py, d, |s| match q.put_timeout(data, s) {
+            Err(PutBytesError::Full) => None,
+            r => Some(r),
+        })?;
+        r.unwrap_or(Err(PutBytesError::Full)).map_err(|e| put_error(py, e))
+    }
+
+    /// Takes the oldest message; `queue.Empty` if there is none (at once, or
+    /// at the timeout); `EOFError` once it is empty and every producer is
+    /// gone.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn get<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        let r = match self.q.try_get() {
+            Err(ringshm::GetError::Empty) => {
+                let Some(d) = wait_deadline(block, timeout)? else {
+                    return Err(get_error(py, ringshm::GetError::Empty));
+                };
+                let q = &self.q;
+                blocking(py, d, |s| match q.get_timeout(s) {
+                    Err(ringshm::GetError::Empty) => None,
+                    r => Some(r),
+                })?
+                .unwrap_or(Err(ringshm::GetError::Empty))
+            }
+            r => r,
+        };
+        r.map(|v| PyBytes::new(py, &v)).map_err(|e| get_error(py, e))
+    }
+
+    /// Messages queued now.
+    fn qsize(&self) -> usize {
+        self.q.len()
+    }
+    fn empty(&self) -> bool {
+        self.q.is_empty()
+    }
+    fn full(&self) -> bool {
+        self.q.is_full()
+    }
+    /// Ends putting for every handle (gets drain, then `EOFError`).
+    fn close(&self) {
+        self.q.close()
+    }
+    #[getter]
+    fn closed(&self) -> bool {
+        self.q.is_closed()
+    }
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.q.capacity()
+    }
+    #[getter]
+    fn max_message_bytes(&self) -> usize {
+        self.q.max_message_bytes()
+    }
+    /// Messages lost with processes killed in the middle of a put or get.
+    #[getter]
+    fn lost(&self) -> u64 {
+        self.q.lost()
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.q.name().to_owned()
+    }
+}
+
+/// Writes `data` into a new persistent byte array `name` (the spill area of
+/// a message too large for a queue slot).
+#[pyfunction]
+fn spill_write(name: &str, data: &[u8]) -> PyResult<()> {
+    ringshm::Array::<u8>::create_from_with(name, data, &options(true)).map_err(err)?;
+    Ok(())
+}
+
+/// Reads the byte array `name` and removes its name.
+#[pyfunction]
+fn spill_read<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyBytes>> {
+    let a = ringshm::Array::<u8>::open(name).map_err(err)?;
+    let v = a.to_vec();
+    drop(a);
+    let _ = ringshm::unlink(name);
+    Ok(PyBytes::new(py, &v))
+}
+
+/// Removes the name `name` (the objects stay usable by whoever has them
+/// open). `FileNotFoundError` if there is no such name.
+#[pyfunction]
+fn unlink(name: &str) -> PyResult<()> {
+    ringshm::unlink(name).map_err(err)
+}
+
+// ---------------------------------------------------------------------------
+// Pipe
+
+/// One end of a named `ringshm::Pipe`.
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct Conn {
+    p: Mutex<Option<ringshm::Pipe>>,
+    name: String,
+    end: char,
+}
+
+fn send_error(e: PipeSendError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        PipeSendError::Disconnected => PyBrokenPipeError::new_err(msg),
+        PipeSendError::TooLarge { .. } => PyValueError::new_err(msg),
+        PipeSendError::Closed => closed_handle(),
+        PipeSendError::WrongDirection => PyOSError::new_err(format!("connection is read-only: {msg}")),
+        _ => PyOSError::new_err(msg),
+    }
+}
+
+impl Conn {
+    fn new(p: ringshm::Pipe) -> Self {
+        let end = match p.end() {
+            ringshm::End::A => 'A',
+            _ => 'B',
+        };
+        Conn { name: p.name().to_owned(), end, p: Mutex::new(Some(p)) }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&ringshm::Pipe) -> PyResult<R>) -> PyResult<R> {
+        match &*lock(&self.p) {
+            Some(p) if !p.is_closed() => f(p),
+            _ => Err(closed_handle()),
+        }
+    }
+}
+
+#[pymethods]
+impl Conn {
+    /// Creates the pipe `name` and returns its end A.
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, duplex=true, persist=false))]
+    fn create(name: &str, capacity: usize, duplex: bool, persist: bool) -> PyResult<Self> {
+        let o = options(persist).duplex(duplex);
+        Ok(Conn::new(ringshm::Pipe::create_with(name, capacity, &o).map_err(err)?))
+    }
+
+    /// Opens end `end` (`"A"` or `"B"`) of the existing pipe `name`.
+    #[staticmethod]
+    #[pyo3(signature = (name, end="B"))]
+    fn open(name: &str, end: &str) -> PyResult<Self> {
+        let e = match end {
+            "A" => ringshm::End::A,
+            "B" => ringshm::End::B,
+            _ => return Err(PyValueError::new_err("end must be 'A' or 'B'")),
+        };
+        Ok(Conn::new(ringshm::Pipe::open_end(name, e).map_err(err)?))
+    }
+
+    /// Sends one message, waiting while the pipe is full.
+    fn send_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let first = self.with(|p| match p.try_send_bytes(data) {
+            Err(PipeSendError::Full) => Ok(false),
+            r => r.map(|()| true).map_err(send_error),
+        })?;
+        if first {
+            return Ok(());
+        }
+        let m = &self.p;
+        let r = blocking(py, None, |s| match &*lock(m) {
+            Some(p) => match p.send_bytes_timeout(data, s) {
+                Err(PipeSendError::Timeout) | Err(PipeSendError::Full) => None,
+                r => Some(r),
+            },
+            None => Some(Err(PipeSendError::Closed)),
+        })?;
+        r.unwrap_or(Err(PipeSendError::Timeout)).map_err(send_error)
+    }
+
+    /// Receives one message; `None` if nothing came before the timeout
+    /// (`block=False`: do not wait); `EOFError` once the other end is gone
+    /// and everything it sent was received.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn recv_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let d = wait_deadline(block, timeout)?;
+        loop {
+            let got = self.with(|p| match p.try_recv_with(|m| PyBytes::new(py, m)) {
+                Ok(b) => Ok(Some(b)),
+                Err(ringshm::TryRecvError::Empty) => Ok(None),
+                Err(ringshm::TryRecvError::Disconnected) => Err(PyEOFError::new_err(ringshm::RecvError.to_string())),
+            })?;
+            if got.is_some() {
+                return Ok(got);
+            }
+            let Some(d) = d else { return Ok(None) };
+            let m = &self.p;
+            let ready = blocking(py, d, |s| match &*lock(m) {
+                Some(p) => p.poll(Some(s)).then_some(()),
+                None => Some(()),
+            })?;
+            if ready.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Whether a receive would not block (a message, or end-of-file), waiting
+    /// at most `timeout` seconds (`None`: forever).
+    #[pyo3(signature = (timeout=Some(0.0)))]
+    fn poll(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.with(|p| Ok(p.poll(Some(Duration::ZERO))))? {
+            return Ok(true);
+        }
+        let d = deadline(timeout)?;
+        if d.is_some_and(|d| d <= Instant::now()) {
+            return Ok(false);
+        }
+        let m = &self.p;
+        Ok(blocking(py, d, |s| match &*lock(m) {
+            Some(p) => p.poll(Some(s)).then_some(()),
+            None => Some(()),
+        })?
+        .is_some())
+    }
+
+    /// Closes this end: the other end receives what was sent, then EOF.
+    fn close(&self) {
+        if let Some(p) = lock(&self.p).take() {
+            p.close();
+        }
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.p).as_ref().is_none_or(|p| p.is_closed())
+    }
+    #[getter]
+    fn readable(&self) -> bool {
+        lock(&self.p).as_ref().is_some_and(|p| p.readable())
+    }
+    #[getter]
+    fn writable(&self) -> bool {
+        lock(&self.p).as_ref().is_some_and(|p| p.writable())
+    }
+    /// Whether the other end is gone (closed, or its process died).
+    fn peer_gone(&self) -> bool {
+        lock(&self.p).as_ref().is_none_or(|p| p.is_peer_gone())
+    }
+    #[getter]
+    fn max_message_len(&self) -> PyResult<usize> {
+        self.with(|p| Ok(p.max_message_len()))
+    }
+    #[getter]
+    fn duplex(&self) -> PyResult<bool> {
+        self.with(|p| Ok(p.is_duplex()))
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    #[getter]
+    fn end(&self) -> char {
+        self.end
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lock
+
+/// A robust named lock, acquired and released like Python's (the guard is
+/// kept in the object between the calls).
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct Lock {
+    // Declared before `l`: dropped first (see `Held`).
+    held: Mutex<Option<Held<LockGuard<'static>>>>,
+    l: Arc<ringshm::Lock>,
+}
+
+fn lock_result<G>(r: Result<G, ringshm::LockTimeoutError<G>>) -> Option<Got<G>> {
+    match r {
+        Ok(g) => Some(Got::Clean(g)),
+        Err(ringshm::LockTimeoutError::OwnerDied(d)) => Some(Got::OwnerDied(d.into_inner())),
+        Err(_) => None,
+    }
+}
+
+fn try_lock_result<G>(r: Result<G, ringshm::TryLockError<G>>) -> Option<Got<G>> {
+    match r {
+        Ok(g) => Some(Got::Clean(g)),
+        Err(ringshm::TryLockError::OwnerDied(d)) => Some(Got::OwnerDied(d.into_inner())),
+        Err(_) => None,
+    }
+}
+
+/// Acquires with `try_lock` (GIL held), then in slices of `lock_timeout`
+/// (GIL released). Returns the guard (made `'static` and `Send` by
+/// `hold`) and whether it was taken over from a dead holder.
+fn acquire_robust<'a, T: Send + Sync, G: 'a, S>(
+    py: Python<'_>,
+    owner: &'a Arc<T>,
+    block: bool,
+    timeout: Option<f64>,
+    try_lock: impl FnOnce() -> Option<Got<G>>,
+    lock_timeout: impl Fn(Duration) -> Option<Got<G>> + Sync,
+) -> PyResult<Option<(Held<S>, bool)>> {
+    // SAFETY: the callers store the result in a field declared before the
+    // `Arc` that `owner` refers to (see `Held`).
+    let conv = |g: Got<G>| unsafe {
+        match g {
+            Got::Clean(g) => (hold::<T, G, S>(owner, g), false),
+            Got::OwnerDied(g) => (hold::<T, G, S>(owner, g), true),
+        }
+    };
+    if let Some(g) = try_lock() {
+        return Ok(Some(conv(g)));
+    }
+    let Some(d) = wait_deadline(block, timeout)? else { return Ok(None) };
+    blocking(py, d, |s| lock_timeout(s).map(&conv))
+}
+
+#[pymethods]
+impl Lock {
+    #[staticmethod]
+    #[pyo3(signature = (name, persist=false))]
+    fn create(name: &str, persist: bool) -> PyResult<Self> {
+        let l = ringshm::Lock::create_with(name, &options(persist)).map_err(err)?;
+        Ok(Lock { held: Mutex::new(None), l: Arc::new(l) })
+    }
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(Lock { held: Mutex::new(None), l: Arc::new(ringshm::Lock::open(name).map_err(err)?) })
+    }
+
+    /// `None` if not acquired, else whether the lock was taken over from a
+    /// holder that died holding it.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        let r = acquire_robust::<_, LockGuard<'_>, LockGuard<'static>>(
+            py,
+            &self.l,
+            block,
+            timeout,
+            || try_lock_result(self.l.try_lock()),
+            |s| lock_result(self.l.lock_timeout(s)),
+        )?;
+        Ok(r.map(|(g, died)| {
+            *lock(&self.held) = Some(g);
+            died
+        }))
+    }
+
+    /// Releases the lock (from any thread of the process that holds this
+    /// object); `ValueError` if this object does not hold it.
+    fn release(&self) -> PyResult<()> {
+        match lock(&self.held).take() {
+            Some(g) => {
+                drop(g);
+                Ok(())
+            }
+            None => Err(PyValueError::new_err("semaphore or lock released too many times")),
+        }
+    }
+    fn is_locked(&self) -> bool {
+        self.l.is_locked()
+    }
+    /// Whether this object holds the lock.
+    fn held(&self) -> bool {
+        lock(&self.held).is_some()
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.l.name().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// RLock
+
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct RLock {
+    // Declared before `l`: dropped first (see `Held`).
+    held: Mutex<(Option<Held<ringshm::RLockGuard<'static>>>, usize)>,
+    l: Arc<ringshm::RLock>,
+}
+
+#[pymethods]
+impl RLock {
+    #[staticmethod]
+    #[pyo3(signature = (name, persist=false))]
+    fn create(name: &str, persist: bool) -> PyResult<Self> {
+        let l = ringshm::RLock::create_with(name, &options(persist)).map_err(err)?;
+        Ok(RLock { held: Mutex::new((None, 0)), l: Arc::new(l) })
+    }
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(RLock { held: Mutex::new((None, 0)), l: Arc::new(ringshm::RLock::open(name).map_err(err)?) })
+    }
+
+    /// As `Lock.acquire`; a thread that holds it acquires again at once.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        if self.l.is_owned() {
+            lock(&self.held).1 += 1;
+            return Ok(Some(false));
+        }
+        let r = acquire_robust::<_, ringshm::RLockGuard<'_>, ringshm::RLockGuard<'static>>(
+            py,
+            &self.l,
+            block,
+            timeout,
+            || try_lock_result(self.l.try_lock()),
+            |s| lock_result(self.l.lock_timeout(s)),
+        )?;
+        Ok(r.map(|(g, died)| {
+            *lock(&self.held) = (Some(g), 1);
+            died
+        }))
+    }
+
+    /// Releases one level; `RuntimeError` if the calling thread does not
+    /// hold it.
+    fn release(&self) -> PyResult<()> {
+        let mut h = lock(&self.held);
+        if !self.l.is_owned() || h.1 == 0 {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        h.1 -= 1;
+        if h.1 == 0 {
+            h.0 = None;
+        }
+        Ok(())
+    }
+    /// Whether the calling thread holds it.
+    fn is_owned(&self) -> bool {
+        self.l.is_owned()
+    }
+    /// How many times the calling thread holds it through this object.
+    fn count(&self) -> usize {
+        if self.l.is_owned() {
+            lock(&self.held).1
+        } else {
+            0
+        }
+    }
+    fn is_locked(&self) -> bool {
+        self.l.is_locked()
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.l.name().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Semaphores
+
+macro_rules! semaphore {
+    ($py:ident, $rs:ty, $release:expr) => {
+        #[pyclass(module = "ringshm._ringshm", frozen)]
+        struct $py {
+            s: $rs,
+        }
+
+        #[pymethods]
+        impl $py {
+            #[staticmethod]
+            #[pyo3(signature = (name, value, persist=false))]
+            fn create(name: &str, value: usize, persist: bool) -> PyResult<Self> {
+                Ok($py { s: <$rs>::create_with(name, value, &options(persist)).map_err(err)? })
+            }
+            #[staticmethod]
+            fn open(name: &str) -> PyResult<Self> {
+                Ok($py { s: <$rs>::open(name).map_err(err)? })
+            }
+            /// Takes a permit; `False` if none came (at once, or at the timeout).
+            #[pyo3(signature = (block=true, timeout=None))]
+            fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+                if self.s.try_acquire() {
+                    return Ok(true);
+                }
+                let Some(d) = wait_deadline(block, timeout)? else { return Ok(false) };
+                let s = &self.s;
+                Ok(blocking(py, d, |t| s.acquire_timeout(t).then_some(()))?.is_some())
+            }
+            /// Returns a permit.
+            fn release(&self) -> PyResult<()> {
+                let f: fn(&$rs) -> PyResult<()> = $release;
+                f(&self.s)
+            }
+            fn get_value(&self) -> usize {
+                self.s.value()
+            }
+            #[getter]
+            fn name(&self) -> String {
+                self.s.name().to_owned()
+            }
+        }
+    };
+}
+
+semaphore!(Semaphore, ringshm::Semaphore, |s| {
+    s.release();
+    Ok(())
+});
+semaphore!(BoundedSemaphore, ringshm::BoundedSemaphore, |s| s
+    .release()
+    .map_err(|e| PyValueError::new_err(e.to_string())));
+
+// ---------------------------------------------------------------------------
+// Event
+
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct Event {
+    e: ringshm::Event,
+}
+
+#[pymethods]
+impl Event {
+    #[staticmethod]
+    #[pyo3(signature = (name, persist=false))]
+    fn create(name: &str, persist: bool) -> PyResult<Self> {
+        Ok(Event { e: ringshm::Event::create_with(name, &options(persist)).map_err(err)? })
+    }
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(Event { e: ringshm::Event::open(name).map_err(err)? })
+    }
+    fn set(&self) {
+        self.e.set()
+    }
+    fn clear(&self) {
+        self.e.clear()
+    }
+    fn is_set(&self) -> bool {
+        self.e.is_set()
+    }
+    /// Waits until set; `False` at the timeout.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.e.is_set() {
+            return Ok(true);
+        }
+        let e = &self.e;
+        Ok(blocking(py, deadline(timeout)?, |s| e.wait_timeout(s).then_some(()))?.is_some())
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.e.name().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Condition
+
+/// Who holds a `Condition`'s lock through this object, and how often.
+struct CondHeld {
+    guard: Option<Held<LockGuard<'static>>>,
+    owner: Option<ThreadId>,
+    count: usize,
+}
+
+/// A named condition variable with its own (re-entrant per object) lock.
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct Condition {
+    // Declared before `c`: dropped first (see `Held`).
+    held: Mutex<CondHeld>,
+    c: Arc<ringshm::Condition>,
+}
+
+impl Condition {
+    fn new(c: ringshm::Condition) -> Self {
+        Condition { held: Mutex::new(CondHeld { guard: None, owner: None, count: 0 }), c: Arc::new(c) }
+    }
+    fn mine(&self) -> bool {
+        lock(&self.held).owner == Some(std::thread::current().id())
+    }
+}
+
+#[pymethods]
+impl Condition {
+    #[staticmethod]
+    #[pyo3(signature = (name, persist=false))]
+    fn create(name: &str, persist: bool) -> PyResult<Self> {
+        Ok(Condition::new(ringshm::Condition::create_with(name, &options(persist)).map_err(err)?))
+    }
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(Condition::new(ringshm::Condition::open(name).map_err(err)?))
+    }
+
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        let me = std::thread::current().id();
+        {
+            let mut h = lock(&self.held);
+            if h.owner == Some(me) {
+                h.count += 1;
+                return Ok(Some(false));
+            }
+        }
+        let r = acquire_robust::<_, LockGuard<'_>, LockGuard<'static>>(
+            py,
+            &self.c,
+            block,
+            timeout,
+            || try_lock_result(self.c.try_lock()),
+            |s| lock_result(self.c.lock_timeout(s)),
+        )?;
+        Ok(r.map(|(g, died)| {
+            *lock(&self.held) = CondHeld { guard: Some(g), owner: Some(me), count: 1 };
+            died
+        }))
+    }
+
+    fn release(&self) -> PyResult<()> {
+        let mut h = lock(&self.held);
+        if h.owner != Some(std::thread::current().id()) {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        h.count -= 1;
+        if h.count == 0 {
+            h.guard = None;
+            h.owner = None;
+        }
+        Ok(())
+    }
+
+    fn is_owned(&self) -> bool {
+        self.mine()
+    }
+
+    /// Releases the lock (all levels), waits for a notification, takes it
+    /// again. `False` at the timeout. Returns `(notified, owner_died)`.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(bool, bool)> {
+        let me = std::thread::current().id();
+        let (guard, count) = {
+            let mut h = lock(&self.held);
+            if h.owner != Some(me) {
+                return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+            }
+            (h.guard.take(), h.count)
+        };
+        let Some(Held(mut g)) = guard else {
+            return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+        };
+        let d = deadline(timeout)?;
+        let c: &ringshm::Condition = &self.c;
+        let mut died = false;
+        let mut notified = false;
+        let mut raised = None;
+        loop {
+            let slice = match d {
+                None => SLICE,
+                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            };
+            let cur = Held(g);
+            let (next, timed_out, d2) = py.allow_threads(move || {
+                // The guard's lifetime was extended; `wait_timeout` ties it to `c`.
+                let g: LockGuard<'_> = cur.into_inner();
+                match c.wait_timeout(g, slice) {
+                    Ok((g, t)) => (Held(g), t.timed_out(), false),
+                    Err(e) => {
+                        let (g, t) = e.into_inner();
+                        (Held(g), t.timed_out(), true)
+                    }
+                }
+            });
+            // SAFETY: the same guard as before the wait (same lock, same
+            // owner `Arc`): only its lifetime is restated.
+            g = unsafe { hold::<ringshm::Condition, LockGuard<'_>, LockGuard<'static>>(&self.c, next.0).0 };
+            died |= d2;
+            if !timed_out {
+                notified = true;
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                raised = Some(e);
+                break;
+            }
+            if d.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        *lock(&self.held) = CondHeld { guard: Some(Held(g)), owner: Some(me), count };
+        match raised {
+            Some(e) => Err(e),
+            None => Ok((notified, died)),
+        }
+    }
+
+    #[pyo3(signature = (n=1))]
+    fn notify(&self, n: usize) -> PyResult<()> {
+        if !self.mine() {
+            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
+        }
+        for _ in 0..n {
+            self.c.notify_one();
+        }
+        Ok(())
+    }
+    fn notify_all(&self) -> PyResult<()> {
+        if !self.mine() {
+            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
+        }
+        self.c.notify_all();
+        Ok(())
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.c.name().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Barrier
+
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct Barrier {
+    b: Arc<ringshm::Barrier>,
+}
+
+fn broken(py: Python<'_>, e: ringshm::BarrierError) -> PyErr {
+    std_exc(py, "threading", "BrokenBarrierError", e.to_string())
+}
+
+#[pymethods]
+impl Barrier {
+    #[staticmethod]
+    #[pyo3(signature = (name, parties, persist=false))]
+    fn create(name: &str, parties: usize, persist: bool) -> PyResult<Self> {
+        Ok(Barrier { b: Arc::new(ringshm::Barrier::create_with(name, parties, &options(persist)).map_err(err)?) })
+    }
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(Barrier { b: Arc::new(ringshm::Barrier::open(name).map_err(err)?) })
+    }
+
+    /// Waits for every party; `True` in exactly one of them (the last to
+    /// arrive). `threading.BrokenBarrierError` if the barrier is or becomes
+    /// broken (a timeout breaks it). A barrier wait cannot be cut into
+    /// slices (a party that leaves breaks it), so it runs on a helper
+    /// thread while this one checks for signals: Ctrl-C aborts the barrier
+    /// (as `threading.Barrier` does on any exception) and raises.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let d = deadline(timeout)?;
+        let b = self.b.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r = match d {
+                None => b.wait(),
+                Some(d) => b.wait_timeout(d.saturating_duration_since(Instant::now())),
+            };
+            let _ = tx.send(r);
+        });
+        let mut rx = Some(rx);
+        let mut interrupted: Option<PyErr> = None;
+        loop {
+            let r0 = rx.take().expect("receiver");
+            let (r0, got) = py.allow_threads(move || {
+                let got = r0.recv_timeout(SLICE);
+                (r0, got)
+            });
+            rx = Some(r0);
+            match got {
+                Ok(r) => {
+                    if let Some(e) = interrupted {
+                        return Err(e);
+                    }
+                    return r.map(|w| w.is_leader()).map_err(|e| broken(py, e));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if interrupted.is_none() {
+                        if let Err(e) = py.check_signals() {
+                            self.b.abort();
+                            interrupted = Some(e);
+                        }
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err("the barrier's helper thread ended without an answer"));
+                }
+            }
+        }
+    }
+    fn abort(&self) {
+        self.b.abort()
+    }
+    fn reset(&self) {
+        self.b.reset()
+    }
+    #[getter]
+    fn n_waiting(&self) -> usize {
+        self.b.n_waiting()
+    }
+    #[getter]
+    fn parties(&self) -> usize {
+        self.b.parties()
+    }
+    #[getter]
+    fn broken(&self) -> bool {
+        self.b.is_broken()
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.b.name().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Value and Array
+
+macro_rules! cells {
+    ($($v:ident $t:ty),* $(,)?) => {
+        /// A `ringshm::Value<T>` of one of the element types Python's
+        /// typecodes map to.
+        enum AnyValue { $($v(ringshm::Value<$t>)),* }
+        /// A `ringshm::Array<T>` of one of those element types.
+        enum AnyArray { $($v(ringshm::Array<$t>)),* }
+
+        fn value_new(kind: &str, name: &str, init: Option<&Bound<'_, PyAny>>, persist: bool) -> PyResult<AnyValue> {
+            match kind {
+                $(stringify!($t) => Ok(AnyValue::$v(match init {
+                    Some(i) => ringshm::Value::<$t>::create_with(name, i.extract::<$t>()?, &options(persist)),
+                    None => ringshm::Value::<$t>::open(name),
+                }.map_err(err)?)),)*
+                _ => Err(PyValueError::new_err(format!("unknown element type {kind:?}"))),
+            }
+        }
+
+        fn array_new(kind: &str, name: &str, init: Option<&Bound<'_, PyAny>>, persist: bool) -> PyResult<AnyArray> {
+            match kind {
+                $(stringify!($t) => Ok(AnyArray::$v(match init {
+                    Some(i) => ringshm::Array::<$t>::create_from_with(name, &i.extract::<Vec<$t>>()?, &options(persist)),
+                    None => ringshm::Array::<$t>::open(name),
+                }.map_err(err)?)),)*
+                _ => Err(PyValueError::new_err(format!("unknown element type {kind:?}"))),
+            }
+        }
+
+        impl AnyValue {
+            fn load(&self, py: Python<'_>) -> PyResult<PyObject> {
+                match self { $(AnyValue::$v(x) => Ok(x.load().into_pyobject(py)?.into_any().unbind()),)* }
+            }
+            fn store(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+                match self { $(AnyValue::$v(x) => { x.store(v.extract::<$t>()?); Ok(()) })* }
+            }
+            fn add(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+                match self { $(AnyValue::$v(x) => Ok(x.fetch_add(v.extract::<$t>()?).into_pyobject(py)?.into_any().unbind()),)* }
+            }
+            fn name(&self) -> &str {
+                match self { $(AnyValue::$v(x) => x.name(),)* }
+            }
+        }
+
+        impl AnyArray {
+            fn len(&self) -> usize {
+                match self { $(AnyArray::$v(x) => x.len(),)* }
+            }
+            fn get(&self, py: Python<'_>, i: usize) -> PyResult<PyObject> {
+                match self { $(AnyArray::$v(x) => match x.get(i) {
+                    Some(v) => Ok(v.into_pyobject(py)?.into_any().unbind()),
+                    None => Err(pyo3::exceptions::PyIndexError::new_err("array index out of range")),
+                },)* }
+            }
+            fn set(&self, i: usize, v: &Bound<'_, PyAny>) -> PyResult<()> {
+                if i >= self.len() {
+                    return Err(pyo3::exceptions::PyIndexError::new_err("array assignment index out of range"));
+                }
+                match self { $(AnyArray::$v(x) => { x.set(i, v.extract::<$t>()?); Ok(()) })* }
+            }
+            fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+                match self { $(AnyArray::$v(x) => PyList::new(py, x.to_vec()),)* }
+            }
+            fn store_all(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+                match self { $(AnyArray::$v(x) => {
+                    let v = v.extract::<Vec<$t>>()?;
+                    if v.len() != x.len() {
+                        return Err(PyValueError::new_err("can only assign a sequence of the array's length"));
+                    }
+                    x.copy_from_slice(&v);
+                    Ok(())
+                })* }
+            }
+            fn name(&self) -> &str {
+                match self { $(AnyArray::$v(x) => x.name(),)* }
+            }
+        }
+    };
+}
+
+cells!(I8 i8, U8 u8, I16 i16, U16 u16, I32 i32, U32 u32, I64 i64, U64 u64, F32 f32, F64 f64);
+
+/// A `ringshm::Value<T>`; `kind` is the Rust element type (`"i32"`, ...).
+#[pyclass(module = "ringshm._ringshm", frozen, name = "Value")]
+struct PyValue {
+    v: AnyValue,
+}
+
+#[pymethods]
+impl PyValue {
+    #[staticmethod]
+    #[pyo3(signature = (kind, name, initial, persist=false))]
+    fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
+        Ok(PyValue { v: value_new(kind, name, Some(initial), persist)? })
+    }
+    #[staticmethod]
+    fn open(kind: &str, name: &str) -> PyResult<Self> {
+        Ok(PyValue { v: value_new(kind, name, None, false)? })
+    }
+    fn load(&self, py: Python<'_>) -> PyResult<PyObject> {
+        self.v.load(py)
+    }
+    fn store(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.v.store(v)
+    }
+    /// Atomically adds `v`; returns the previous value.
+    fn fetch_add(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        self.v.add(py, v)
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.v.name().to_owned()
+    }
+}
+
+/// A `ringshm::Array<T>`.
+#[pyclass(module = "ringshm._ringshm", frozen, name = "Array")]
+struct PyArray {
+    a: AnyArray,
+}
+
+#[pymethods]
+impl PyArray {
+    #[staticmethod]
+    #[pyo3(signature = (kind, name, initial, persist=false))]
+    fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
+        Ok(PyArray { a: array_new(kind, name, Some(initial), persist)? })
+    }
+    #[staticmethod]
+    fn open(kind: &str, name: &str) -> PyResult<Self> {
+        Ok(PyArray { a: array_new(kind, name, None, false)? })
+    }
+    fn __len__(&self) -> usize {
+        self.a.len()
+    }
+    fn get(&self, py: Python<'_>, i: usize) -> PyResult<PyObject> {
+        self.a.get(py, i)
+    }
+    fn set(&self, i: usize, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.a.set(i, v)
+    }
+    fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.a.to_list(py)
+    }
+    fn store_all(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.a.store_all(v)
+    }
+    /// The bytes of a `u8` array.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        match &self.a {
+            AnyArray::U8(x) => Ok(PyBytes::new(py, &x.to_vec())),
+            _ => Err(PyTypeError::new_err("to_bytes needs an array of bytes")),
+        }
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.a.name().to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+#[pymodule]
+fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ByteQueue>()?;
+    m.add_class::<Conn>()?;
+    m.add_class::<Lock>()?;
+    m.add_class::<RLock>()?;
+    m.add_class::<Semaphore>()?;
+    m.add_class::<BoundedSemaphore>()?;
+    m.add_class::<Event>()?;
+    m.add_class::<Condition>()?;
+    m.add_class::<Barrier>()?;
+    m.add_class::<PyValue>()?;
+    m.add_class::<PyArray>()?;
+    m.add_function(wrap_pyfunction!(spill_write, m)?)?;
+    m.add_function(wrap_pyfunction!(spill_read, m)?)?;
+    m.add_function(wrap_pyfunction!(unlink, m)?)?;
+    m.add("SLICE_SECONDS", SLICE.as_secs_f64())?;
+    Ok(())
+}
