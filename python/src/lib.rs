@@ -18,7 +18,7 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{
-    PyBrokenPipeError, PyEOFError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
+    PyBlockingIOError, PyBrokenPipeError, PyEOFError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
     PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
@@ -41,6 +41,8 @@ fn err(e: ringshm::Error) -> PyErr {
         ringshm::Error::AlreadyExists { .. } => PyFileExistsError::new_err(msg),
         ringshm::Error::PermissionDenied { .. } => PyPermissionError::new_err(msg),
         ringshm::Error::InvalidName { .. } | ringshm::Error::InvalidArgument { .. } => PyValueError::new_err(msg),
+        // A live handle holds the role (a pipe end): retry once it is let go.
+        ringshm::Error::RoleTaken { .. } => PyBlockingIOError::new_err(msg),
         _ => PyOSError::new_err(msg),
     }
 }
