@@ -30,23 +30,45 @@ DEFAULT_CAPACITY = 256 * 1024
 HANDOFF_TIMEOUT = 60.0
 
 _PEND = {"A": 0, "B": 1}
+#: Copies of one end that the companion array records (further copies work
+#: but are not counted: the other end may then see end-of-file early).
+COPY_SLOTS = 16
 
 
 def _other(end):
     return "B" if end == "A" else "A"
 
 
+def _alive(pid):
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
 class _Handoffs(object):
-    """The companion array ``NAME.h``: ``[pending A, pending B, since A,
-    since B]`` (counts of ends in flight, and when the last left, in
-    ``time.monotonic()`` nanoseconds: CLOCK_MONOTONIC is system-wide)."""
+    """The companion array ``NAME.h`` of a pipe made by Python.
+
+    ``[pending A, pending B, since A, since B, copies of A..., copies of
+    B...]``: ends in flight between processes (pickled, not yet unpickled)
+    and when the last left (``time.monotonic_ns()``: CLOCK_MONOTONIC is
+    system-wide), then ``COPY_SLOTS`` pids per end of the processes that
+    hold an open ``Connection`` object for it, whether or not that object
+    holds the end right now. The other end reports end-of-file only when
+    the end is not held, not in flight, and no live process has an open copy
+    of it: what a file descriptor's reference count gives
+    ``multiprocessing``, with dead processes not counted.
+    """
 
     def __init__(self, a):
         self._a = a
 
     @classmethod
     def create(cls, name):
-        return cls(_rs.Array.create("i64", name + ".h", [0, 0, 0, 0], True))
+        return cls(_rs.Array.create("i64", name + ".h", [0] * (4 + 2 * COPY_SLOTS), True))
 
     @classmethod
     def open(cls, name):
@@ -69,6 +91,35 @@ class _Handoffs(object):
         if self._a.get(i) <= 0:
             return False
         return time.monotonic_ns() - self._a.get(2 + i) < HANDOFF_TIMEOUT * 1e9
+
+    def _slots(self, end):
+        base = 4 + _PEND[end] * COPY_SLOTS
+        return range(base, base + COPY_SLOTS)
+
+    def claim(self, end):
+        pid = os.getpid()
+        for j in self._slots(end):
+            cur = self._a.get(j)
+            if cur != 0 and (cur == pid or _alive(cur)):
+                continue
+            if cur != 0 and self._a.fetch_add(j, -cur) != cur:
+                self._a.fetch_add(j, cur)
+                continue
+            if self._a.fetch_add(j, pid) == 0:
+                return j
+            self._a.fetch_add(j, -pid)
+        return None
+
+    def release(self, slot):
+        if slot is not None:
+            pid = os.getpid()
+            if self._a.get(slot) == pid:
+                self._a.fetch_add(slot, -pid)
+
+    def has_copies(self, end, exclude=None):
+        return any(
+            j != exclude and self._a.get(j) > 0 and _alive(self._a.get(j)) for j in self._slots(end)
+        )
 
 
 class _Owner(object):
@@ -107,6 +158,8 @@ def Pipe(duplex=True, *, name=None, capacity=DEFAULT_CAPACITY):
     b = _rs.Conn.open(name, "B")
     ca = Connection._wrap(a, h, owner)
     cb = Connection._wrap(b, h, owner)
+    ca._slot = h.claim("A")
+    cb._slot = h.claim("B")
     return (ca, cb) if duplex else (cb, ca)
 
 
@@ -116,6 +169,8 @@ def _open(name, end="B"):
     c = Connection.__new__(Connection)
     c._init(name, end, _Handoffs.open(name), None)
     c._take(arrived=False)
+    if c._handoffs is not None:
+        c._slot = c._handoffs.claim(end)
     return c
 
 
@@ -128,6 +183,8 @@ def _rebuild(name, end, closed):
     if closed:
         c._closed = True
     else:
+        if c._handoffs is not None:
+            c._slot = c._handoffs.claim(end)
         c._take(arrived=True)
     return c
 
@@ -157,14 +214,20 @@ class Connection(object):
         self._handoffs = handoffs
         self._owner = owner
         self._h = None
+        self._slot = None
         self._closed = False
         self._readable = self._writable = True
 
     # -- hand-overs --------------------------------------------------------
 
     def _take(self, arrived, deadline=None):
-        """Takes this object's end, waiting while another handle has it."""
+        """Takes this object's end, waiting while another handle has it (or,
+        for a detached object, while its end is in flight to another
+        process, which must get it first)."""
         pause = 0.0005
+        while not arrived and self._handoffs is not None and self._handoffs.in_flight(self._end):
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
         while True:
             try:
                 h = _rs.Conn.open(self._name, self._end)
@@ -189,7 +252,13 @@ class Connection(object):
         return h
 
     def _peer_in_flight(self):
-        return self._handoffs is not None and self._handoffs.in_flight(_other(self._end))
+        """Whether the other end, though not held now, is still open
+        somewhere: in flight between processes, or held by an open
+        ``Connection`` object of a live process (which may take it back)."""
+        if self._handoffs is None:
+            return False
+        peer = _other(self._end)
+        return self._handoffs.in_flight(peer) or self._handoffs.has_copies(peer)
 
     def __reduce__(self):
         if self._h is not None:
@@ -353,6 +422,9 @@ class Connection(object):
         h, self._h = self._h, None
         if h is not None:
             h.close()
+        slot, self._slot = self._slot, None
+        if self._handoffs is not None:
+            self._handoffs.release(slot)
 
     def __enter__(self):
         return self
@@ -364,4 +436,6 @@ class Connection(object):
         h = getattr(self, "_h", None)
         if h is not None:
             h.close()
+        if getattr(self, "_handoffs", None) is not None:
+            self._handoffs.release(self._slot)
 

@@ -1098,6 +1098,12 @@ macro_rules! cells {
             fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
                 match self { $(AnyArray::$v(x) => PyList::new(py, x.to_vec()),)* }
             }
+            fn add(&self, py: Python<'_>, i: usize, v: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+                if i >= self.len() {
+                    return Err(pyo3::exceptions::PyIndexError::new_err("array index out of range"));
+                }
+                match self { $(AnyArray::$v(x) => Ok(x.fetch_add(i, v.extract::<$t>()?).into_pyobject(py)?.into_any().unbind()),)* }
+            }
             fn store_all(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
                 match self { $(AnyArray::$v(x) => {
                     let v = v.extract::<Vec<$t>>()?;
@@ -1178,6 +1184,10 @@ impl PyArray {
     }
     fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         self.a.to_list(py)
+    }
+    /// Atomically adds `v` to element `i`; returns the previous value.
+    fn fetch_add(&self, py: Python<'_>, i: usize, v: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        self.a.add(py, i, v)
     }
     fn store_all(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
         self.a.store_all(v)
