@@ -27,8 +27,11 @@ def join_all(procs, timeout=60):
 # -- seed: tickets (003) ------------------------------------------------------
 
 def buy_ticket(i, lock, db, results):
-    with open(db) as f:
-        json.load(f)  # check_ticket: reading needs no lock
+    try:
+        with open(db) as f:
+            json.load(f)  # check_ticket: unlocked, so it may see a write in progress
+    except ValueError:
+        pass
     lock.acquire()
     with open(db) as f:
         ticket_count = json.load(f)
