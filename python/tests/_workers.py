@@ -216,10 +216,10 @@ def wait_in_barrier(barrier, ready):
 
 def echo_obj(conn):
     while True:
-        try:
-            conn.send(conn.recv())
-        except EOFError:
+        x = conn.recv()
+        if x is None:
             return
+        conn.send(x)
 
 
 def get_from_queue_in_child(q, out):
