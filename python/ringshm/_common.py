@@ -1,14 +1,14 @@
-"""Names, clean-up, spill areas and warnings shared by every ringshm object."""
+"""Names, clean-up and the warning class shared by every ringshm object (spill
+areas for long messages live in the extension)."""
 
 import itertools
 import os
 import secrets
 import threading
-import warnings
 
 from . import _ringshm as _rs
 
-__all__ = ["OwnerDiedWarning", "new_name", "register_created", "spill", "unspill", "SPILL_MARK"]
+__all__ = ["OwnerDiedWarning", "new_name", "register_created", "forget_created"]
 
 
 class OwnerDiedWarning(RuntimeWarning):
@@ -68,35 +68,3 @@ def forget_created(name):
             _created.remove((pid, name))
         except ValueError:
             pass
-
-
-# Messages larger than a queue slot or a pipe go through a spill area: a
-# byte array of their own, named in a small marker message. The receiver
-# reads it and removes its name.
-SPILL_MARK = b"\x00RSHM-SPILL\x00"
-
-
-def spill(owner_name, data):
-    """Stores ``data`` in a new spill area; returns the marker message."""
-    name = "%s.s%d-%d" % (owner_name, os.getpid(), next(_counter))
-    if len(name) > 200:
-        name = new_name("spill")
-    _rs.spill_write(name, bytes(data))
-    return SPILL_MARK + name.encode("ascii")
-
-
-def unspill(msg):
-    """The message a marker stands for (or ``msg`` itself)."""
-    if msg[: len(SPILL_MARK)] == SPILL_MARK:
-        return _rs.spill_read(msg[len(SPILL_MARK):].decode("ascii"))
-    return msg
-
-
-def warn_owner_died(obj, stacklevel=3):
-    warnings.warn(
-        OwnerDiedWarning(
-            "%s %r: the previous holder died while holding it; this process holds it now "
-            "(check the data it protects; .owner_died is True)" % (type(obj).__name__, obj.name)
-        ),
-        stacklevel=stacklevel,
-    )

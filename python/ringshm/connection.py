@@ -307,8 +307,6 @@ class Connection(object):
     def _send_msg(self, data):
         h = self._handle()
         self._check_writable()
-        if len(data) > h.max_message_len:
-            data = _common.spill(self._name, data)
         while True:
             try:
                 return h.send_bytes(data)
@@ -319,6 +317,13 @@ class Connection(object):
 
     def send_bytes(self, buf, offset=0, size=None):
         """Sends ``buf[offset:offset+size]`` as one message."""
+        h = self._h
+        if h is not None and offset == 0 and size is None and type(buf) is bytes:
+            try:
+                return h.send_bytes(buf)
+            except BrokenPipeError:
+                if not self._peer_in_flight():
+                    raise
         m = memoryview(buf)
         if m.itemsize > 1:
             m = m.cast("B")
@@ -341,6 +346,13 @@ class Connection(object):
 
     def send(self, obj):
         """Sends a picklable object."""
+        h = self._h
+        if h is not None:
+            try:
+                return h.send(obj)
+            except BrokenPipeError:
+                if not self._peer_in_flight():
+                    raise
         self._send_msg(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
 
     # -- receiving ---------------------------------------------------------
@@ -360,12 +372,19 @@ class Connection(object):
                     raise
                 time.sleep(0.002)
                 continue
-            return None if m is None else _common.unspill(m)
+            return m
 
     def recv_bytes(self, maxlength=None):
         """Receives one message as bytes. ``EOFError`` at end-of-file; a
         message longer than ``maxlength`` closes the connection and raises
         ``OSError``, as in multiprocessing."""
+        h = self._h
+        if h is not None and maxlength is None and self._readable:
+            try:
+                return h.recv_bytes(True, None)
+            except EOFError:
+                if not self._peer_in_flight():
+                    raise
         if maxlength is not None and maxlength < 0:
             raise ValueError("negative maxlength")
         m = self._recv_msg()
@@ -394,6 +413,13 @@ class Connection(object):
 
     def recv(self):
         """Receives a pickled object."""
+        h = self._h
+        if h is not None and self._readable:
+            try:
+                return h.recv()
+            except EOFError:
+                if not self._peer_in_flight():
+                    raise
         return pickle.loads(self._recv_msg())
 
     def poll(self, timeout=0.0):

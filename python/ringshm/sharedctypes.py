@@ -91,50 +91,86 @@ def _probe(cls, name, typecode):
     raise last
 
 
-class RawValue(object):
+class RawValue(_rs.Value):
     """``multiprocessing.RawValue(typecode_or_type, *args)``: one shared
     number (or byte, for ``'c'``), without a lock. ``.value`` loads and
     stores atomically."""
 
-    def __init__(self, typecode_or_type, *args, name=None):
+    def __new__(cls, typecode_or_type, *args, name=None):
         tc = _typecode(typecode_or_type)
-        init = _to_elem(tc, args[0]) if args else 0
-        self._setup(tc, _rs.Value.create(TYPECODES[tc], name or _common.new_name("value"), init))
-
-    def _setup(self, tc, h):
+        init = args[0] if args else (b"\0" if tc == "c" else 0)
+        self = _rs.Value.__new__(cls, TYPECODES[tc], name or _common.new_name("value"), init, tc == "c")
         self._typecode = tc
-        self._h = h
-        self._name = h.name
+        return self
 
     @classmethod
     def open(cls, name, typecode=None):
         """Attaches to the value ``name`` (its element type is found by
         trying each, unless ``typecode`` is given)."""
-        self = RawValue.__new__(RawValue)
-        self._setup(*_probe(_rs.Value, name, typecode))
-        return self
+        tcs = [_typecode(typecode)] if typecode is not None else ["i", "d", "q", "Q", "I", "B", "b", "h", "H", "f"]
+        last = None
+        for tc in tcs:
+            try:
+                self = _rs.Value.__new__(RawValue, TYPECODES[tc], name, None, tc == "c")
+            except (FileNotFoundError, PermissionError):
+                raise
+            except OSError as e:  # LayoutMismatch: another element type
+                last = e
+                continue
+            self._typecode = tc
+            return self
+        raise last
 
     def __reduce__(self):
-        return (RawValue.open, (self._name, self._typecode))
-
-    @property
-    def value(self):
-        return _from_elem(self._typecode, self._h.load())
-
-    @value.setter
-    def value(self, v):
-        self._h.store(_to_elem(self._typecode, v))
-
-    @property
-    def name(self):
-        return self._name
+        return (RawValue.open, (self.name, self._typecode))
 
     @property
     def typecode(self):
         return self._typecode
 
     def __repr__(self):
-        return "<RawValue(%r, %r) name=%r>" % (self._typecode, self.value, self._name)
+        return "<RawValue(%r, %r) name=%r>" % (self._typecode, self.value, self.name)
+
+
+class _Loaded(int):
+    """An integer read from ``Value.value``: adding to it or subtracting from
+    it gives a ``_Pending`` that ``Value.value = ...`` applies as one atomic
+    add, so ``v.value += n`` (and ``-=``) loses no update even when several
+    processes do it at once. It pickles, compares and prints as an ``int``."""
+
+
+    def __add__(self, other):
+        if type(other) is int or type(other) is bool:
+            return _Pending(int(self) + other, self._src, other)
+        return int.__add__(self, other)
+
+    def __sub__(self, other):
+        if type(other) is int or type(other) is bool:
+            return _Pending(int(self) - other, self._src, -other)
+        return int.__sub__(self, other)
+
+    def __reduce__(self):
+        return (int, (int(self),))
+
+
+class _Pending(int):
+    """``loaded + n``: stored back into the same value as an atomic add."""
+
+
+    def __new__(cls, v, src, delta):
+        self = int.__new__(cls, v)
+        self._src = src
+        self._delta = delta
+        return self
+
+    def __reduce__(self):
+        return (int, (int(self),))
+
+
+def _loaded(v, src):
+    x = _Loaded(v)
+    x._src = src
+    return x
 
 
 class Value(object):
@@ -169,11 +205,20 @@ class Value(object):
 
     @property
     def value(self):
-        return self._obj.value
+        """The value. For integer typecodes ``v.value += n`` and
+        ``v.value -= n`` are atomic (one fetch-and-add), unlike in
+        multiprocessing; other updates should hold ``get_lock()``."""
+        v = self._obj.value
+        if type(v) is int:
+            return _loaded(v, self._obj)
+        return v
 
     @value.setter
     def value(self, v):
-        self._obj.value = v
+        if type(v) is _Pending and v._src is self._obj:
+            self._obj.fetch_add(v._delta)
+        else:
+            self._obj.value = v
 
     @property
     def name(self):

@@ -20,8 +20,9 @@ __all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition
 
 
 class _Named(object):
+    """Naming, opening and pickling shared by the wrappers below."""
+
     _rs_class = None
-    _kind = None
 
     def _setup(self, h):
         self._h = h
@@ -46,168 +47,129 @@ class _Named(object):
         return "<%s name=%r>" % (type(self).__name__, self._name)
 
 
-class _RobustLock(_Named):
-    owner_died = False
-
-    def acquire(self, block=True, timeout=None):
-        """Acquires; ``False`` if that did not happen (``block=False``, or
-        at the timeout). A lock taken over from a dead holder is acquired
-        all the same, with an ``OwnerDiedWarning``."""
-        r = self._h.acquire(block, timeout)
-        if r is None:
-            return False
-        self.owner_died = r
-        if r:
-            _common.warn_owner_died(self)
-        return True
-
-    def release(self):
-        self._h.release()
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
+def _rs_base(cls):
+    """The ``_ringshm`` class that ``cls`` derives from."""
+    for c in cls.__mro__:
+        if c.__module__ == "ringshm._ringshm":
+            return c
+    raise TypeError("%r is not a ringshm class" % (cls,))
 
 
-class Lock(_RobustLock):
-    """``multiprocessing.Lock``: a robust, non-re-entrant lock. ``release``
-    from another thread of the holding process is allowed; ``ValueError``
-    if this object does not hold it."""
+def _open_by_name(cls, name):
+    """Attaches a subclass of a ``_ringshm`` class to the object ``name``."""
+    return _rs_base(cls).__new__(cls, name, create=False)
 
-    _rs_class = _rs.Lock
 
-    def __init__(self, *, name=None, ctx=None):
-        self._setup(_rs.Lock.create(name or _common.new_name("lock")))
+def _reduce_by_name(self):
+    return (_open_by_name, (type(self), self.name))
+
+
+def _repr(self):
+    return "<%s name=%r>" % (type(self).__name__, self.name)
+
+
+class Lock(_rs.Lock):
+    """``multiprocessing.Lock``: a robust, non-re-entrant lock.
+
+    ``acquire(block=True, timeout=None)``, ``release()``, ``with lock:``.
+    ``release`` from another thread of the holding process is allowed;
+    ``ValueError`` if this object does not hold it. A lock whose holder died
+    holding it is taken over by the next ``acquire``, which returns ``True``,
+    sets ``owner_died`` and issues an ``OwnerDiedWarning``.
+    """
+
+    def __new__(cls, *, name=None, ctx=None):
+        return _rs.Lock.__new__(cls, name or _common.new_name("lock"))
+
+    open = classmethod(_open_by_name)
+    __reduce__ = _reduce_by_name
 
     def __repr__(self):
-        return "<Lock name=%r %s>" % (self._name, "locked" if self._h.is_locked() else "unlocked")
+        return "<Lock name=%r %s>" % (self.name, "locked" if self.is_locked() else "unlocked")
 
 
-class RLock(_RobustLock):
+class RLock(_rs.RLock):
     """``multiprocessing.RLock``: a robust lock the holding thread may
     acquire again; ``RuntimeError`` if released by a thread that does not
-    hold it."""
+    hold it. Robust as ``Lock``."""
 
-    _rs_class = _rs.RLock
+    def __new__(cls, *, name=None, ctx=None):
+        return _rs.RLock.__new__(cls, name or _common.new_name("rlock"))
 
-    def __init__(self, *, name=None, ctx=None):
-        self._setup(_rs.RLock.create(name or _common.new_name("rlock")))
+    open = classmethod(_open_by_name)
+    __reduce__ = _reduce_by_name
+    __repr__ = _repr
 
     def _is_owned(self):
-        return self._h.is_owned()
+        return self.is_owned()
 
     def _count(self):
-        return self._h.count()
+        return self.count()
 
 
-class Semaphore(_Named):
-    """``multiprocessing.Semaphore(value=1)``. Permits held by a process
+class Semaphore(_rs.Semaphore):
+    """``multiprocessing.Semaphore(value=1)``: ``acquire(block, timeout)``,
+    ``release()``, ``get_value()``, ``with sem:``. Permits held by a process
     that dies come back to the pool."""
 
-    _rs_class = _rs.Semaphore
-
-    def __init__(self, value=1, *, name=None, ctx=None):
+    def __new__(cls, value=1, *, name=None, ctx=None):
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
-        self._setup(self._rs_class.create(name or _common.new_name("sem"), value))
+        return _rs_base(cls).__new__(cls, name or _common.new_name("sem"), value)
 
-    def acquire(self, block=True, timeout=None):
-        return self._h.acquire(block, timeout)
+    @classmethod
+    def open(cls, name):
+        return _rs_base(cls).__new__(cls, name, 0, False)
 
-    def release(self, n=1):
-        for _ in range(n):
-            self._h.release()
-
-    def get_value(self):
-        return self._h.get_value()
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
+    def __reduce__(self):
+        return (type(self).open, (self.name,))
 
     def __repr__(self):
-        return "<%s name=%r value=%d>" % (type(self).__name__, self._name, self.get_value())
+        return "<%s name=%r value=%d>" % (type(self).__name__, self.name, self.get_value())
 
 
-class BoundedSemaphore(Semaphore):
+class BoundedSemaphore(_rs.BoundedSemaphore):
     """``multiprocessing.BoundedSemaphore``: ``ValueError`` on a release
     above the initial value."""
 
-    _rs_class = _rs.BoundedSemaphore
+    __new__ = Semaphore.__new__
+    open = classmethod(Semaphore.open.__func__)
+    __reduce__ = Semaphore.__reduce__
+    __repr__ = Semaphore.__repr__
 
 
-class Event(_Named):
-    """``multiprocessing.Event``."""
+class Event(_rs.Event):
+    """``multiprocessing.Event``: ``set``, ``clear``, ``is_set``,
+    ``wait(timeout=None)``."""
 
-    _rs_class = _rs.Event
+    def __new__(cls, *, name=None, ctx=None):
+        return _rs.Event.__new__(cls, name or _common.new_name("event"))
 
-    def __init__(self, *, name=None, ctx=None):
-        self._setup(_rs.Event.create(name or _common.new_name("event")))
-
-    def is_set(self):
-        return self._h.is_set()
-
-    def set(self):
-        self._h.set()
-
-    def clear(self):
-        self._h.clear()
-
-    def wait(self, timeout=None):
-        """Waits until set; ``False`` at the timeout."""
-        return self._h.wait(timeout)
+    open = classmethod(_open_by_name)
+    __reduce__ = _reduce_by_name
+    __repr__ = _repr
 
 
-class Condition(_Named):
+class Condition(_rs.Condition):
     """``multiprocessing.Condition``: a condition variable with its own
     robust lock, re-entrant per thread like the default ``RLock``.
 
     ``lock`` must be ``None``: a ringshm condition owns its lock.
     """
 
-    _rs_class = _rs.Condition
-    owner_died = False
-
-    def __init__(self, lock=None, *, name=None, ctx=None):
+    def __new__(cls, lock=None, *, name=None, ctx=None):
         if lock is not None:
             raise TypeError(
                 "ringshm.Condition owns its lock: create it without one (it is re-entrant like an RLock)"
             )
-        self._setup(_rs.Condition.create(name or _common.new_name("cond")))
+        return _rs.Condition.__new__(cls, name or _common.new_name("cond"))
 
-    def acquire(self, block=True, timeout=None):
-        r = self._h.acquire(block, timeout)
-        if r is None:
-            return False
-        self.owner_died = r
-        if r:
-            _common.warn_owner_died(self)
-        return True
-
-    def release(self):
-        self._h.release()
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
+    open = classmethod(_open_by_name)
+    __reduce__ = _reduce_by_name
+    __repr__ = _repr
 
     def _is_owned(self):
-        return self._h.is_owned()
-
-    def wait(self, timeout=None):
-        """Releases the lock, waits for ``notify``, takes the lock again;
-        ``False`` at the timeout."""
-        notified, died = self._h.wait(timeout)
-        if died:
-            self.owner_died = True
-            _common.warn_owner_died(self)
-        return notified
+        return self.is_owned()
 
     def wait_for(self, predicate, timeout=None):
         """Waits until ``predicate()`` is true; returns its last value."""
@@ -226,13 +188,8 @@ class Condition(_Named):
             result = predicate()
         return result
 
-    def notify(self, n=1):
-        self._h.notify(n)
-
-    def notify_all(self):
-        self._h.notify_all()
-
-    notifyAll = notify_all
+    def notifyAll(self):
+        self.notify_all()
 
 
 class Barrier(_Named):

@@ -18,10 +18,11 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{
-    PyBlockingIOError, PyBrokenPipeError, PyEOFError, PyFileExistsError, PyFileNotFoundError, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyBlockingIOError, PyBrokenPipeError, PyEOFError, PyFileExistsError, PyFileNotFoundError, PyOSError,
+    PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyList};
 
 use ringshm::{LockGuard, Options, PipeSendError, PutBytesError};
@@ -52,6 +53,82 @@ fn std_exc(py: Python<'_>, module: &str, class: &str, msg: String) -> PyErr {
     match py.import(module).and_then(|m| m.getattr(class)).and_then(|c| c.call1((msg,))) {
         Ok(e) => PyErr::from_value(e),
         Err(e) => e,
+    }
+}
+
+/// A cached attribute of a module (`pickle.dumps`, ...).
+fn cached<'py>(
+    py: Python<'py>,
+    cell: &'static GILOnceCell<PyObject>,
+    module: &str,
+    attr: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    Ok(cell.get_or_try_init(py, || py.import(module)?.getattr(attr).map(Bound::unbind))?.bind(py))
+}
+
+static DUMPS: GILOnceCell<PyObject> = GILOnceCell::new();
+static LOADS: GILOnceCell<PyObject> = GILOnceCell::new();
+static OWNER_DIED: GILOnceCell<PyObject> = GILOnceCell::new();
+
+/// `pickle.dumps(obj, HIGHEST_PROTOCOL)`.
+fn dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(cached(py, &DUMPS, "pickle", "dumps")?.call1((obj, 5))?.downcast_into::<PyBytes>()?)
+}
+
+/// `pickle.loads(data)`.
+fn loads<'py>(py: Python<'py>, data: &Bound<'py, PyBytes>) -> PyResult<Bound<'py, PyAny>> {
+    cached(py, &LOADS, "pickle", "loads")?.call1((data,))
+}
+
+/// Issues `ringshm.OwnerDiedWarning` for the object named `name`.
+fn warn_owner_died(py: Python<'_>, what: &str, name: &str) -> PyResult<()> {
+    let cat = cached(py, &OWNER_DIED, "ringshm._common", "OwnerDiedWarning")?;
+    let msg = std::ffi::CString::new(format!(
+        "{what} '{name}': the previous holder died while holding it; this process holds it now \
+         (check the data it protects; .owner_died is True)"
+    ))
+    .unwrap_or_default();
+    PyErr::warn(py, cat, &msg, 1)
+}
+
+/// The marker that starts a message standing for a spill area (a byte array
+/// of its own, for messages longer than a slot or a pipe).
+const SPILL_MARK: &[u8] = b"\x00RSHM-SPILL\x00";
+
+static SPILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Stores `data` in a new spill area; returns the marker message.
+fn spill(owner: &str, data: &[u8]) -> PyResult<Vec<u8>> {
+    let n = SPILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    let mut name = format!("{owner}.s{pid}-{n}");
+    if name.len() > 200 {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        name = format!("rshm-spill-{pid}-{n}-{t}");
+    }
+    ringshm::Array::<u8>::create_from_with(&name, data, &options(true)).map_err(err)?;
+    let mut m = SPILL_MARK.to_vec();
+    m.extend_from_slice(name.as_bytes());
+    Ok(m)
+}
+
+/// The message `m` stands for: itself, or the contents of its spill area
+/// (whose name is then removed).
+fn unspill<'py>(py: Python<'py>, m: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    match m.strip_prefix(SPILL_MARK) {
+        Some(name) => {
+            let name = std::str::from_utf8(name).map_err(|_| PyValueError::new_err("corrupt spill marker"))?;
+            spill_read(py, name)
+        }
+        None => Ok(PyBytes::new(py, m)),
+    }
+}
+
+/// The bytes of a bytes-like object (`bytes` without a copy).
+fn as_bytes<'py>(py: Python<'py>, buf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    match buf.downcast::<PyBytes>() {
+        Ok(b) => Ok(b.clone()),
+        Err(_) => Ok(py.import("builtins")?.getattr("bytes")?.call1((buf,))?.downcast_into::<PyBytes>()?),
     }
 }
 
@@ -166,12 +243,15 @@ enum Got<G> {
 // ByteQueue
 
 /// A named `ringshm::ByteQueue` (many producers and consumers of byte
-/// messages). The handle that creates it also joins the consumers' side at
-/// once, so that, as with a `multiprocessing.Queue`, puts never fail for
-/// want of a consumer while the creating object lives.
-#[pyclass(module = "ringshm._ringshm", frozen)]
+/// messages), with the methods of `multiprocessing.Queue`: `put`/`get`
+/// pickle, `put_bytes`/`get_bytes` do not; messages longer than a slot go
+/// through a spill area. The handle that creates it also joins the
+/// consumers' side at once, so that, as with a `multiprocessing.Queue`,
+/// puts never fail for want of a consumer while the creating object lives.
+#[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct ByteQueue {
     q: ringshm::ByteQueue,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 fn put_error(py: Python<'_>, e: PutBytesError) -> PyErr {
@@ -193,29 +273,27 @@ fn get_error(py: Python<'_>, e: ringshm::GetError) -> PyErr {
     }
 }
 
-#[pymethods]
 impl ByteQueue {
-    /// Creates the queue `name` of `capacity` messages of up to
-    /// `max_message_bytes` each.
-    #[staticmethod]
-    #[pyo3(signature = (name, capacity, max_message_bytes, persist=false))]
-    fn create(name: &str, capacity: usize, max_message_bytes: usize, persist: bool) -> PyResult<Self> {
-        let q = ringshm::ByteQueue::create_with(name, capacity, max_message_bytes, &options(persist)).map_err(err)?;
-        // Join the consumers' side (the queue is empty: nothing is taken).
-        let _ = q.try_get();
-        Ok(ByteQueue { q })
+    fn wrap(q: ringshm::ByteQueue) -> Self {
+        ByteQueue { q, closed: std::sync::atomic::AtomicBool::new(false) }
     }
 
-    /// Opens the existing queue `name`.
-    #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
-        Ok(ByteQueue { q: ringshm::ByteQueue::open(name).map_err(err)? })
+    fn check_closed(&self) -> PyResult<()> {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PyValueError::new_err(format!("Queue '{}' is closed", self.q.name())));
+        }
+        Ok(())
     }
 
-    /// Puts one message; `queue.Full` if there is no room (at once, or at
-    /// the timeout).
-    #[pyo3(signature = (data, block=true, timeout=None))]
-    fn put(&self, py: Python<'_>, data: &[u8], block: bool, timeout: Option<f64>) -> PyResult<()> {
+    fn put_msg(&self, py: Python<'_>, data: &[u8], block: bool, timeout: Option<f64>) -> PyResult<()> {
+        self.check_closed()?;
+        let spilled;
+        let data = if data.len() > self.q.max_message_bytes() {
+            spilled = spill(self.q.name(), data)?;
+            &spilled[..]
+        } else {
+            data
+        };
         match self.q.try_put(data) {
             Ok(()) => return Ok(()),
             Err(PutBytesError::Full) => {}
@@ -232,11 +310,8 @@ impl ByteQueue {
         r.unwrap_or(Err(PutBytesError::Full)).map_err(|e| put_error(py, e))
     }
 
-    /// Takes the oldest message; `queue.Empty` if there is none (at once, or
-    /// at the timeout); `EOFError` once it is empty and every producer is
-    /// gone.
-    #[pyo3(signature = (block=true, timeout=None))]
-    fn get<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+    fn get_msg<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        self.check_closed()?;
         let r = match self.q.try_get() {
             Err(ringshm::GetError::Empty) => {
                 let Some(d) = wait_deadline(block, timeout)? else {
@@ -251,7 +326,79 @@ impl ByteQueue {
             }
             r => r,
         };
-        r.map(|v| PyBytes::new(py, &v)).map_err(|e| get_error(py, e))
+        match r {
+            Ok(v) => unspill(py, &v),
+            Err(e) => Err(get_error(py, e)),
+        }
+    }
+}
+
+#[pymethods]
+impl ByteQueue {
+    /// Creates (`create=True`) or opens the queue `name`.
+    #[new]
+    #[pyo3(signature = (name, capacity=0, max_message_bytes=0, create=true, persist=false))]
+    fn py_new(name: &str, capacity: usize, max_message_bytes: usize, create: bool, persist: bool) -> PyResult<Self> {
+        if create {
+            Self::create(name, capacity, max_message_bytes, persist)
+        } else {
+            Self::open(name)
+        }
+    }
+
+    /// Creates the queue `name` of `capacity` messages of up to
+    /// `max_message_bytes` each.
+    #[staticmethod]
+    #[pyo3(signature = (name, capacity, max_message_bytes, persist=false))]
+    fn create(name: &str, capacity: usize, max_message_bytes: usize, persist: bool) -> PyResult<Self> {
+        let q = ringshm::ByteQueue::create_with(name, capacity, max_message_bytes, &options(persist)).map_err(err)?;
+        // Join the consumers' side (the queue is empty: nothing is taken).
+        let _ = q.try_get();
+        Ok(ByteQueue::wrap(q))
+    }
+
+    /// Opens the existing queue `name`.
+    #[staticmethod]
+    fn open(name: &str) -> PyResult<Self> {
+        Ok(ByteQueue::wrap(ringshm::ByteQueue::open(name).map_err(err)?))
+    }
+
+    /// Puts `obj` (pickled); `queue.Full` if there is no room (at once, or
+    /// at the timeout).
+    #[pyo3(signature = (obj, block=true, timeout=None))]
+    fn put(&self, py: Python<'_>, obj: &Bound<'_, PyAny>, block: bool, timeout: Option<f64>) -> PyResult<()> {
+        let data = dumps(py, obj)?;
+        self.put_msg(py, data.as_bytes(), block, timeout)
+    }
+
+    fn put_nowait(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.put(py, obj, false, None)
+    }
+
+    /// Puts the bytes of `buf` as they are (no pickling).
+    #[pyo3(signature = (buf, block=true, timeout=None))]
+    fn put_bytes(&self, py: Python<'_>, buf: &Bound<'_, PyAny>, block: bool, timeout: Option<f64>) -> PyResult<()> {
+        let b = as_bytes(py, buf)?;
+        self.put_msg(py, b.as_bytes(), block, timeout)
+    }
+
+    /// Takes the oldest item (unpickled); `queue.Empty` if there is none (at
+    /// once, or at the timeout); `EOFError` once it is empty and every
+    /// producer is gone.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn get<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.get_msg(py, block, timeout)?;
+        loads(py, &m)
+    }
+
+    fn get_nowait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.get(py, false, None)
+    }
+
+    /// Takes the oldest message as bytes (no unpickling).
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn get_bytes<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        self.get_msg(py, block, timeout)
     }
 
     /// Messages queued now.
@@ -264,13 +411,23 @@ impl ByteQueue {
     fn full(&self) -> bool {
         self.q.is_full()
     }
-    /// Ends putting for every handle (gets drain, then `EOFError`).
+    /// No more puts or gets through this object (other handles, and other
+    /// processes, are not affected).
     fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Ends putting for every handle of every process (gets drain, then
+    /// `EOFError`).
+    fn close_all(&self) {
         self.q.close()
     }
+    /// Does nothing: there is no feeder thread.
+    fn join_thread(&self) {}
+    /// Does nothing: there is no feeder thread.
+    fn cancel_join_thread(&self) {}
     #[getter]
     fn closed(&self) -> bool {
-        self.q.is_closed()
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
     }
     #[getter]
     fn capacity(&self) -> usize {
@@ -325,6 +482,8 @@ struct Conn {
     p: Mutex<Option<ringshm::Pipe>>,
     name: String,
     end: char,
+    /// The longest message the pipe takes (longer ones are spilled).
+    max: usize,
 }
 
 fn send_error(e: PipeSendError) -> PyErr {
@@ -344,7 +503,7 @@ impl Conn {
             ringshm::End::A => 'A',
             _ => 'B',
         };
-        Conn { name: p.name().to_owned(), end, p: Mutex::new(Some(p)) }
+        Conn { name: p.name().to_owned(), end, max: p.max_message_len(), p: Mutex::new(Some(p)) }
     }
 
     fn with<R>(&self, f: impl FnOnce(&ringshm::Pipe) -> PyResult<R>) -> PyResult<R> {
@@ -377,8 +536,16 @@ impl Conn {
         Ok(Conn::new(ringshm::Pipe::open_end(name, e).map_err(err)?))
     }
 
-    /// Sends one message, waiting while the pipe is full.
+    /// Sends one message, waiting while the pipe is full; a message longer
+    /// than the pipe goes through a spill area.
     fn send_bytes(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let spilled;
+        let data = if data.len() > self.max {
+            spilled = spill(&self.name, data)?;
+            &spilled[..]
+        } else {
+            data
+        };
         let first = self.with(|p| match p.try_send_bytes(data) {
             Err(PipeSendError::Full) => Ok(false),
             r => r.map(|()| true).map_err(send_error),
@@ -397,6 +564,12 @@ impl Conn {
         r.unwrap_or(Err(PipeSendError::Timeout)).map_err(send_error)
     }
 
+    /// Sends `obj` pickled.
+    fn send(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = dumps(py, obj)?;
+        self.send_bytes(py, data.as_bytes())
+    }
+
     /// Receives one message; `None` if nothing came before the timeout
     /// (`block=False`: do not wait); `EOFError` once the other end is gone
     /// and everything it sent was received.
@@ -409,8 +582,8 @@ impl Conn {
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let d = wait_deadline(block, timeout)?;
         loop {
-            let got = self.with(|p| match p.try_recv_with(|m| PyBytes::new(py, m)) {
-                Ok(b) => Ok(Some(b)),
+            let got = self.with(|p| match p.try_recv_with(|m| unspill(py, m)) {
+                Ok(b) => b.map(Some),
                 Err(ringshm::TryRecvError::Empty) => Ok(None),
                 Err(ringshm::TryRecvError::Disconnected) => Err(PyEOFError::new_err(ringshm::RecvError.to_string())),
             })?;
@@ -426,6 +599,14 @@ impl Conn {
             if ready.is_none() {
                 return Ok(None);
             }
+        }
+    }
+
+    /// Receives one pickled object.
+    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.recv_bytes(py, true, None)? {
+            Some(b) => loads(py, &b),
+            None => Err(PyEOFError::new_err(ringshm::RecvError.to_string())),
         }
     }
 
@@ -494,11 +675,33 @@ impl Conn {
 
 /// A robust named lock, acquired and released like Python's (the guard is
 /// kept in the object between the calls).
-#[pyclass(module = "ringshm._ringshm", frozen)]
+#[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct Lock {
     // Declared before `l`: dropped first (see `Held`).
     held: Mutex<Option<Held<LockGuard<'static>>>>,
+    died: std::sync::atomic::AtomicBool,
     l: Arc<ringshm::Lock>,
+}
+
+/// Records how an acquisition went; warns if it took the lock over from a
+/// dead holder. Returns whether it acquired.
+fn acquired(
+    py: Python<'_>,
+    got: Option<bool>,
+    died: &std::sync::atomic::AtomicBool,
+    what: &str,
+    name: &str,
+) -> PyResult<bool> {
+    match got {
+        None => Ok(false),
+        Some(d) => {
+            died.store(d, std::sync::atomic::Ordering::Relaxed);
+            if d {
+                warn_owner_died(py, what, name)?;
+            }
+            Ok(true)
+        }
+    }
 }
 
 fn lock_result<G>(r: Result<G, ringshm::LockTimeoutError<G>>) -> Option<Got<G>> {
@@ -549,29 +752,46 @@ impl Lock {
     #[pyo3(signature = (name, persist=false))]
     fn create(name: &str, persist: bool) -> PyResult<Self> {
         let l = ringshm::Lock::create_with(name, &options(persist)).map_err(err)?;
-        Ok(Lock { held: Mutex::new(None), l: Arc::new(l) })
+        Ok(Lock { held: Mutex::new(None), died: Default::default(), l: Arc::new(l) })
     }
     #[staticmethod]
     fn open(name: &str) -> PyResult<Self> {
-        Ok(Lock { held: Mutex::new(None), l: Arc::new(ringshm::Lock::open(name).map_err(err)?) })
+        Ok(Lock {
+            held: Mutex::new(None),
+            died: Default::default(),
+            l: Arc::new(ringshm::Lock::open(name).map_err(err)?),
+        })
+    }
+    #[new]
+    #[pyo3(signature = (name, create=true))]
+    fn py_new(name: &str, create: bool) -> PyResult<Self> {
+        if create {
+            Self::create(name, false)
+        } else {
+            Self::open(name)
+        }
     }
 
-    /// `None` if not acquired, else whether the lock was taken over from a
-    /// holder that died holding it.
+    /// Acquires; `False` if that did not happen (`block=False`, or at the
+    /// timeout). A lock taken over from a holder that died holding it is
+    /// acquired all the same: `owner_died` becomes true and an
+    /// `OwnerDiedWarning` is issued.
     #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
-        let r = acquire_robust::<_, LockGuard<'_>, LockGuard<'static>>(
-            py,
-            &self.l,
-            block,
-            timeout,
-            || try_lock_result(self.l.try_lock()),
-            |s| lock_result(self.l.lock_timeout(s)),
-        )?;
-        Ok(r.map(|(g, died)| {
-            *lock(&self.held) = Some(g);
-            died
-        }))
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        let got = self.acquire_raw(py, block, timeout)?;
+        acquired(py, got, &self.died, "Lock", self.l.name())
+    }
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire(py, true, None)
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        self.release()
+    }
+    /// Whether the last acquisition took the lock over from a dead holder.
+    #[getter]
+    fn owner_died(&self) -> bool {
+        self.died.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Releases the lock (from any thread of the process that holds this
@@ -598,13 +818,31 @@ impl Lock {
     }
 }
 
+impl Lock {
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        let r = acquire_robust::<_, LockGuard<'_>, LockGuard<'static>>(
+            py,
+            &self.l,
+            block,
+            timeout,
+            || try_lock_result(self.l.try_lock()),
+            |s| lock_result(self.l.lock_timeout(s)),
+        )?;
+        Ok(r.map(|(g, died)| {
+            *lock(&self.held) = Some(g);
+            died
+        }))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // RLock
 
-#[pyclass(module = "ringshm._ringshm", frozen)]
+#[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct RLock {
     // Declared before `l`: dropped first (see `Held`).
     held: Mutex<(Option<Held<ringshm::RLockGuard<'static>>>, usize)>,
+    died: std::sync::atomic::AtomicBool,
     l: Arc<ringshm::RLock>,
 }
 
@@ -614,32 +852,40 @@ impl RLock {
     #[pyo3(signature = (name, persist=false))]
     fn create(name: &str, persist: bool) -> PyResult<Self> {
         let l = ringshm::RLock::create_with(name, &options(persist)).map_err(err)?;
-        Ok(RLock { held: Mutex::new((None, 0)), l: Arc::new(l) })
+        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
     }
     #[staticmethod]
     fn open(name: &str) -> PyResult<Self> {
-        Ok(RLock { held: Mutex::new((None, 0)), l: Arc::new(ringshm::RLock::open(name).map_err(err)?) })
+        let l = ringshm::RLock::open(name).map_err(err)?;
+        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
+    }
+    #[new]
+    #[pyo3(signature = (name, create=true))]
+    fn py_new(name: &str, create: bool) -> PyResult<Self> {
+        if create {
+            Self::create(name, false)
+        } else {
+            Self::open(name)
+        }
     }
 
     /// As `Lock.acquire`; a thread that holds it acquires again at once.
     #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
-        if self.l.is_owned() {
-            lock(&self.held).1 += 1;
-            return Ok(Some(false));
-        }
-        let r = acquire_robust::<_, ringshm::RLockGuard<'_>, ringshm::RLockGuard<'static>>(
-            py,
-            &self.l,
-            block,
-            timeout,
-            || try_lock_result(self.l.try_lock()),
-            |s| lock_result(self.l.lock_timeout(s)),
-        )?;
-        Ok(r.map(|(g, died)| {
-            *lock(&self.held) = (Some(g), 1);
-            died
-        }))
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        let got = self.acquire_raw(py, block, timeout)?;
+        acquired(py, got, &self.died, "RLock", self.l.name())
+    }
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire(py, true, None)
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        self.release()
+    }
+    /// Whether the last acquisition took the lock over from a dead holder.
+    #[getter]
+    fn owner_died(&self) -> bool {
+        self.died.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Releases one level; `RuntimeError` if the calling thread does not
@@ -676,18 +922,55 @@ impl RLock {
     }
 }
 
+impl RLock {
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        if self.l.is_owned() {
+            lock(&self.held).1 += 1;
+            return Ok(Some(false));
+        }
+        let r = acquire_robust::<_, ringshm::RLockGuard<'_>, ringshm::RLockGuard<'static>>(
+            py,
+            &self.l,
+            block,
+            timeout,
+            || try_lock_result(self.l.try_lock()),
+            |s| lock_result(self.l.lock_timeout(s)),
+        )?;
+        Ok(r.map(|(g, died)| {
+            *lock(&self.held) = (Some(g), 1);
+            died
+        }))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Semaphores
 
 macro_rules! semaphore {
     ($py:ident, $rs:ty, $release:expr) => {
-        #[pyclass(module = "ringshm._ringshm", frozen)]
+        #[pyclass(module = "ringshm._ringshm", frozen, subclass)]
         struct $py {
             s: $rs,
         }
 
         #[pymethods]
         impl $py {
+            #[new]
+            #[pyo3(signature = (name, value=1, create=true))]
+            fn py_new(name: &str, value: usize, create: bool) -> PyResult<Self> {
+                if create {
+                    Self::create(name, value, false)
+                } else {
+                    Self::open(name)
+                }
+            }
+            fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+                self.acquire(py, true, None)
+            }
+            #[pyo3(signature = (*_exc))]
+            fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+                self.release(1)
+            }
             #[staticmethod]
             #[pyo3(signature = (name, value, persist=false))]
             fn create(name: &str, value: usize, persist: bool) -> PyResult<Self> {
@@ -707,10 +990,14 @@ macro_rules! semaphore {
                 let s = &self.s;
                 Ok(blocking(py, d, |t| s.acquire_timeout(t).then_some(()))?.is_some())
             }
-            /// Returns a permit.
-            fn release(&self) -> PyResult<()> {
+            /// Returns `n` permits.
+            #[pyo3(signature = (n=1))]
+            fn release(&self, n: usize) -> PyResult<()> {
                 let f: fn(&$rs) -> PyResult<()> = $release;
-                f(&self.s)
+                for _ in 0..n {
+                    f(&self.s)?;
+                }
+                Ok(())
             }
             fn get_value(&self) -> usize {
                 self.s.value()
@@ -734,7 +1021,7 @@ semaphore!(BoundedSemaphore, ringshm::BoundedSemaphore, |s| s
 // ---------------------------------------------------------------------------
 // Event
 
-#[pyclass(module = "ringshm._ringshm", frozen)]
+#[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct Event {
     e: ringshm::Event,
 }
@@ -749,6 +1036,15 @@ impl Event {
     #[staticmethod]
     fn open(name: &str) -> PyResult<Self> {
         Ok(Event { e: ringshm::Event::open(name).map_err(err)? })
+    }
+    #[new]
+    #[pyo3(signature = (name, create=true))]
+    fn py_new(name: &str, create: bool) -> PyResult<Self> {
+        if create {
+            Self::create(name, false)
+        } else {
+            Self::open(name)
+        }
     }
     fn set(&self) {
         self.e.set()
@@ -785,16 +1081,21 @@ struct CondHeld {
 }
 
 /// A named condition variable with its own (re-entrant per object) lock.
-#[pyclass(module = "ringshm._ringshm", frozen)]
+#[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct Condition {
     // Declared before `c`: dropped first (see `Held`).
     held: Mutex<CondHeld>,
+    died: std::sync::atomic::AtomicBool,
     c: Arc<ringshm::Condition>,
 }
 
 impl Condition {
     fn new(c: ringshm::Condition) -> Self {
-        Condition { held: Mutex::new(CondHeld { guard: None, owner: None, count: 0 }), c: Arc::new(c) }
+        Condition {
+            held: Mutex::new(CondHeld { guard: None, owner: None, count: 0 }),
+            died: Default::default(),
+            c: Arc::new(c),
+        }
     }
     fn mine(&self) -> bool {
         lock(&self.held).owner == Some(std::thread::current().id())
@@ -812,9 +1113,88 @@ impl Condition {
     fn open(name: &str) -> PyResult<Self> {
         Ok(Condition::new(ringshm::Condition::open(name).map_err(err)?))
     }
+    #[new]
+    #[pyo3(signature = (name, create=true))]
+    fn py_new(name: &str, create: bool) -> PyResult<Self> {
+        if create {
+            Self::create(name, false)
+        } else {
+            Self::open(name)
+        }
+    }
 
+    /// As `Lock.acquire`; re-entrant for the thread that holds it.
     #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        let got = self.acquire_raw(py, block, timeout)?;
+        acquired(py, got, &self.died, "Condition", self.c.name())
+    }
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire(py, true, None)
+    }
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        self.release()
+    }
+    /// Whether the last acquisition took the lock over from a dead holder.
+    #[getter]
+    fn owner_died(&self) -> bool {
+        self.died.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Releases the lock (all levels), waits for a notification, takes it
+    /// again. `False` at the timeout.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let (notified, died) = self.wait_raw(py, timeout)?;
+        if died {
+            acquired(py, Some(true), &self.died, "Condition", self.c.name())?;
+        }
+        Ok(notified)
+    }
+
+    fn release(&self) -> PyResult<()> {
+        let mut h = lock(&self.held);
+        if h.owner != Some(std::thread::current().id()) {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        h.count -= 1;
+        if h.count == 0 {
+            h.guard = None;
+            h.owner = None;
+        }
+        Ok(())
+    }
+
+    fn is_owned(&self) -> bool {
+        self.mine()
+    }
+
+    #[pyo3(signature = (n=1))]
+    fn notify(&self, n: usize) -> PyResult<()> {
+        if !self.mine() {
+            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
+        }
+        for _ in 0..n {
+            self.c.notify_one();
+        }
+        Ok(())
+    }
+    fn notify_all(&self) -> PyResult<()> {
+        if !self.mine() {
+            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
+        }
+        self.c.notify_all();
+        Ok(())
+    }
+    #[getter]
+    fn name(&self) -> String {
+        self.c.name().to_owned()
+    }
+}
+
+impl Condition {
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         let me = std::thread::current().id();
         {
             let mut h = lock(&self.held);
@@ -837,27 +1217,9 @@ impl Condition {
         }))
     }
 
-    fn release(&self) -> PyResult<()> {
-        let mut h = lock(&self.held);
-        if h.owner != Some(std::thread::current().id()) {
-            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
-        }
-        h.count -= 1;
-        if h.count == 0 {
-            h.guard = None;
-            h.owner = None;
-        }
-        Ok(())
-    }
-
-    fn is_owned(&self) -> bool {
-        self.mine()
-    }
-
     /// Releases the lock (all levels), waits for a notification, takes it
     /// again. `False` at the timeout. Returns `(notified, owner_died)`.
-    #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(bool, bool)> {
+    fn wait_raw(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(bool, bool)> {
         let me = std::thread::current().id();
         let (guard, count) = {
             let mut h = lock(&self.held);
@@ -912,28 +1274,6 @@ impl Condition {
             Some(e) => Err(e),
             None => Ok((notified, died)),
         }
-    }
-
-    #[pyo3(signature = (n=1))]
-    fn notify(&self, n: usize) -> PyResult<()> {
-        if !self.mine() {
-            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
-        }
-        for _ in 0..n {
-            self.c.notify_one();
-        }
-        Ok(())
-    }
-    fn notify_all(&self) -> PyResult<()> {
-        if !self.mine() {
-            return Err(PyRuntimeError::new_err("cannot notify on un-acquired lock"));
-        }
-        self.c.notify_all();
-        Ok(())
-    }
-    #[getter]
-    fn name(&self) -> String {
-        self.c.name().to_owned()
     }
 }
 
@@ -1124,9 +1464,11 @@ macro_rules! cells {
 cells!(I8 i8, U8 u8, I16 i16, U16 u16, I32 i32, U32 u32, I64 i64, U64 u64, F32 f32, F64 f64);
 
 /// A `ringshm::Value<T>`; `kind` is the Rust element type (`"i32"`, ...).
-#[pyclass(module = "ringshm._ringshm", frozen, name = "Value")]
+#[pyclass(module = "ringshm._ringshm", frozen, subclass, name = "Value")]
 struct PyValue {
     v: AnyValue,
+    /// Python's typecode `'c'`: the value reads and writes as one byte.
+    char: bool,
 }
 
 #[pymethods]
@@ -1134,11 +1476,49 @@ impl PyValue {
     #[staticmethod]
     #[pyo3(signature = (kind, name, initial, persist=false))]
     fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
-        Ok(PyValue { v: value_new(kind, name, Some(initial), persist)? })
+        Ok(PyValue { v: value_new(kind, name, Some(initial), persist)?, char: false })
     }
     #[staticmethod]
     fn open(kind: &str, name: &str) -> PyResult<Self> {
-        Ok(PyValue { v: value_new(kind, name, None, false)? })
+        Ok(PyValue { v: value_new(kind, name, None, false)?, char: false })
+    }
+    /// Creates (`initial` given) or opens the value `name` of element type
+    /// `kind`; `char`: `.value` is one byte (typecode `'c'`, kind `u8`).
+    #[new]
+    #[pyo3(signature = (kind, name, initial=None, char=false))]
+    fn py_new(kind: &str, name: &str, initial: Option<&Bound<'_, PyAny>>, char: bool) -> PyResult<Self> {
+        let v = match initial {
+            Some(i) if char => {
+                let b = i.downcast::<PyBytes>().map_err(|_| PyTypeError::new_err("one character bytes expected"))?;
+                match b.as_bytes() {
+                    [c] => value_new(kind, name, Some(&c.into_pyobject(i.py())?.into_any()), false)?,
+                    _ => return Err(PyTypeError::new_err("one character bytes expected")),
+                }
+            }
+            Some(i) => value_new(kind, name, Some(i), false)?,
+            None => value_new(kind, name, None, false)?,
+        };
+        Ok(PyValue { v, char })
+    }
+    /// The value (`bytes` of length 1 for typecode `'c'`).
+    #[getter]
+    fn get_value(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let v = self.v.load(py)?;
+        if self.char {
+            let c: u8 = v.extract(py)?;
+            return Ok(PyBytes::new(py, &[c]).into_any().unbind());
+        }
+        Ok(v)
+    }
+    #[setter]
+    fn set_value(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.char {
+            return match v.downcast::<PyBytes>().map(|b| b.as_bytes().to_vec()) {
+                Ok(b) if b.len() == 1 => self.v.store(&b[0].into_pyobject(v.py())?.into_any()),
+                _ => Err(PyTypeError::new_err("one character bytes expected")),
+            };
+        }
+        self.v.store(v)
     }
     fn load(&self, py: Python<'_>) -> PyResult<PyObject> {
         self.v.load(py)

@@ -512,3 +512,14 @@ def test_error_messages_are_python_exceptions():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ringshm.Lock().acquire()
+
+
+def test_value_inplace_add_is_atomic(ctx):
+    # multiprocessing loses updates here (a load, then a store); ringshm's
+    # `v.value += n` is one fetch-and-add.
+    v = ringshm.Value("i", 0)
+    ps = [ctx.Process(target=w.add_many, args=(v, 3000)) for _ in range(4)]
+    for p in ps:
+        p.start()
+    assert join_all(ps) == [0] * 4
+    assert v.value == 4 * 3000
