@@ -5,6 +5,7 @@ import itertools
 import os
 import secrets
 import threading
+import weakref
 
 from . import _ringshm as _rs
 
@@ -58,6 +59,18 @@ def register_created(name):
         from multiprocessing import util
 
         util.Finalize(None, _cleanup, exitpriority=0)
+
+
+def created(obj, name=None):
+    """Records that this process created ``obj`` (named ``name``, default
+    ``obj.name``): its name is removed when this process exits, even through
+    ``os._exit`` as multiprocessing's children do (a Rust handle removes it
+    when dropped, but nothing is dropped then), unless ``obj`` is collected
+    first. Returns ``obj``."""
+    name = obj.name if name is None else name
+    register_created(name)
+    weakref.finalize(obj, forget_created, name)
+    return obj
 
 
 def forget_created(name):

@@ -7,10 +7,11 @@ pickled (under the spawn and forkserver start methods, or when it is sent
 through a queue): the sending object lets the end go and becomes detached,
 the unpickled copy takes it. A detached object takes its end back when it
 is used again and the other process has let it go. While an end is being
-handed over, the other end does not mistake the short gap for end-of-file:
-a companion array ``NAME.h`` counts hand-overs in flight. Under the fork
-start method nothing is handed over: parent and child share the end, as
-they share a pipe's file descriptor in ``multiprocessing``.
+handed over, or while a live process keeps an open (detached) copy of it,
+the other end does not report end-of-file: a companion array ``NAME.h``
+counts hand-overs in flight and records which processes hold copies. Under
+the fork start method nothing is handed over: parent and child share the
+end, as they share a pipe's file descriptor in ``multiprocessing``.
 """
 
 import os

@@ -53,7 +53,8 @@ class Queue(_rs.ByteQueue):
 
     def __new__(cls, maxsize=0, *, name=None, max_message_bytes=None, ctx=None):
         capacity, slot = _shape(maxsize, max_message_bytes)
-        return super(Queue, cls).__new__(cls, name or _common.new_name(cls._kind), capacity, slot, True)
+        self = super(Queue, cls).__new__(cls, name or _common.new_name(cls._kind), capacity, slot, True)
+        return _common.created(self)
 
     @classmethod
     def open(cls, name):
@@ -97,6 +98,7 @@ class JoinableQueue(Queue):
     def __new__(cls, maxsize=0, *, name=None, max_message_bytes=None, ctx=None):
         self = Queue.__new__(cls, maxsize, name=name, max_message_bytes=max_message_bytes)
         self._tasks = _rs.Value.create("i64", self.name + ".tasks", 0)
+        _common.created(self, self.name + ".tasks")
         return self
 
     def _open_extra(self):

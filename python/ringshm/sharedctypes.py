@@ -101,7 +101,7 @@ class RawValue(_rs.Value):
         init = args[0] if args else (b"\0" if tc == "c" else 0)
         self = _rs.Value.__new__(cls, TYPECODES[tc], name or _common.new_name("value"), init, tc == "c")
         self._typecode = tc
-        return self
+        return _common.created(self)
 
     @classmethod
     def open(cls, name, typecode=None):
@@ -269,6 +269,7 @@ class RawArray(object):
         if not init:
             raise ValueError("a ringshm Array needs at least one element")
         self._setup(tc, _rs.Array.create(TYPECODES[tc], name or _common.new_name("array"), init))
+        _common.created(self)
 
     def _setup(self, tc, h):
         self._typecode = tc

@@ -79,7 +79,7 @@ class Lock(_rs.Lock):
     """
 
     def __new__(cls, *, name=None, ctx=None):
-        return _rs.Lock.__new__(cls, name or _common.new_name("lock"))
+        return _common.created(_rs.Lock.__new__(cls, name or _common.new_name("lock")))
 
     open = classmethod(_open_by_name)
     __reduce__ = _reduce_by_name
@@ -94,7 +94,7 @@ class RLock(_rs.RLock):
     hold it. Robust as ``Lock``."""
 
     def __new__(cls, *, name=None, ctx=None):
-        return _rs.RLock.__new__(cls, name or _common.new_name("rlock"))
+        return _common.created(_rs.RLock.__new__(cls, name or _common.new_name("rlock")))
 
     open = classmethod(_open_by_name)
     __reduce__ = _reduce_by_name
@@ -115,7 +115,7 @@ class Semaphore(_rs.Semaphore):
     def __new__(cls, value=1, *, name=None, ctx=None):
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
-        return _rs_base(cls).__new__(cls, name or _common.new_name("sem"), value)
+        return _common.created(_rs_base(cls).__new__(cls, name or _common.new_name("sem"), value))
 
     @classmethod
     def open(cls, name):
@@ -143,7 +143,7 @@ class Event(_rs.Event):
     ``wait(timeout=None)``."""
 
     def __new__(cls, *, name=None, ctx=None):
-        return _rs.Event.__new__(cls, name or _common.new_name("event"))
+        return _common.created(_rs.Event.__new__(cls, name or _common.new_name("event")))
 
     open = classmethod(_open_by_name)
     __reduce__ = _reduce_by_name
@@ -162,7 +162,7 @@ class Condition(_rs.Condition):
             raise TypeError(
                 "ringshm.Condition owns its lock: create it without one (it is re-entrant like an RLock)"
             )
-        return _rs.Condition.__new__(cls, name or _common.new_name("cond"))
+        return _common.created(_rs.Condition.__new__(cls, name or _common.new_name("cond")))
 
     open = classmethod(_open_by_name)
     __reduce__ = _reduce_by_name
@@ -207,6 +207,7 @@ class Barrier(_Named):
         if parties < 1:
             raise ValueError("parties must be >= 1")
         self._setup(_rs.Barrier.create(name or _common.new_name("barrier"), parties))
+        _common.created(self)
         self._action = action
         self._timeout = timeout
 

@@ -235,3 +235,16 @@ def add_many(value, n):
         value.value += 1
         value.value -= 2
         value.value += 2
+
+
+def create_and_leave(prefix, keep):
+    keep.extend([
+        ringshm.Queue(name=prefix + "q"),
+        ringshm.JoinableQueue(name=prefix + "jq"),
+        ringshm.Lock(name=prefix + "l"),
+        ringshm.Value("i", 1, name=prefix + "v"),
+        ringshm.Array("d", 2, name=prefix + "a"),
+        ringshm.Event(name=prefix + "e"),
+        ringshm.Barrier(2, name=prefix + "b"),
+        ringshm.Pipe(name=prefix + "p"),
+    ])

@@ -523,3 +523,15 @@ def test_value_inplace_add_is_atomic(ctx):
         p.start()
     assert join_all(ps) == [0] * 4
     assert v.value == 4 * 3000
+
+
+def test_names_removed_when_creating_child_ends(any_ctx):
+    # A multiprocessing child ends with os._exit: nothing is dropped, yet
+    # the names it created are removed.
+    import os
+
+    prefix = "rshm-test-leave-%d-%s-" % (os.getpid(), any_ctx.get_start_method())
+    p = any_ctx.Process(target=w.create_and_leave, args=(prefix, []))
+    p.start()
+    assert join_all([p]) == [0]
+    assert [n for n in os.listdir("/dev/shm") if n.startswith(prefix)] == []
