@@ -7,6 +7,8 @@ use std::time::Duration;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = std::env::args().nth(1).ok_or("usage: rust_peer NAME")?;
     let t = Duration::from_secs(30);
+    // Pipe end B, taken first: the Python side sends once the queue answered.
+    let p = ringshm::Pipe::open(&format!("{name}.p"))?;
     // Queue: upper-case every message until "end", answering on the same queue's twin.
     let q = ringshm::ByteQueue::open(&format!("{name}.q"))?;
     let r = ringshm::ByteQueue::open(&format!("{name}.r"))?;
@@ -23,8 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let d = ringshm::Array::<f64>::open(&format!("{name}.d"))?;
     let sum: f64 = d.to_vec().iter().sum();
     d.set(0, sum);
-    // Pipe end B: echo one message reversed.
-    let p = ringshm::Pipe::open(&format!("{name}.p"))?;
+    // Pipe: echo one message reversed.
     let mut m = p.recv_bytes()?;
     m.reverse();
     p.send_bytes(&m)?;
