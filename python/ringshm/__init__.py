@@ -27,7 +27,6 @@ from multiprocessing import (  # noqa: F401  (re-exported)
     current_process,
     freeze_support,
     get_all_start_methods,
-    get_context,
     get_start_method,
     parent_process,
     set_start_method,
@@ -81,6 +80,37 @@ __all__ = [
     "get_all_start_methods",
     "set_start_method",
 ]
+
+
+_SHARED = (
+    "Queue", "JoinableQueue", "SimpleQueue", "Pipe", "Value", "Array", "RawValue", "RawArray",
+    "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition", "Barrier",
+)
+
+
+class _Context(object):
+    """A ``multiprocessing`` context (``Process``, ``get_start_method``, ...)
+    whose shared objects are ringshm's."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def __getattr__(self, name):
+        if name in _SHARED:
+            return globals()[name]
+        return getattr(self._ctx, name)
+
+    def get_context(self, method=None):
+        return _Context(self._ctx.get_context(method))
+
+    def __repr__(self):
+        return "<ringshm context over %r>" % (self._ctx,)
+
+
+def get_context(method=None):
+    """``multiprocessing.get_context(method)``, with ringshm's ``Queue``,
+    ``Pipe``, ``Lock``, ... as the context's shared objects."""
+    return _Context(_mp.get_context(method))
 
 
 def __getattr__(name):

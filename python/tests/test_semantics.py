@@ -535,3 +535,15 @@ def test_names_removed_when_creating_child_ends(any_ctx):
     p.start()
     assert join_all([p]) == [0]
     assert [n for n in os.listdir("/dev/shm") if n.startswith(prefix)] == []
+
+
+def test_get_context_gives_ringshm_objects():
+    ctx = ringshm.get_context("spawn")
+    assert ctx.get_start_method() == "spawn"
+    assert ctx.Queue is ringshm.Queue and ctx.Lock is ringshm.Lock and ctx.Pipe is ringshm.Pipe
+    assert ctx.Process is multiprocessing.get_context("spawn").Process
+    q = ctx.Queue()
+    p = ctx.Process(target=w.put_hello, args=(q,))
+    p.start()
+    assert q.get(timeout=60) == "hello from child process"
+    join_all([p])
