@@ -173,7 +173,34 @@ def _loaded(v, src):
     return x
 
 
-class Value(object):
+class _Synchronized(object):
+    """The lock-carrying side of ``Value`` and ``Array``: ``get_lock()``,
+    ``get_obj()``, ``acquire``/``release`` and ``with``."""
+
+    @property
+    def name(self):
+        return self._obj.name
+
+    def get_lock(self):
+        return self._lock
+
+    def get_obj(self):
+        return self._obj
+
+    def acquire(self, *args, **kwargs):
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        return self._lock.release()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+
+class Value(_Synchronized):
     """``multiprocessing.Value(typecode_or_type, *args, lock=True)``: a
     shared number with a lock for compound updates (``get_lock()``, ``with
     v:``). ``lock=False`` returns a ``RawValue``; a ``Lock``/``RLock`` may be
@@ -219,28 +246,6 @@ class Value(object):
             self._obj.fetch_add(v._delta)
         else:
             self._obj.value = v
-
-    @property
-    def name(self):
-        return self._obj.name
-
-    def get_lock(self):
-        return self._lock
-
-    def get_obj(self):
-        return self._obj
-
-    def acquire(self, *args, **kwargs):
-        return self._lock.acquire(*args, **kwargs)
-
-    def release(self):
-        return self._lock.release()
-
-    def __enter__(self):
-        return self._lock.__enter__()
-
-    def __exit__(self, *exc):
-        return self._lock.__exit__(*exc)
 
     def __repr__(self):
         return "<Synchronized wrapper for %r>" % (self._obj,)
@@ -364,7 +369,7 @@ class RawArray(object):
         return "<RawArray(%r, %d) name=%r>" % (self._typecode, self._len, self._name)
 
 
-class Array(object):
+class Array(_Synchronized):
     """``multiprocessing.Array(typecode_or_type, size_or_initializer,
     lock=True)``: a ``RawArray`` with a lock (``get_lock()``, ``with a:``).
     ``lock=False`` returns the ``RawArray``."""
@@ -387,28 +392,6 @@ class Array(object):
 
     def __reduce__(self):
         return (_rebuild_array, (self._obj, self._lock))
-
-    @property
-    def name(self):
-        return self._obj.name
-
-    def get_lock(self):
-        return self._lock
-
-    def get_obj(self):
-        return self._obj
-
-    def acquire(self, *args, **kwargs):
-        return self._lock.acquire(*args, **kwargs)
-
-    def release(self):
-        return self._lock.release()
-
-    def __enter__(self):
-        return self._lock.__enter__()
-
-    def __exit__(self, *exc):
-        return self._lock.__exit__(*exc)
 
     def __len__(self):
         return len(self._obj)

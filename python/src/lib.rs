@@ -746,57 +746,89 @@ fn acquire_robust<'a, T: Send + Sync, G: 'a, S>(
     blocking(py, d, |s| lock_timeout(s).map(&conv))
 }
 
-#[pymethods]
-impl Lock {
-    #[staticmethod]
-    #[pyo3(signature = (name, persist=false))]
-    fn create(name: &str, persist: bool) -> PyResult<Self> {
-        let l = ringshm::Lock::create_with(name, &options(persist)).map_err(err)?;
+/// What each robust lock class (`Lock`, `RLock`, `Condition`) gives
+/// `robust_lock!`, which writes their shared Python methods.
+trait Robust: Sized {
+    /// The class name, for warnings.
+    const WHAT: &'static str;
+    /// Creates (`create`) or opens the object `name`.
+    fn make(name: &str, create: bool) -> PyResult<Self>;
+    /// `None` if not acquired, else whether it was taken over from a dead
+    /// holder.
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>>;
+    fn release_raw(&self) -> PyResult<()>;
+    fn died(&self) -> &std::sync::atomic::AtomicBool;
+    fn seg_name(&self) -> &str;
+}
+
+/// The `#[pymethods]` of a robust lock class: `__new__(name, create=True)`,
+/// `acquire(block=True, timeout=None)`, `release()`, `with`, `owner_died`,
+/// `name`, plus the class's own methods given in braces.
+macro_rules! robust_lock {
+    ($t:ty { $($extra:tt)* }) => {
+        #[pymethods]
+        impl $t {
+            #[new]
+            #[pyo3(signature = (name, create=true))]
+            fn py_new(name: &str, create: bool) -> PyResult<Self> {
+                <$t as Robust>::make(name, create)
+            }
+            /// Acquires; `False` if that did not happen (`block=False`, or at
+            /// the timeout). A lock taken over from a holder that died
+            /// holding it is acquired all the same: `owner_died` becomes
+            /// true and an `OwnerDiedWarning` is issued.
+            #[pyo3(signature = (block=true, timeout=None))]
+            fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+                let got = Robust::acquire_raw(self, py, block, timeout)?;
+                acquired(py, got, Robust::died(self), <$t as Robust>::WHAT, Robust::seg_name(self))
+            }
+            fn release(&self) -> PyResult<()> {
+                Robust::release_raw(self)
+            }
+            fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+                self.acquire(py, true, None)
+            }
+            #[pyo3(signature = (*_exc))]
+            fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+                Robust::release_raw(self)
+            }
+            /// Whether the last acquisition took the lock over from a dead
+            /// holder.
+            #[getter]
+            fn owner_died(&self) -> bool {
+                Robust::died(self).load(std::sync::atomic::Ordering::Relaxed)
+            }
+            #[getter]
+            fn name(&self) -> String {
+                Robust::seg_name(self).to_owned()
+            }
+            $($extra)*
+        }
+    };
+}
+
+robust_lock!(Lock {
+    fn is_locked(&self) -> bool {
+        self.l.is_locked()
+    }
+    /// Whether this object holds the lock.
+    fn held(&self) -> bool {
+        lock(&self.held).is_some()
+    }
+});
+
+impl Robust for Lock {
+    const WHAT: &'static str = "Lock";
+    fn make(name: &str, create: bool) -> PyResult<Self> {
+        let l = if create { ringshm::Lock::create(name) } else { ringshm::Lock::open(name) }.map_err(err)?;
         Ok(Lock { held: Mutex::new(None), died: Default::default(), l: Arc::new(l) })
     }
-    #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
-        Ok(Lock {
-            held: Mutex::new(None),
-            died: Default::default(),
-            l: Arc::new(ringshm::Lock::open(name).map_err(err)?),
-        })
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        self.acquire_lock(py, block, timeout)
     }
-    #[new]
-    #[pyo3(signature = (name, create=true))]
-    fn py_new(name: &str, create: bool) -> PyResult<Self> {
-        if create {
-            Self::create(name, false)
-        } else {
-            Self::open(name)
-        }
-    }
-
-    /// Acquires; `False` if that did not happen (`block=False`, or at the
-    /// timeout). A lock taken over from a holder that died holding it is
-    /// acquired all the same: `owner_died` becomes true and an
-    /// `OwnerDiedWarning` is issued.
-    #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        let got = self.acquire_raw(py, block, timeout)?;
-        acquired(py, got, &self.died, "Lock", self.l.name())
-    }
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, None)
-    }
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        self.release()
-    }
-    /// Whether the last acquisition took the lock over from a dead holder.
-    #[getter]
-    fn owner_died(&self) -> bool {
-        self.died.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// Releases the lock (from any thread of the process that holds this
     /// object); `ValueError` if this object does not hold it.
-    fn release(&self) -> PyResult<()> {
+    fn release_raw(&self) -> PyResult<()> {
         match lock(&self.held).take() {
             Some(g) => {
                 drop(g);
@@ -805,21 +837,16 @@ impl Lock {
             None => Err(PyValueError::new_err("semaphore or lock released too many times")),
         }
     }
-    fn is_locked(&self) -> bool {
-        self.l.is_locked()
+    fn died(&self) -> &std::sync::atomic::AtomicBool {
+        &self.died
     }
-    /// Whether this object holds the lock.
-    fn held(&self) -> bool {
-        lock(&self.held).is_some()
-    }
-    #[getter]
-    fn name(&self) -> String {
-        self.l.name().to_owned()
+    fn seg_name(&self) -> &str {
+        self.l.name()
     }
 }
 
 impl Lock {
-    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+    fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         let r = acquire_robust::<_, LockGuard<'_>, LockGuard<'static>>(
             py,
             &self.l,
@@ -846,61 +873,7 @@ struct RLock {
     l: Arc<ringshm::RLock>,
 }
 
-#[pymethods]
-impl RLock {
-    #[staticmethod]
-    #[pyo3(signature = (name, persist=false))]
-    fn create(name: &str, persist: bool) -> PyResult<Self> {
-        let l = ringshm::RLock::create_with(name, &options(persist)).map_err(err)?;
-        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
-    }
-    #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
-        let l = ringshm::RLock::open(name).map_err(err)?;
-        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
-    }
-    #[new]
-    #[pyo3(signature = (name, create=true))]
-    fn py_new(name: &str, create: bool) -> PyResult<Self> {
-        if create {
-            Self::create(name, false)
-        } else {
-            Self::open(name)
-        }
-    }
-
-    /// As `Lock.acquire`; a thread that holds it acquires again at once.
-    #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        let got = self.acquire_raw(py, block, timeout)?;
-        acquired(py, got, &self.died, "RLock", self.l.name())
-    }
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, None)
-    }
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        self.release()
-    }
-    /// Whether the last acquisition took the lock over from a dead holder.
-    #[getter]
-    fn owner_died(&self) -> bool {
-        self.died.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Releases one level; `RuntimeError` if the calling thread does not
-    /// hold it.
-    fn release(&self) -> PyResult<()> {
-        let mut h = lock(&self.held);
-        if !self.l.is_owned() || h.1 == 0 {
-            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
-        }
-        h.1 -= 1;
-        if h.1 == 0 {
-            h.0 = None;
-        }
-        Ok(())
-    }
+robust_lock!(RLock {
     /// Whether the calling thread holds it.
     fn is_owned(&self) -> bool {
         self.l.is_owned()
@@ -916,14 +889,41 @@ impl RLock {
     fn is_locked(&self) -> bool {
         self.l.is_locked()
     }
-    #[getter]
-    fn name(&self) -> String {
-        self.l.name().to_owned()
+});
+
+impl Robust for RLock {
+    const WHAT: &'static str = "RLock";
+    fn make(name: &str, create: bool) -> PyResult<Self> {
+        let l = if create { ringshm::RLock::create(name) } else { ringshm::RLock::open(name) }.map_err(err)?;
+        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
+    }
+    /// As `Lock`'s; a thread that holds it acquires again at once.
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        self.acquire_lock(py, block, timeout)
+    }
+    /// Releases one level; `RuntimeError` if the calling thread does not
+    /// hold it.
+    fn release_raw(&self) -> PyResult<()> {
+        let mut h = lock(&self.held);
+        if !self.l.is_owned() || h.1 == 0 {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        h.1 -= 1;
+        if h.1 == 0 {
+            h.0 = None;
+        }
+        Ok(())
+    }
+    fn died(&self) -> &std::sync::atomic::AtomicBool {
+        &self.died
+    }
+    fn seg_name(&self) -> &str {
+        self.l.name()
     }
 }
 
 impl RLock {
-    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+    fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         if self.l.is_owned() {
             lock(&self.held).1 += 1;
             return Ok(Some(false));
@@ -1102,46 +1102,7 @@ impl Condition {
     }
 }
 
-#[pymethods]
-impl Condition {
-    #[staticmethod]
-    #[pyo3(signature = (name, persist=false))]
-    fn create(name: &str, persist: bool) -> PyResult<Self> {
-        Ok(Condition::new(ringshm::Condition::create_with(name, &options(persist)).map_err(err)?))
-    }
-    #[staticmethod]
-    fn open(name: &str) -> PyResult<Self> {
-        Ok(Condition::new(ringshm::Condition::open(name).map_err(err)?))
-    }
-    #[new]
-    #[pyo3(signature = (name, create=true))]
-    fn py_new(name: &str, create: bool) -> PyResult<Self> {
-        if create {
-            Self::create(name, false)
-        } else {
-            Self::open(name)
-        }
-    }
-
-    /// As `Lock.acquire`; re-entrant for the thread that holds it.
-    #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        let got = self.acquire_raw(py, block, timeout)?;
-        acquired(py, got, &self.died, "Condition", self.c.name())
-    }
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, None)
-    }
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        self.release()
-    }
-    /// Whether the last acquisition took the lock over from a dead holder.
-    #[getter]
-    fn owner_died(&self) -> bool {
-        self.died.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
+robust_lock!(Condition {
     /// Releases the lock (all levels), waits for a notification, takes it
     /// again. `False` at the timeout.
     #[pyo3(signature = (timeout=None))]
@@ -1152,24 +1113,9 @@ impl Condition {
         }
         Ok(notified)
     }
-
-    fn release(&self) -> PyResult<()> {
-        let mut h = lock(&self.held);
-        if h.owner != Some(std::thread::current().id()) {
-            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
-        }
-        h.count -= 1;
-        if h.count == 0 {
-            h.guard = None;
-            h.owner = None;
-        }
-        Ok(())
-    }
-
     fn is_owned(&self) -> bool {
         self.mine()
     }
-
     #[pyo3(signature = (n=1))]
     fn notify(&self, n: usize) -> PyResult<()> {
         if !self.mine() {
@@ -1187,14 +1133,40 @@ impl Condition {
         self.c.notify_all();
         Ok(())
     }
-    #[getter]
-    fn name(&self) -> String {
-        self.c.name().to_owned()
+});
+
+impl Robust for Condition {
+    const WHAT: &'static str = "Condition";
+    fn make(name: &str, create: bool) -> PyResult<Self> {
+        let c = if create { ringshm::Condition::create(name) } else { ringshm::Condition::open(name) };
+        Ok(Condition::new(c.map_err(err)?))
+    }
+    /// As `RLock`'s (re-entrant for the thread that holds it).
+    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        self.acquire_lock(py, block, timeout)
+    }
+    fn release_raw(&self) -> PyResult<()> {
+        let mut h = lock(&self.held);
+        if h.owner != Some(std::thread::current().id()) {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        h.count -= 1;
+        if h.count == 0 {
+            h.guard = None;
+            h.owner = None;
+        }
+        Ok(())
+    }
+    fn died(&self) -> &std::sync::atomic::AtomicBool {
+        &self.died
+    }
+    fn seg_name(&self) -> &str {
+        self.c.name()
     }
 }
 
 impl Condition {
-    fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
+    fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         let me = std::thread::current().id();
         {
             let mut h = lock(&self.held);
