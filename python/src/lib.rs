@@ -1,15 +1,21 @@
-//! `ringshm._ringshm`: the low-level Python extension over ringshm's public
-//! API. The `ringshm` Python package wraps these classes into
-//! multiprocessing's objects (pickling by name, typecodes, handoffs); this
-//! module only moves bytes and numbers and blocks correctly:
+//! `ringshm._ringshm`: the Python extension over ringshm's public API. The
+//! `ringshm` Python package subclasses or wraps these classes into
+//! multiprocessing's objects (names, pickling as a name, typecodes, pipe
+//! hand-overs); this module does the hot paths:
 //!
+//! * queues and pipes pickle objects themselves (`pickle.dumps`/`loads`),
+//!   and carry a message longer than a slot or a pipe through a spill area
+//!   (a persistent `Array<u8>` named in a short marker message);
+//! * a lock taken over from a holder that died holding it is acquired all
+//!   the same, with `owner_died` set and a `ringshm.OwnerDiedWarning`;
 //! * every blocking call releases the GIL and waits in slices of at most
 //!   [`SLICE`], calling `PyErr_CheckSignals` between slices, so Ctrl-C
 //!   (`KeyboardInterrupt`) interrupts it within about 50 ms;
 //! * every error is a Python exception carrying the Rust error's message:
 //!   `queue.Full`/`queue.Empty`, `EOFError`, `BrokenPipeError`,
 //!   `FileNotFoundError`, `FileExistsError`, `PermissionError`, `ValueError`,
-//!   `threading.BrokenBarrierError`, `OSError`.
+//!   `threading.BrokenBarrierError`, `BlockingIOError` (a pipe end held by
+//!   another live handle), `OSError`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -446,14 +452,6 @@ impl ByteQueue {
     fn name(&self) -> String {
         self.q.name().to_owned()
     }
-}
-
-/// Writes `data` into a new persistent byte array `name` (the spill area of
-/// a message too large for a queue slot).
-#[pyfunction]
-fn spill_write(name: &str, data: &[u8]) -> PyResult<()> {
-    ringshm::Array::<u8>::create_from_with(name, data, &options(true)).map_err(err)?;
-    Ok(())
 }
 
 /// Reads the byte array `name` and removes its name.
@@ -1572,7 +1570,6 @@ fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Barrier>()?;
     m.add_class::<PyValue>()?;
     m.add_class::<PyArray>()?;
-    m.add_function(wrap_pyfunction!(spill_write, m)?)?;
     m.add_function(wrap_pyfunction!(spill_read, m)?)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add("SLICE_SECONDS", SLICE.as_secs_f64())?;
