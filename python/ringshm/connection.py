@@ -17,6 +17,7 @@ end, as they share a pipe's file descriptor in ``multiprocessing``.
 import os
 import pickle
 import time
+import weakref
 from multiprocessing import BufferTooShort
 
 from . import _common
@@ -31,6 +32,11 @@ DEFAULT_CAPACITY = 256 * 1024
 HANDOFF_TIMEOUT = 60.0
 
 _PEND = {"A": 0, "B": 1}
+#: The object of this process that holds each end, by (name, end). A forked
+#: child inherits it: a copy of an end unpickled in a process that already
+#: holds that end (through an object inherited across fork) takes the
+#: handle over from that object instead of waiting for itself.
+_holders = weakref.WeakValueDictionary()
 #: Copies of one end that the companion array records (further copies work
 #: but are not counted: the other end may then see end-of-file early).
 COPY_SLOTS = 16
@@ -204,9 +210,7 @@ class Connection(object):
     def _wrap(cls, h, handoffs, owner):
         c = cls.__new__(cls)
         c._init(h.name, h.end, handoffs, owner)
-        c._h = h
-        c._readable = h.readable
-        c._writable = h.writable
+        c._took(h, False)
         return c
 
     def _init(self, name, end, handoffs, owner):
@@ -225,6 +229,11 @@ class Connection(object):
         """Takes this object's end, waiting while another handle has it (or,
         for a detached object, while its end is in flight to another
         process, which must get it first)."""
+        key = (self._name, self._end)
+        other = _holders.get(key)
+        if other is not None and other is not self and other._h is not None:
+            h, other._h = other._h, None
+            return self._took(h, arrived)
         pause = 0.0005
         while not arrived and self._handoffs is not None and self._handoffs.in_flight(self._end):
             time.sleep(pause)
@@ -238,7 +247,11 @@ class Connection(object):
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.02)
+        return self._took(h, arrived)
+
+    def _took(self, h, arrived):
         self._h = h
+        _holders[(self._name, self._end)] = self
         self._readable, self._writable = h.readable, h.writable
         if arrived and self._handoffs is not None:
             self._handoffs.arrived(self._end)

@@ -248,3 +248,18 @@ def create_and_leave(prefix, keep):
         ringshm.Barrier(2, name=prefix + "b"),
         ringshm.Pipe(name=prefix + "p"),
     ])
+
+
+def hold_permit_forever(sem, ready):
+    sem.acquire()
+    ready.set()
+    time.sleep(600)
+
+
+def echo_conn_from_queue(q):
+    conn = q.get(timeout=60)  # a Connection sent through a queue: its end moves here
+    while True:
+        x = conn.recv()
+        if x is None:
+            return
+        conn.send(x)

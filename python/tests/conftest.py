@@ -2,6 +2,7 @@ import faulthandler
 import multiprocessing
 import os
 import sys
+import threading
 
 import pytest
 
@@ -12,11 +13,23 @@ sys.path.insert(0, os.path.dirname(__file__))
 WATCHDOG = float(os.environ.get("RINGSHM_TEST_WATCHDOG", "180"))
 
 
+def _stuck():
+    # Print every thread's stack where pytest does not capture it, end the
+    # children (they would outlive us), and leave: a failure, not a hang.
+    faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+    sys.__stderr__.write("\nwatchdog: a test took longer than %ss\n" % WATCHDOG)
+    for p in multiprocessing.active_children():
+        p.kill()
+    os._exit(3)
+
+
 @pytest.fixture(autouse=True)
 def watchdog():
-    faulthandler.dump_traceback_later(WATCHDOG, exit=True)
+    t = threading.Timer(WATCHDOG, _stuck)
+    t.daemon = True
+    t.start()
     yield
-    faulthandler.cancel_dump_traceback_later()
+    t.cancel()
 
 
 @pytest.fixture(params=["fork", "spawn"])

@@ -67,3 +67,14 @@ def test_killed_inside_barrier(ctx):
     with pytest.raises(threading.BrokenBarrierError):
         barrier.wait(60)
     assert barrier.broken
+
+
+def test_killed_holding_semaphore_permit(ctx):
+    sem = ringshm.Semaphore(1)
+    ready = ringshm.Event()
+    p = ctx.Process(target=w.hold_permit_forever, args=(sem, ready))
+    p.start()
+    assert ready.wait(60)
+    assert not sem.acquire(timeout=0.1)
+    _kill(p)
+    assert sem.acquire(timeout=30)  # the dead process's permit came back

@@ -547,3 +547,19 @@ def test_get_context_gives_ringshm_objects():
     p.start()
     assert q.get(timeout=60) == "hello from child process"
     join_all([p])
+
+
+def test_connection_sent_through_a_queue(any_ctx):
+    a, b = ringshm.Pipe()
+    q = ringshm.Queue()
+    p = any_ctx.Process(target=w.echo_conn_from_queue, args=(q,))
+    p.start()
+    q.put(b)  # pickling hands end B over; this object is detached now
+    for x in ["one", 2, b"x" * 500000]:
+        a.send(x)
+        assert a.recv() == x
+    a.send(None)
+    assert join_all([p]) == [0]
+    b.close()
+    with pytest.raises(EOFError):
+        a.recv()
