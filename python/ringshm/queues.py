@@ -1,0 +1,150 @@
+"""``Queue``, ``JoinableQueue`` and ``SimpleQueue`` on a ringshm ``ByteQueue``.
+
+Items are pickled into one message each; ``put_bytes``/``get_bytes`` carry
+bytes unpickled, so a named queue is the Rust ``ByteQueue`` of that name.
+Messages longer than a slot (``max_message_bytes``) go through a spill area
+of their own (a byte array named in a marker message), so any size can be put.
+"""
+
+import queue as _queue
+import time
+
+from . import _common
+from . import _ringshm as _rs
+
+__all__ = ["Queue", "JoinableQueue", "SimpleQueue", "DEFAULT_MAXSIZE", "SLOT_BYTES"]
+
+#: The bound of a queue created with ``maxsize`` 0 or omitted.
+DEFAULT_MAXSIZE = 4096
+#: Bytes a slot holds inline when the queue is not too long (longer
+#: messages are spilled).
+SLOT_BYTES = 2040
+#: Inline bytes of all slots of one queue together, at most (long queues get
+#: smaller slots).
+_BUDGET = 32 << 20
+_MIN_SLOT = 248
+
+
+def _shape(maxsize, max_message_bytes):
+    capacity = DEFAULT_MAXSIZE if maxsize is None or maxsize <= 0 else int(maxsize)
+    if max_message_bytes is None:
+        max_message_bytes = max(_MIN_SLOT, min(SLOT_BYTES, _BUDGET // capacity - 8))
+    return capacity, int(max_message_bytes)
+
+
+class Queue(_rs.ByteQueue):
+    """``multiprocessing.Queue(maxsize=0)``: a bounded queue of pickled
+    objects shared by any processes; ``Queue(maxsize, name="jobs")`` makes a
+    named one that ``Queue.open("jobs")`` (or Rust's
+    ``ByteQueue::open("jobs")``) reaches.
+
+    ``maxsize`` 0 (or omitted) means a bound of ``DEFAULT_MAXSIZE`` items.
+    ``qsize()`` is exact. ``put``/``get`` pickle, ``put_bytes``/``get_bytes``
+    carry bytes as they are; messages longer than ``max_message_bytes`` go
+    through a spill area of their own. ``close()`` ends putting and getting
+    through this object only (``close_all()`` ends putting for every process);
+    ``join_thread()``/``cancel_join_thread()`` do nothing (there is no feeder
+    thread: a put is in the queue when it returns). ``get`` raises
+    ``EOFError`` once the queue is empty and every process that could put
+    (its creator included) is gone.
+    """
+
+    _kind = "q"
+
+    def __new__(cls, maxsize=0, *, name=None, max_message_bytes=None, ctx=None):
+        capacity, slot = _shape(maxsize, max_message_bytes)
+        self = super(Queue, cls).__new__(cls, name or _common.new_name(cls._kind), capacity, slot, True)
+        return _common.created(self)
+
+    @classmethod
+    def open(cls, name):
+        """Attaches to the existing queue ``name`` (created by any process,
+        Python or Rust)."""
+        self = _rs.ByteQueue.__new__(cls, name, 0, 0, False)
+        self._open_extra()
+        return self
+
+    def _open_extra(self):
+        pass
+
+    def __reduce__(self):
+        return (type(self).open, (self.name,))
+
+    def __repr__(self):
+        return "<%s name=%r qsize=%d>" % (type(self).__name__, self.name, self.qsize())
+
+    @property
+    def maxsize(self):
+        return self.capacity
+
+
+class SimpleQueue(Queue):
+    """``multiprocessing.SimpleQueue``: ``get``, ``put``, ``empty``, ``close``."""
+
+    _kind = "sq"
+
+    def __new__(cls, *, name=None, ctx=None):
+        return Queue.__new__(cls, 0, name=name)
+
+
+class JoinableQueue(Queue):
+    """``multiprocessing.JoinableQueue``: a ``Queue`` that counts unfinished
+    tasks; ``task_done()`` finishes one, ``join()`` waits until none is left.
+    The count lives in a companion ``Value`` named ``NAME.tasks``.
+    """
+
+    _kind = "jq"
+
+    def __new__(cls, maxsize=0, *, name=None, max_message_bytes=None, ctx=None):
+        self = Queue.__new__(cls, maxsize, name=name, max_message_bytes=max_message_bytes)
+        self._tasks = _rs.Value.create("i64", self.name + ".tasks", 0)
+        _common.created(self, self.name + ".tasks")
+        return self
+
+    def _open_extra(self):
+        self._tasks = _rs.Value.open("i64", self.name + ".tasks")
+
+    def _counted(self, put, *args):
+        self._tasks.fetch_add(1)
+        try:
+            put(self, *args)
+        except BaseException:
+            self._tasks.fetch_add(-1)
+            raise
+
+    def put(self, obj, block=True, timeout=None):
+        self._counted(_rs.ByteQueue.put, obj, block, timeout)
+
+    def put_nowait(self, obj):
+        self._counted(_rs.ByteQueue.put, obj, False, None)
+
+    def put_bytes(self, buf, block=True, timeout=None):
+        self._counted(_rs.ByteQueue.put_bytes, buf, block, timeout)
+
+    def task_done(self):
+        """Marks one item got from the queue as done; ``ValueError`` if
+        called more often than items were put."""
+        if self._tasks.fetch_add(-1) <= 0:
+            self._tasks.fetch_add(1)
+            raise ValueError("task_done() called too many times")
+
+    @property
+    def unfinished_tasks(self):
+        return self._tasks.load()
+
+    def join(self, timeout=None):
+        """Waits until every item put was ``task_done``. With ``timeout``
+        (an extension), returns ``False`` if that did not happen in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.0001
+        while self._tasks.load() > 0:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
+        return True
+
+
+# Exceptions, as in multiprocessing.queues.
+Full = _queue.Full
+Empty = _queue.Empty
