@@ -158,7 +158,7 @@ impl SegmentInfo {
 /// disappear or cannot be read while listing are skipped.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// for s in ringshm::list()? {
 ///     println!("{} {} in use: {}", s.name, s.kind_name(), s.in_use);
 /// }

@@ -2,16 +2,18 @@
 //! whole byte messages, by name between any processes or anonymously across
 //! `fork()`.
 //!
-//! ```no_run
+//! ```
 //! use ringshm::Pipe;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let name = format!("doc-pipe-login-{}", std::process::id());
 //! // process 1: end A
-//! let a = Pipe::create("login", 64 * 1024)?;
+//! let a = Pipe::create(&name, 64 * 1024)?;
 //! a.send_bytes(b"can app1 use your account?")?;
-//! // process 2: end B
-//! let b = Pipe::open("login")?;
+//! // process 2 (here the same one, for brevity): end B
+//! let b = Pipe::open(&name)?;
 //! assert_eq!(b.recv_bytes()?, b"can app1 use your account?");
 //! b.send_bytes(b"yes")?;
+//! assert_eq!(a.recv_bytes()?, b"yes");
 //! # Ok(()) }
 //! ```
 //!
@@ -136,6 +138,15 @@ struct State {
 /// Python's `multiprocessing.connection.Connection`; [`Connection`] is
 /// another name for it. Methods take `&self` (like Python's); a `Pipe` is
 /// `Send` but not `Sync`: one thread at a time uses an end.
+///
+/// # Memory ordering
+/// A message's bytes are written, then its frame is published with one
+/// `Release` store of the ring's tail; the receiver's `Acquire` load of that
+/// tail makes the whole frame visible before it is read, and the receiver
+/// hands the space back with a `Release` store of its head that the sender
+/// loads with `Acquire` before reusing it. So everything a process wrote
+/// before `send_bytes` *happens before* the peer's `recv_bytes` of that
+/// message returns.
 ///
 /// # Across processes
 /// [`Pipe::create`] makes end A of a named pipe and [`Pipe::open`] end B,
