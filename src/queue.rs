@@ -203,7 +203,8 @@ impl Tasks {
 /// A `put` *happens before* the `get` that takes its item (`Release`
 /// publish, `Acquire` claim, as in `mpmc::Ring`). `try_get` and `try_put`
 /// are linearizable: `Empty`/`Full` are never caused by another handle's
-/// put or get that is merely in progress.
+/// put or get that is merely in progress (unless that handle's process is
+/// stalled mid-step for over 20 ms, see [`mpmc::Ring`]).
 pub struct Queue<T> {
     ring: mpmc::Ring<T>,
     tx: OnceLock<mpmc::Sender<T>>,

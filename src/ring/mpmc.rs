@@ -195,6 +195,20 @@ unsafe impl Send for RawRing {}
 // SAFETY: as above.
 unsafe impl Sync for RawRing {}
 
+/// How long a `try_` form waits out a slot a live peer is still writing or
+/// reading before it answers `Full`/`Empty` anyway: one liveness slice. A
+/// live peer finishes its step within microseconds unless it is stopped
+/// (`SIGSTOP`, a debugger) or the slot word was scribbled to name a live
+/// owner; neither may turn a non-blocking call into an endless one.
+pub(crate) const LINEAR_WAIT: std::time::Duration = crate::sync::wait::PARK_SLICE;
+
+/// Whether a `try_` form may go on waiting out a `Busy` slot; starts the
+/// clock at the first call (so the fast path never reads it).
+#[cold]
+fn linear_wait(since: &mut Option<std::time::Instant>) -> bool {
+    since.get_or_insert_with(std::time::Instant::now).elapsed() < LINEAR_WAIT
+}
+
 impl RawRing {
     /// The shape of a new ring that holds at most `capacity` items laid out
     /// as `layout`, with kind-specific `params`.
@@ -364,13 +378,16 @@ impl RawRing {
 
     /// Sends one payload written by `write` into the claimed slot. With
     /// `linear`, waits out `Busy` (a live receiver still reading the slot's
-    /// previous item), so that `Wait` means full; otherwise `Busy` is
-    /// returned for the caller's wait loop.
+    /// previous item) for up to one liveness slice ([`LINEAR_WAIT`]), so that
+    /// `Wait` means full; otherwise, or once that slice is spent (a peer
+    /// stopped mid-operation, or a slot word scribbled to name a live owner),
+    /// `Busy` is returned for the caller to map or wait out with its deadline.
     #[inline]
     pub(crate) fn try_send_with(&self, linear: bool, write: impl Fn(*mut u8)) -> core::result::Result<(), Blocked> {
+        let mut since = None;
         loop {
             match alg::try_send(self, self.tag(), |pos| write(self.payload(pos))) {
-                Err(Blocked::Busy) if linear => std::thread::yield_now(),
+                Err(Blocked::Busy) if linear && linear_wait(&mut since) => std::thread::yield_now(),
                 r => return r,
             }
         }
@@ -384,9 +401,10 @@ impl RawRing {
         linear: bool,
         read: impl Fn(*const u8) -> R,
     ) -> core::result::Result<R, Blocked> {
+        let mut since = None;
         loop {
             match alg::try_recv(self, self.tag(), |pos| read(self.payload(pos))) {
-                Err(Blocked::Busy) if linear => std::thread::yield_now(),
+                Err(Blocked::Busy) if linear && linear_wait(&mut since) => std::thread::yield_now(),
                 r => return r,
             }
         }
@@ -618,7 +636,10 @@ fn init_slots(seg: &Segment, cap: usize, layout: SlotLayout) {
 /// receiver's read is done before the slot is overwritten. The `try_`
 /// forms are linearizable: `Empty` means no item was sent and not yet
 /// taken at some instant during the call, `Full` that `capacity` items were
-/// in the ring.
+/// in the ring. The one exception is a peer stalled in the middle of its
+/// step for longer than one liveness slice (20 ms: stopped with `SIGSTOP`,
+/// or a slot word scribbled to name a live owner): a `try_` call does not
+/// wait longer than that, and answers `Empty`/`Full`.
 ///
 /// # Across processes
 /// Every process that knows the name can [`Ring::open`] it. Receivers see
@@ -909,7 +930,8 @@ pub struct Sender<T> {
 /// A received item's sender *happens before* the receive (see [`Ring`]).
 /// `try_recv` is linearizable: it answers `Empty` only if no item was in the
 /// ring at some instant during the call; a head slot still being written by
-/// a live sender is waited for (with backoff), not reported as empty.
+/// a live sender is waited for (with backoff, for up to one 20 ms liveness
+/// slice), not reported as empty.
 ///
 /// # Across processes
 /// `Disconnected` comes only after the ring is drained: once every sender
