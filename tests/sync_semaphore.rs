@@ -109,19 +109,28 @@ fn semaphore_wakes_waiter_in_other_process() {
     if let Some(_role) = common::role() {
         let a = common::args();
         let sem = Semaphore::open(&a[0]).unwrap();
-        sem.acquire(); // blocks until the parent releases
+        let done = ringshm::Event::open(&a[1]).unwrap();
+        // Blocks until the parent releases; then holds the permit until the
+        // parent has counted (a holder that exits gives its permit back to
+        // the next process that takes its slot).
+        sem.acquire();
+        assert!(done.wait_timeout(Duration::from_secs(30)));
         return;
     }
     let _wd = common::watchdog(60);
     let s = common::unique("semw");
     let sem = Semaphore::create(&s, 0).unwrap();
-    let kids: Vec<_> = (0..3).map(|_| common::spawn("semaphore_wakes_waiter_in_other_process", "w", &[&s])).collect();
+    let done = ringshm::Event::create(&format!("{s}-done")).unwrap();
+    let kids: Vec<_> =
+        (0..3).map(|_| common::spawn("semaphore_wakes_waiter_in_other_process", "w", &[&s, done.name()])).collect();
     std::thread::sleep(Duration::from_millis(100));
     for _ in 0..3 {
         sem.release();
     }
+    // Each release woke one waiter in another process, which holds it.
+    assert!(common::eventually(30, || sem.value() == 0));
+    done.set();
     for k in kids {
         common::expect_success(k, 30);
     }
-    assert_eq!(sem.value(), 0);
 }
