@@ -91,6 +91,8 @@
 // Under loom only the algorithm cores are built, for the models.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+#[cfg(all(feature = "async", not(loom)))]
+mod asynch;
 mod primitive;
 mod process;
 mod ring;

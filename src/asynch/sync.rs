@@ -1,0 +1,92 @@
+//! `_async` twins of the synchronisation calls: `acquire_async`,
+//! `lock_async`, `wait_async`.
+//!
+//! # `RLock` has no `lock_async`
+//! An [`RLock`](crate::RLock) is re-entrant *per thread*: its owner is the
+//! thread that holds it. Async tasks are not threads — one thread runs many
+//! tasks, and a task may move between threads at every `.await` — so a
+//! thread-owned re-entrant lock would let two tasks on one thread both "hold"
+//! it, and a task that moved could not release it. Re-entrancy per task
+//! would need a task identity that `core::task` does not provide. So
+//! `RLock` has no `lock_async`: restructure the code to take a [`Lock`] once
+//! (async code passes the guard down instead of re-locking), or take the
+//! `RLock` in `spawn_blocking`.
+
+use core::future::{poll_fn, Future};
+
+use super::{Step, Waiter};
+use crate::error::LockResult;
+use crate::sync::event::Event;
+use crate::sync::lock::{wrap, Lock, LockGuard};
+use crate::sync::semaphore::{BoundedSemaphore, Semaphore};
+
+macro_rules! acquire_async {
+    ($ty:ty) => {
+        impl $ty {
+            /// Takes a permit, waiting without blocking the thread while
+            /// there is none: the async twin of [`acquire`](Self::acquire).
+            ///
+            /// Permits of processes that die holding them come back to the
+            /// pool while this future waits (the repair scan runs at every
+            /// liveness slice, as in the blocking form).
+            ///
+            /// # Cancel safety
+            /// Cancel-safe: a permit is taken only inside the `poll` that
+            /// completes the future. Dropping it before that takes no permit
+            /// (the count is unchanged) and leaves no waker registered.
+            pub fn acquire_async(&self) -> impl Future<Output = ()> + Send + '_ {
+                let mut hook = self.async_hook();
+                let mut w = Waiter::new();
+                poll_fn(move |cx| w.poll_op(cx, &mut hook, |_| self.try_acquire().then_some(())))
+            }
+        }
+    };
+}
+acquire_async!(Semaphore);
+acquire_async!(BoundedSemaphore);
+
+impl Event {
+    /// Waits without blocking the thread until the flag is set (at once if
+    /// it is): the async twin of [`wait`](Self::wait). A `set` after this
+    /// call began counts even if the flag was cleared again before the
+    /// future was polled.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: waiting changes nothing; dropping the future leaves no
+    /// waker registered.
+    pub fn wait_async(&self) -> impl Future<Output = ()> + Send + '_ {
+        let (mut hook, ready) = self.async_parts();
+        let mut w = Waiter::new();
+        poll_fn(move |cx| w.poll_op(cx, &mut hook, |_| ready().then_some(())))
+    }
+}
+
+impl Lock {
+    /// Acquires the lock, waiting without blocking the thread: the async twin
+    /// of [`lock`](Self::lock).
+    ///
+    /// The guard is not `Send` (the lock belongs to the thread that took it):
+    /// a future that holds it across an `.await` is not `Send` either, so
+    /// keep the critical section free of `.await`s on a multi-thread runtime,
+    /// as with `std::sync::Mutex`.
+    ///
+    /// # Errors
+    /// `Err(OwnerDied(guard))` if the previous holder died holding it (noticed
+    /// within one 20 ms liveness slice): the lock is held all the same.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the lock is taken only inside the `poll` that returns the
+    /// guard. Dropping the future before that holds nothing and leaves no
+    /// waker registered (at most the lock word's waiters bit, which costs the
+    /// next unlock one spurious wake call, as after a blocking `lock_timeout`).
+    pub fn lock_async(&self) -> impl Future<Output = LockResult<LockGuard<'_>>> + Send + '_ {
+        let raw = self.raw_lock();
+        let mut hook = raw.async_hook();
+        let mut w = Waiter::new();
+        let mut seen = 0u32;
+        poll_fn(move |cx| {
+            w.poll_op(cx, &mut hook, |step| raw.async_attempt(step.announced, step.gone, &mut seen))
+                .map(|a| wrap(a, LockGuard::new(raw)))
+        })
+    }
+}
