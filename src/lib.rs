@@ -93,6 +93,9 @@
 
 #[cfg(all(feature = "async", not(loom)))]
 mod asynch;
+#[cfg(all(loom, test))]
+#[path = "asynch/loom_tests.rs"]
+mod asynch_loom_tests;
 mod primitive;
 mod process;
 mod ring;
