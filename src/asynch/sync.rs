@@ -14,7 +14,7 @@
 
 use core::future::{poll_fn, Future};
 
-use super::{Step, Waiter};
+use super::Waiter;
 use crate::error::LockResult;
 use crate::sync::event::Event;
 use crate::sync::lock::{wrap, Lock, LockGuard};
