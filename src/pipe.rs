@@ -832,6 +832,23 @@ impl Pipe {
     }
 }
 
+#[cfg(feature = "async")]
+impl Pipe {
+    /// For `crate::asynch`: the hook of this end's sending (`sending`) or
+    /// receiving ring, if it has that direction and is open.
+    pub(crate) fn async_hook(&self, sending: bool) -> Option<crate::asynch::Hook<'static>> {
+        let st = self.state();
+        if !st.open {
+            return None;
+        }
+        if sending {
+            st.tx.as_ref().map(Tx::async_hook)
+        } else {
+            st.rx.as_ref().map(Rx::async_hook)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,22 +899,5 @@ mod tests {
         drop(a);
         assert!(b.poll(Some(Duration::ZERO)));
         assert_eq!(b.recv_bytes(), Err(RecvError));
-    }
-}
-
-#[cfg(feature = "async")]
-impl Pipe {
-    /// For `crate::asynch`: the hook of this end's sending (`sending`) or
-    /// receiving ring, if it has that direction and is open.
-    pub(crate) fn async_hook(&self, sending: bool) -> Option<crate::asynch::Hook<'static>> {
-        let st = self.state();
-        if !st.open {
-            return None;
-        }
-        if sending {
-            st.tx.as_ref().map(Tx::async_hook)
-        } else {
-            st.rx.as_ref().map(Rx::async_hook)
-        }
     }
 }
