@@ -13,9 +13,11 @@
 //! `RLock` in `spawn_blocking`.
 
 use core::future::{poll_fn, Future};
+use core::task::Poll;
 
 use super::Waiter;
-use crate::error::LockResult;
+use crate::error::{BarrierError, LockResult};
+use crate::sync::barrier::{Barrier, BarrierWaitResult};
 use crate::sync::event::Event;
 use crate::sync::lock::{wrap, Lock, LockGuard};
 use crate::sync::semaphore::{BoundedSemaphore, Semaphore};
@@ -87,6 +89,63 @@ impl Lock {
         poll_fn(move |cx| {
             w.poll_op(cx, &mut hook, |step| raw.async_attempt(step.announced, step.gone, &mut seen))
                 .map(|a| wrap(a, LockGuard::new(raw)))
+        })
+    }
+}
+
+/// A party that arrived at a barrier and has not seen its generation end;
+/// dropped before that, it breaks the generation.
+struct Arrived<'a> {
+    barrier: &'a Barrier,
+    gen: Option<u32>,
+}
+
+impl Drop for Arrived<'_> {
+    fn drop(&mut self) {
+        if let Some(gen) = self.gen {
+            self.barrier.async_abandon(gen);
+        }
+    }
+}
+
+impl Barrier {
+    /// Arrives and waits without blocking the thread until every party has
+    /// arrived: the async twin of [`wait`](Self::wait). The party arrives
+    /// when the future is first polled.
+    ///
+    /// # Errors
+    /// [`BarrierError::Broken`] if the barrier is or gets broken (by
+    /// `abort`, by a party that died waiting — noticed within one liveness
+    /// slice — or by a party that gave up).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before its first poll does nothing. Dropping it
+    /// after it arrived and before the barrier released it cannot take the
+    /// arrival back (other parties may already count on it), so it breaks
+    /// the barrier for the parties of that generation, exactly as a timed-out
+    /// [`wait_timeout`](Self::wait_timeout) does: they get
+    /// [`BarrierError::Broken`] instead of waiting for a party that left.
+    /// Nothing stays registered either way.
+    pub fn wait_async(&self) -> impl Future<Output = Result<BarrierWaitResult, BarrierError>> + Send + '_ {
+        let mut hook = self.async_hook();
+        let mut w = Waiter::new();
+        let mut arrived = Arrived { barrier: self, gen: None };
+        poll_fn(move |cx| {
+            // The whole guard moves into the closure (not just its field), so
+            // that dropping the future drops it.
+            let arrived = &mut arrived;
+            let gen = match arrived.gen {
+                Some(gen) => gen,
+                None => match self.async_arrive() {
+                    Ok(gen) => *arrived.gen.insert(gen),
+                    Err(done) => return Poll::Ready(done),
+                },
+            };
+            let r = w.poll_op(cx, &mut hook, |step| self.async_outcome(gen, step.gone));
+            if r.is_ready() {
+                arrived.gen = None;
+            }
+            r
         })
     }
 }
