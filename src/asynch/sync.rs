@@ -15,11 +15,12 @@
 use core::future::{poll_fn, Future};
 use core::task::Poll;
 
-use super::Waiter;
+use super::{Hook, Step, Waiter};
 use crate::error::{BarrierError, LockResult};
 use crate::sync::barrier::{Barrier, BarrierWaitResult};
+use crate::sync::condition::{Condition, CvWait};
 use crate::sync::event::Event;
-use crate::sync::lock::{wrap, Lock, LockGuard};
+use crate::sync::lock::{wrap, Lock, LockGuard, RawLock};
 use crate::sync::semaphore::{BoundedSemaphore, Semaphore};
 
 macro_rules! acquire_async {
@@ -82,14 +83,7 @@ impl Lock {
     /// waker registered (at most the lock word's waiters bit, which costs the
     /// next unlock one spurious wake call, as after a blocking `lock_timeout`).
     pub fn lock_async(&self) -> impl Future<Output = LockResult<LockGuard<'_>>> + Send + '_ {
-        let raw = self.raw_lock();
-        let mut hook = raw.async_hook();
-        let mut w = Waiter::new();
-        let mut seen = 0u32;
-        poll_fn(move |cx| {
-            w.poll_op(cx, &mut hook, |step| raw.async_attempt(step.announced, step.gone, &mut seen))
-                .map(|a| wrap(a, LockGuard::new(raw)))
-        })
+        lock_raw_async(self.raw_lock())
     }
 }
 
@@ -148,4 +142,127 @@ impl Barrier {
             r
         })
     }
+}
+
+/// Where a `Condition::wait_async` is.
+enum Phase<'a> {
+    /// Not polled yet: holds the caller's guard.
+    Start(LockGuard<'a>),
+    /// Registered as a waiter, lock released.
+    Waiting(CvWait, Hook<'a>),
+    /// Notified (`owed`: a notification was received in our slot), taking
+    /// the lock again.
+    Locking { owed: bool },
+    /// Returned.
+    Done,
+}
+
+/// The state of a `Condition::wait_async`; dropped early, it leaves its
+/// waiter slot and passes on a notification it had received.
+struct CondWait<'a> {
+    cv: &'a Condition,
+    phase: Phase<'a>,
+}
+
+impl Drop for CondWait<'_> {
+    fn drop(&mut self) {
+        let owed = match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Waiting(w, _) => self.cv.wait_end(w),
+            Phase::Locking { owed } => owed,
+            Phase::Start(_) | Phase::Done => false,
+        };
+        if owed {
+            self.cv.notify(1);
+        }
+    }
+}
+
+impl Condition {
+    /// Releases the lock, waits without blocking the thread until notified,
+    /// and takes the lock again: the async twin of [`wait`](Self::wait).
+    /// The lock is released when the future is first polled. Spurious
+    /// wake-ups are possible, as for `wait`: re-check the condition in a loop.
+    ///
+    /// The future holds a `LockGuard` (not `Send`) until its first poll, so
+    /// it is not `Send`: await it on the thread that locked.
+    ///
+    /// # Errors
+    /// `Err(OwnerDied(guard))` if the lock's holder died while we waited.
+    ///
+    /// # Panics
+    /// If `guard` belongs to another lock.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before its first poll just drops `guard` (the
+    /// lock is released). Dropping it later leaves the lock released (it is
+    /// not taken again) and the waiter slot freed; a notification this
+    /// waiter had already received is passed on with `notify(1)`, so no
+    /// notification is lost. No waker stays registered.
+    pub fn wait_async<'a>(&'a self, guard: LockGuard<'a>) -> impl Future<Output = LockResult<LockGuard<'a>>> + 'a {
+        let raw = self.raw_lock();
+        let mut lock_hook = raw.async_hook();
+        let mut w = Waiter::new();
+        let mut seen = 0u32;
+        let mut st = CondWait { cv: self, phase: Phase::Start(guard) };
+        poll_fn(move |cx| {
+            // The whole state moves into the closure, so that dropping the
+            // future drops it.
+            let st = &mut st;
+            loop {
+                match &mut st.phase {
+                    Phase::Start(_) => {
+                        let Phase::Start(g) = std::mem::replace(&mut st.phase, Phase::Done) else { unreachable!() };
+                        let cw = self.wait_begin(g);
+                        let (word, value) = self.wait_word(cw);
+                        let hook =
+                            Hook::new(raw.wait_strategy(), word, super::How::Value(value), move || self.wait_gone(cw));
+                        st.phase = Phase::Waiting(cw, hook);
+                    }
+                    Phase::Waiting(cw, hook) => {
+                        let cw = *cw;
+                        if w.poll_op(cx, hook, |_| self.wait_ready(cw).then_some(())).is_pending() {
+                            return Poll::Pending;
+                        }
+                        let owed = self.wait_end(cw);
+                        st.phase = Phase::Locking { owed };
+                    }
+                    Phase::Locking { .. } => {
+                        let Poll::Ready(a) = w.poll_op(cx, &mut lock_hook, |step: Step| {
+                            raw.async_attempt(step.announced, step.gone, &mut seen)
+                        }) else {
+                            return Poll::Pending;
+                        };
+                        st.phase = Phase::Done;
+                        return Poll::Ready(wrap(a, LockGuard::new(raw)));
+                    }
+                    Phase::Done => panic!("Condition::wait_async polled after it completed"),
+                }
+            }
+        })
+    }
+}
+
+impl Condition {
+    /// Takes the condition's lock, waiting without blocking the thread: the
+    /// async twin of [`lock`](Self::lock).
+    ///
+    /// # Errors
+    /// `Err(OwnerDied(guard))` if the last holder died holding it.
+    ///
+    /// # Cancel safety
+    /// As [`Lock::lock_async`].
+    pub fn lock_async(&self) -> impl Future<Output = LockResult<LockGuard<'_>>> + Send + '_ {
+        lock_raw_async(self.raw_lock())
+    }
+}
+
+/// Takes `raw` as `lock_slow` does, asynchronously.
+fn lock_raw_async(raw: &RawLock) -> impl Future<Output = LockResult<LockGuard<'_>>> + Send + '_ {
+    let mut hook = raw.async_hook();
+    let mut w = Waiter::new();
+    let mut seen = 0u32;
+    poll_fn(move |cx| {
+        w.poll_op(cx, &mut hook, |step: Step| raw.async_attempt(step.announced, step.gone, &mut seen))
+            .map(|a| wrap(a, LockGuard::new(raw)))
+    })
 }
