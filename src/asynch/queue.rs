@@ -58,6 +58,19 @@ impl<T: Pod + Send> Queue<T> {
     /// Dropping the future before completion (say, in a
     /// `tokio::time::timeout` or a `select!` branch that lost) consumes
     /// nothing: the item stays for the next `get`, in order.
+    ///
+    /// ```
+    /// # let name = format!("doc-get-async-{}", std::process::id());
+    /// let q = ringshm::Queue::<u64>::create(&name, 4).unwrap();
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// rt.block_on(async {
+    ///     // Nothing there: the timeout drops the waiting future, which took nothing.
+    ///     let r = tokio::time::timeout(std::time::Duration::from_millis(5), q.get_async()).await;
+    ///     assert!(r.is_err());
+    ///     q.put_async(7).await.unwrap();
+    ///     assert_eq!(q.get_async().await.unwrap(), 7);
+    /// });
+    /// ```
     pub fn get_async(&self) -> impl Future<Output = Result<T, GetError>> + Send + '_ {
         let mut hook = self.async_hook(false);
         let mut w = Waiter::new();
