@@ -210,3 +210,52 @@ fn bounded_semaphore_acquire_async_woken_by_release() {
     assert!(s.release().is_err(), "still bounded");
     common::expect_success(child, 30);
 }
+
+/// Async lockers (several tasks of one runtime) and a blocking locker in
+/// another process increment a shared value with a non-atomic
+/// read-modify-write under a `Lock`: no increment is lost, so exclusion and
+/// the hand-off of wake-ups between the two kinds of waiters hold.
+#[test]
+fn lock_async_excludes_a_blocking_process() {
+    const EACH: u64 = 2_000;
+    const TASKS: u64 = 4;
+    if let Some(role) = common::role() {
+        assert_eq!(role, "locker");
+        let a = common::args();
+        let (l, v) = (ringshm::Lock::open(&a[0]).unwrap(), ringshm::Value::<u64>::open(&a[1]).unwrap());
+        for _ in 0..EACH {
+            let _g = l.lock().unwrap();
+            let x = v.load();
+            std::thread::yield_now();
+            v.store(x + 1);
+        }
+        return;
+    }
+    let _wd = common::watchdog(120);
+    let (ln, vn) = (common::unique("atw-lock"), common::unique("atw-lock-v"));
+    let l = std::sync::Arc::new(ringshm::Lock::create(&ln).unwrap());
+    let v = std::sync::Arc::new(ringshm::Value::<u64>::create(&vn, 0).unwrap());
+    let child = common::spawn("lock_async_excludes_a_blocking_process", "locker", &[&ln, &vn]);
+    let local = tokio::task::LocalSet::new();
+    rt().block_on(local.run_until(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (l, v) = (l.clone(), v.clone());
+                tokio::task::spawn_local(async move {
+                    for _ in 0..EACH {
+                        let g = l.lock_async().await.unwrap();
+                        let x = v.load();
+                        tokio::task::yield_now().await; // other tasks run while we hold it
+                        v.store(x + 1);
+                        drop(g);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }));
+    common::expect_success(child, 60);
+    assert_eq!(v.load(), (TASKS + 1) * EACH, "an increment was lost: exclusion failed");
+}

@@ -19,7 +19,9 @@
 //!
 //! | event (thread side)              | what fires                                  |
 //! |----------------------------------|---------------------------------------------|
-//! | woken on word *i*                | every registration on that address          |
+//! | woken on word *i*                | every registration on that address; none    |
+//! |                                  | left (dropped): the wake is passed on to    |
+//! |                                  | one other sleeper (`FUTEX_WAKE` 1)          |
 //! | `EAGAIN`, control word unchanged | every registration whose word ≠ expected    |
 //! | `EAGAIN` / wake on control word  | nothing: rebuild the array (new entries)    |
 //! | `EFAULT`                         | all registrations of the shard              |
@@ -281,10 +283,18 @@ fn serve_waitv(shard: &Shard) {
         let wakers = {
             let mut e = lock(&shard.entries);
             let mut fired = match r {
-                Ok(i) if i >= 1 => {
-                    let addr = ids.get(i - 1).map(|x| x.1);
-                    take(&mut e, &shard.len, |x| Some(x.addr) == addr)
-                }
+                Ok(i) if i >= 1 => match ids.get(i - 1) {
+                    Some(&(_, addr)) => {
+                        let fired = take(&mut e, &shard.len, |x| x.addr == addr);
+                        if fired.is_empty() {
+                            // Every future that waited on it is gone: hand the
+                            // wake on, it may have been meant for one sleeper only.
+                            wake_one(addr);
+                        }
+                        fired
+                    }
+                    None => Vec::new(),
+                },
                 // Relaxed: see above.
                 Err(rustix::io::Errno::AGAIN) if shard.ctl.load(Ordering::Relaxed) == c => {
                     take(&mut e, &shard.len, |x| changed(x.addr, x.expected))
@@ -318,28 +328,34 @@ fn serve_single(shard: &Shard) {
             continue;
         };
         let left = (since + PARK_SLICE).saturating_duration_since(Instant::now());
-        let ts = futex::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
+        let ts =
+            libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: libc::c_long::from(left.subsec_nanos()) };
         // SAFETY: a raw FUTEX_WAIT: the kernel reads the word at `addr` (or
         // fails with EFAULT); nothing here dereferences it, so a word whose
         // mapping is gone cannot make this thread touch freed memory. The
         // timespec lives across the call.
         let r = unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                addr as *const u32,
-                libc::FUTEX_WAIT,
-                expected,
-                &ts as *const futex::Timespec,
-            )
+            libc::syscall(libc::SYS_futex, addr as *const u32, libc::FUTEX_WAIT, expected, &ts as *const libc::timespec)
         };
-        let _ = r;
-        let now = Instant::now();
         let wakers = {
             let mut e = lock(&shard.entries);
             // Any return: wake, changed word, timeout, fault — fire it; the
             // future re-checks (a spurious wake costs one poll).
-            take(&mut e, &shard.len, |x| x.addr == addr && (now >= since || x.since <= now))
+            let fired = take(&mut e, &shard.len, |x| x.addr == addr);
+            if fired.is_empty() && r == 0 {
+                wake_one(addr); // woken for a future that is gone: see `serve_waitv`
+            }
+            fired
         };
         wakers.into_iter().for_each(Waker::wake);
     }
+}
+
+/// Passes a wake-up on to one other sleeper on the word at `addr` (a raw
+/// `FUTEX_WAKE`: the kernel resolves the address; a word that is gone gives
+/// `EFAULT`, and waking an unrelated word is a harmless spurious wake-up).
+fn wake_one(addr: usize) {
+    // SAFETY: FUTEX_WAKE only makes the kernel look the address up; nothing
+    // here dereferences it.
+    unsafe { libc::syscall(libc::SYS_futex, addr as *const u32, libc::FUTEX_WAKE, 1) };
 }
