@@ -40,8 +40,13 @@
 //!
 //! **fork()**: a child starts with no waiter threads; the table is keyed by
 //! pid and a child builds its own on first use, never touching the parent's
-//! (whose mutexes may have been held by a thread that does not exist in the
-//! child).
+//! shards (whose mutexes may have been held by a thread that does not exist
+//! in the child). Known limit: if another thread of the parent was inside
+//! `register` (holding the table's mutex) at the instant of `fork`, the
+//! child's first async wait blocks on that mutex; fork before starting
+//! async work in other threads, or exec, as for any process that forks
+//! while threads hold locks. Futures created before a fork must not be
+//! polled in the child.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
