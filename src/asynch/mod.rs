@@ -8,8 +8,10 @@
 //! *waiter thread* ([`waiter`]):
 //!
 //! 1. `poll` tries the non-blocking operation (the `try_` form).
-//! 2. If it would block, the first poll spins for a few microseconds (as
-//!    [`WaitStrategy::Adaptive`] does before it yields), retrying.
+//! 2. If it would block, the first poll spins for 20 µs (as
+//!    [`WaitStrategy::Adaptive`] does before it yields), retrying; not at all
+//!    for a `Park` handle, and no longer for a `Spin` handle either: an
+//!    executor thread must not spin.
 //! 3. It announces itself exactly as a sleeper does ([`How`]): `Flag` sets the
 //!    waiting bit and issues the heavy barrier, `Rmw` sets the bit, `Value`
 //!    remembers the value to sleep on; then it retries once more.
