@@ -304,8 +304,16 @@ fn serve_waitv(shard: &Shard) {
                 Err(rustix::io::Errno::AGAIN) if shard.ctl.load(Ordering::Relaxed) == c => {
                     take(&mut e, &shard.len, |x| changed(x.addr, x.expected))
                 }
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR | rustix::io::Errno::TIMEDOUT) | Ok(_) => {
+                    Vec::new()
+                }
                 Err(rustix::io::Errno::FAULT) => take(&mut e, &shard.len, |_| true),
-                _ => Vec::new(),
+                Err(_) => {
+                    // Unexpected: let every future re-check, and do not spin
+                    // on an error that persists.
+                    std::thread::sleep(Duration::from_millis(1));
+                    take(&mut e, &shard.len, |_| true)
+                }
             };
             fired.extend(take(&mut e, &shard.len, |x| now.saturating_duration_since(x.since) >= PARK_SLICE));
             fired
