@@ -77,6 +77,15 @@ fn sigkilled_lock_holder_ends_lock_async_with_owner_died() {
     assert!(!l.is_locked());
 }
 
+/// Threads of this process named `ringshm-waiter`.
+fn waiter_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.trim_end() == "ringshm-waiter")
+        .count()
+}
+
 /// The child: opens `n` events named `prefix-i` and sets them in a
 /// scrambled order, pausing now and then.
 fn setter(prefix: &str, n: usize) {
@@ -112,6 +121,14 @@ fn many_futures(test: &str, n: usize) {
         // Let every future register before the setter starts.
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(done.load(Ordering::Relaxed), 0, "a future completed before any set");
+        let threads = waiter_threads();
+        if std::env::var("RINGSHM_ASYNC_WAITER").as_deref() == Ok("single") {
+            assert!(threads >= n, "the fallback sleeps one thread per waiting future: {threads} for {n}");
+        } else {
+            // futex_waitv: 127 words per thread (a few more shards may serve
+            // other tests of this binary running at the same time).
+            assert!(threads <= n / 127 + 8, "{threads} waiter threads for {n} futures: a thread per future?");
+        }
         let child = common::spawn(test, "setter", &[&prefix, &n.to_string()]);
         for t in tasks {
             t.await.unwrap();
