@@ -85,6 +85,18 @@
 //! Segments are listed and cleaned up with [`list`], [`info`],
 //! [`remove_stale`] and [`unlink`], or the `ringshm` command-line tool.
 //!
+//! ## Async (feature `async`)
+//!
+//! Every blocking call has an `_async` twin (`get_async`, `recv_bytes_async`,
+//! `acquire_async`, `lock_async`, `wait_async`, ...) returning a future that
+//! runs under any executor, and receivers are `futures_core::Stream`s
+//! (`stream()`). A waiting future costs no CPU: it sleeps on the same futex
+//! word as a blocking waiter, through one waiter thread per process that
+//! waits on every registered word at once (`futex_waitv`). The futures are
+//! cancel-safe (each method says so under `# Cancel safety`), and a dead
+//! peer ends them as it ends a blocking call. `RLock` has none: its owner is
+//! a thread, and tasks are not threads.
+//!
 //! Objects can also be placed in memory the caller maps itself (memfd,
 //! hugepages, another crate's mapping) with `init_in` / `attach_in`.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
@@ -92,6 +104,11 @@
 // Under loom only the algorithm cores are built, for the models.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+#[cfg(all(feature = "async", not(loom)))]
+mod asynch;
+#[cfg(all(loom, test))]
+#[path = "asynch/loom_tests.rs"]
+mod asynch_loom_tests;
 mod primitive;
 mod process;
 mod ring;

@@ -843,6 +843,23 @@ impl Pipe {
     }
 }
 
+#[cfg(feature = "async")]
+impl Pipe {
+    /// For `crate::asynch`: the hook of this end's sending (`sending`) or
+    /// receiving ring, if it has that direction and is open.
+    pub(crate) fn async_hook(&self, sending: bool) -> Option<crate::asynch::Hook<'static>> {
+        let st = self.state();
+        if !st.open {
+            return None;
+        }
+        if sending {
+            st.tx.as_ref().map(Tx::async_hook)
+        } else {
+            st.rx.as_ref().map(Rx::async_hook)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

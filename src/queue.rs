@@ -1197,6 +1197,37 @@ impl ByteQueue {
     }
 }
 
+#[cfg(feature = "async")]
+impl<T: Pod> Queue<T> {
+    /// For `crate::asynch`: the word a putter (`sending`) or getter sleeps on.
+    pub(crate) fn async_hook(&self, sending: bool) -> crate::asynch::Hook<'_> {
+        self.ring.raw().async_hook(sending)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Pod> JoinableQueue<T> {
+    /// For `crate::asynch`: the word `join` sleeps on.
+    pub(crate) fn async_join_hook(&self) -> crate::asynch::Hook<'_> {
+        let t = self.q.tasks.expect("a JoinableQueue has task counters");
+        let strategy = self.q.ring.raw().wait_strategy();
+        crate::asynch::Hook::new(
+            strategy,
+            t.word(self.q.ring.raw().segment()),
+            crate::asynch::How::Flag(WAITING),
+            || false,
+        )
+    }
+}
+
+#[cfg(feature = "async")]
+impl ByteQueue {
+    /// For `crate::asynch`: the word a putter (`sending`) or getter sleeps on.
+    pub(crate) fn async_hook(&self, sending: bool) -> crate::asynch::Hook<'_> {
+        self.raw.async_hook(sending)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1085,3 +1085,56 @@ mod loom_tests {
         });
     }
 }
+
+#[cfg(all(feature = "async", not(loom)))]
+impl Tx {
+    /// For `crate::asynch`: the word this writer sleeps on and the reader's
+    /// liveness probe.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'static> {
+        let (seg, shared, peer) = (self.seg.clone(), SendPtr(self.shared), self.peer_role);
+        // SAFETY: the word lies in the mapping `seg` owns; the probe owns a
+        // clone of `seg`.
+        unsafe {
+            crate::asynch::Hook::kept(
+                self.wait,
+                &view(&self.shared).prod.ctl,
+                crate::asynch::How::Flag(WAITING),
+                move || {
+                    let sh = &shared;
+                    peer_gone(&seg, peer, &view(&sh.0).cons)
+                },
+            )
+        }
+    }
+}
+
+#[cfg(all(feature = "async", not(loom)))]
+impl Rx {
+    /// For `crate::asynch`: the word this reader sleeps on and the writer's
+    /// liveness probe.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'static> {
+        let (seg, shared, peer) = (self.seg.clone(), SendPtr(self.shared), self.peer_role);
+        // SAFETY: as in `Tx::async_hook`.
+        unsafe {
+            crate::asynch::Hook::kept(
+                self.wait,
+                &view(&self.shared).cons.ctl,
+                crate::asynch::How::Flag(WAITING),
+                move || {
+                    let sh = &shared;
+                    peer_gone(&seg, peer, &view(&sh.0).prod)
+                },
+            )
+        }
+    }
+}
+
+/// The shared header pointer, moved into a liveness probe next to the
+/// `Arc<Segment>` that keeps it valid.
+#[cfg(all(feature = "async", not(loom)))]
+struct SendPtr(NonNull<Shared>);
+
+// SAFETY: it points to atomics in a shared mapping (`Shared` is `Sync`), kept
+// alive by the `Arc<Segment>` moved along with it.
+#[cfg(all(feature = "async", not(loom)))]
+unsafe impl Send for SendPtr {}

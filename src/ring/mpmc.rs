@@ -1325,6 +1325,35 @@ impl<T> core::fmt::Debug for IntoIter<T> {
     }
 }
 
+#[cfg(all(feature = "async", not(loom)))]
+impl RawRing {
+    /// For `crate::asynch`: the word a sender (`sending`) or receiver sleeps
+    /// on, and the probe the blocking form runs after each sleep.
+    pub(crate) fn async_hook(&self, sending: bool) -> crate::asynch::Hook<'_> {
+        let (_, _, word, _, _) = self.side(sending);
+        crate::asynch::Hook::new(self.wait, word, crate::asynch::How::Flag(WAITING), move || {
+            self.recover_stuck(sending);
+            self.peer_gone(sending, true)
+        })
+    }
+}
+
+#[cfg(all(feature = "async", not(loom)))]
+impl<T> Sender<T> {
+    /// For `crate::asynch`.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'_> {
+        self.raw.async_hook(true)
+    }
+}
+
+#[cfg(all(feature = "async", not(loom)))]
+impl<T> Receiver<T> {
+    /// For `crate::asynch`.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'_> {
+        self.raw.async_hook(false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

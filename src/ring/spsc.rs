@@ -1317,3 +1317,40 @@ mod tests {
         unsafe { std::alloc::dealloc(p, layout) };
     }
 }
+
+#[cfg(all(feature = "async", not(loom)))]
+impl<T> Producer<T> {
+    /// For `crate::asynch`: the word this producer sleeps on and the
+    /// consumer's liveness probe.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'static> {
+        let inner = self.inner.clone();
+        // SAFETY: the word lies in the mapping `inner` owns, and the probe
+        // owns a clone of `inner`.
+        unsafe {
+            crate::asynch::Hook::kept(
+                self.wait,
+                &self.inner.shared().prod.ctl,
+                crate::asynch::How::Flag(WAITING),
+                move || inner.gone(ROLE_CONSUMER, &inner.shared().cons),
+            )
+        }
+    }
+}
+
+#[cfg(all(feature = "async", not(loom)))]
+impl<T> Consumer<T> {
+    /// For `crate::asynch`: the word this consumer sleeps on and the
+    /// producer's liveness probe.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'static> {
+        let inner = self.inner.clone();
+        // SAFETY: as in `Producer::async_hook`.
+        unsafe {
+            crate::asynch::Hook::kept(
+                self.wait,
+                &self.inner.shared().cons.ctl,
+                crate::asynch::How::Flag(WAITING),
+                move || inner.gone(ROLE_PRODUCER, &inner.shared().prod),
+            )
+        }
+    }
+}

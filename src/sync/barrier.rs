@@ -317,22 +317,23 @@ impl Barrier {
         }
     }
 
-    fn wait_inner(&self, deadline: Deadline) -> std::result::Result<BarrierWaitResult, BarrierError> {
+    /// Arrives: `Ok(gen)` to wait for the last arrival of generation `gen`,
+    /// or `Err` with the outcome already decided (we were last, or broken).
+    fn arrive(&self) -> std::result::Result<u32, std::result::Result<BarrierWaitResult, BarrierError>> {
         let ctl = self.ctl();
         let me = self.owner();
         let n = self.n as u32;
-        // Arrive.
-        let gen = loop {
+        loop {
             // Acquire: pairs with the AcqRel CASes of earlier arrivals.
             let c = ctl.load(Ordering::Acquire);
             if c & BROKEN != 0 {
-                return Err(BarrierError::Broken);
+                return Err(Err(BarrierError::Broken));
             }
             let count = c & COUNT_MASK;
             let gen = gen_of(c);
             if count >= n {
                 self.break_gen(gen); // scribbled: never wait on it
-                return Err(BarrierError::Broken);
+                return Err(Err(BarrierError::Broken));
             }
             self.register(gen, me);
             if count + 1 == n {
@@ -343,12 +344,20 @@ impl Barrier {
                     if c & WAITING != 0 {
                         futex::wake_all(ctl);
                     }
-                    return Ok(BarrierWaitResult { leader: true });
+                    return Err(Ok(BarrierWaitResult { leader: true }));
                 }
             } else if ctl.compare_exchange(c, c + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                 // AcqRel as above.
-                break gen;
+                return Ok(gen);
             }
+        }
+    }
+
+    fn wait_inner(&self, deadline: Deadline) -> std::result::Result<BarrierWaitResult, BarrierError> {
+        let ctl = self.ctl();
+        let gen = match self.arrive() {
+            Ok(gen) => gen,
+            Err(done) => return done,
         };
         // Wait for the last arrival.
         let mut last_scan = Instant::now();
@@ -432,5 +441,42 @@ impl Barrier {
     /// The segment name.
     pub fn name(&self) -> &str {
         self.seg.name()
+    }
+}
+
+#[cfg(feature = "async")]
+impl Barrier {
+    /// For `crate::asynch`: arrives (as `wait` does first); `Ok(gen)` to wait.
+    pub(crate) fn async_arrive(
+        &self,
+    ) -> std::result::Result<u32, std::result::Result<BarrierWaitResult, BarrierError>> {
+        self.arrive()
+    }
+
+    /// For `crate::asynch`: the outcome for a party of generation `gen`, if
+    /// decided; with `gone`, the dead-party scan of the blocking form first.
+    pub(crate) fn async_outcome(
+        &self,
+        gen: u32,
+        gone: bool,
+    ) -> Option<std::result::Result<BarrierWaitResult, BarrierError>> {
+        if gone && self.party_died(gen) {
+            self.break_gen(gen);
+        }
+        // Acquire: as in `wait_inner`.
+        Self::outcome(self.ctl().load(Ordering::Acquire), gen)
+    }
+
+    /// For `crate::asynch`: a party of generation `gen` leaves before the
+    /// end (its future was dropped): the generation breaks, as after a
+    /// timed-out `wait_timeout`.
+    pub(crate) fn async_abandon(&self, gen: u32) {
+        self.break_gen(gen);
+    }
+
+    /// For `crate::asynch`: the word waiters sleep on; the dead-party scan
+    /// runs after every wake and liveness slice.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'_> {
+        crate::asynch::Hook::new(self.wait, self.ctl(), crate::asynch::How::Flag(WAITING), || true)
     }
 }

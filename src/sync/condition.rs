@@ -99,6 +99,15 @@ impl WaitTimeoutResult {
     }
 }
 
+/// Where a waiter sleeps between `wait_begin` and `wait_end`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CvWait {
+    /// In waiter slot `i`, as holder `id`.
+    Slot { i: usize, id: u32 },
+    /// On the overflow sequence, which read `seq`.
+    Overflow { seq: u32 },
+}
+
 /// A named condition variable with its own robust lock.
 ///
 /// # Memory ordering
@@ -210,49 +219,82 @@ impl Condition {
         assert!(core::ptr::eq(g.raw(), &self.raw), "Condition::wait called with the guard of another lock");
     }
 
+    /// Registers as a waiter and releases the lock (the first half of a wait).
+    pub(crate) fn wait_begin(&self, g: LockGuard<'_>) -> CvWait {
+        self.check_guard(&g);
+        let b = self.b();
+        // We hold the lock, so we have a holder id.
+        let id = self.raw.claim_id();
+        let w = match id.and_then(|id| Some((id, raw::cv_register(&b.slots, id, id as usize % WAIT_SLOTS)?))) {
+            Some((id, i)) => CvWait::Slot { i, id },
+            None => {
+                // Every slot taken: sleep on the overflow sequence.
+                // SeqCst: with the notifier's SeqCst `overflow` load after its
+                // `seq` bump, a store-buffer pair: it sees us or we see the bump.
+                let seq = b.seq.load(Ordering::SeqCst);
+                b.overflow.fetch_add(1, Ordering::SeqCst);
+                CvWait::Overflow { seq }
+            }
+        };
+        drop(g);
+        w
+    }
+
+    /// The futex word a waiter sleeps on and the value it sleeps while.
+    pub(crate) fn wait_word(&self, w: CvWait) -> (&AtomicU32, u32) {
+        let b = self.b();
+        match w {
+            CvWait::Slot { i, id } => (&b.slots[i], raw::CV_WAITING | (id & raw::OWNER_MASK)),
+            CvWait::Overflow { seq } => (&b.seq, seq),
+        }
+    }
+
+    /// Whether the waiter was notified (or, on the overflow sequence, may have been).
+    pub(crate) fn wait_ready(&self, w: CvWait) -> bool {
+        let b = self.b();
+        match w {
+            CvWait::Slot { i, id } => raw::cv_notified(&b.slots[i], id),
+            // SeqCst: see `wait_begin`.
+            CvWait::Overflow { seq } => b.seq.load(Ordering::SeqCst) != seq,
+        }
+    }
+
+    /// At every liveness slice: notifications of dead waiters go on.
+    pub(crate) fn wait_gone(&self, w: CvWait) -> bool {
+        if let CvWait::Slot { id, .. } = w {
+            self.pass_on_dead(id);
+        }
+        false
+    }
+
+    /// Leaves the waiter slot (the second half of a wait); `true` if a
+    /// notification was received in it.
+    pub(crate) fn wait_end(&self, w: CvWait) -> bool {
+        let b = self.b();
+        match w {
+            CvWait::Slot { i, id } => raw::cv_leave(&b.slots[i], id),
+            CvWait::Overflow { .. } => {
+                // Relaxed: only a hint for notifiers.
+                let _ = b.overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+                false
+            }
+        }
+    }
+
     /// Sleeps (lock released) until notified or `deadline`; returns with the
     /// lock held again. `true` if it timed out.
     fn wait_inner<'a>(&'a self, g: LockGuard<'a>, deadline: Deadline) -> (LockGuard<'a>, Acquired, bool) {
-        self.check_guard(&g);
-        let b = self.b();
-        let strategy = self.raw.wait_strategy();
-        // We hold the lock, so we have a holder id.
-        let id = self.raw.claim_id();
-        let slot = id.and_then(|id| Some((id, raw::cv_register(&b.slots, id, id as usize % WAIT_SLOTS)?)));
-        let timed_out = if let Some((id, i)) = slot {
-            drop(g);
-            let word = &b.slots[i];
-            let r = wait::wait(
-                strategy,
-                deadline,
-                Sleep::Value(word, raw::CV_WAITING | (id & raw::OWNER_MASK)),
-                |_| raw::cv_notified(word, id).then_some(()),
-                || {
-                    self.pass_on_dead(id);
-                    false
-                },
-            );
-            let notified = raw::cv_leave(word, id);
-            !notified && r == Waited::TimedOut
-        } else {
-            // Every slot taken: sleep on the overflow sequence.
-            // SeqCst: with the notifier's SeqCst `overflow` load after its
-            // `seq` bump, a store-buffer pair: it sees us or we see the bump.
-            let seq = b.seq.load(Ordering::SeqCst);
-            b.overflow.fetch_add(1, Ordering::SeqCst);
-            drop(g);
-            let r = wait::wait(
-                strategy,
-                deadline,
-                Sleep::Value(&b.seq, seq),
-                // SeqCst: see above.
-                |_| (b.seq.load(Ordering::SeqCst) != seq).then_some(()),
-                || false,
-            );
-            // Relaxed: only a hint for notifiers.
-            let _ = b.overflow.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
-            r == Waited::TimedOut
-        };
+        let w = self.wait_begin(g);
+        let (word, value) = self.wait_word(w);
+        let r = wait::wait(
+            self.raw.wait_strategy(),
+            deadline,
+            Sleep::Value(word, value),
+            |_| self.wait_ready(w).then_some(()),
+            || self.wait_gone(w),
+        );
+        let notified = self.wait_end(w);
+        let timed_out = !notified && r == Waited::TimedOut;
         let a = self.raw.lock_until(Deadline::NEVER).unwrap_or(Acquired::Clean);
         (LockGuard::new(&self.raw), a, timed_out)
     }
@@ -390,5 +432,13 @@ impl Condition {
     /// The segment name.
     pub fn name(&self) -> &str {
         self.seg.name()
+    }
+}
+
+#[cfg(feature = "async")]
+impl Condition {
+    /// For `crate::asynch`: the lock under the condition.
+    pub(crate) fn raw_lock(&self) -> &RawLock {
+        &self.raw
     }
 }

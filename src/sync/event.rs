@@ -170,3 +170,17 @@ impl Event {
         self.seg.name()
     }
 }
+
+#[cfg(feature = "async")]
+impl Event {
+    /// For `crate::asynch`: the word waiters sleep on, and whether a `set`
+    /// happened since this call (the blocking form's readiness test).
+    pub(crate) fn async_parts(&self) -> (crate::asynch::Hook<'_>, impl Fn() -> bool + Send + '_) {
+        let w = self.w();
+        // Relaxed: as in `wait_inner`.
+        let start = w.load(Ordering::Relaxed);
+        (crate::asynch::Hook::new(self.wait, w, crate::asynch::How::Flag(EV_WAITING), || false), move || {
+            raw::event_ready(w, start)
+        })
+    }
+}

@@ -615,6 +615,40 @@ impl RLock {
     }
 }
 
+#[cfg(feature = "async")]
+impl RawLock {
+    /// For `crate::asynch`: one attempt of `lock_slow`'s loop for the calling
+    /// thread (`announced`: keep the waiters bit). With `gone`, the
+    /// dead-holder check of the holder last seen (in `seen`) instead.
+    pub(crate) fn async_attempt(&self, announced: bool, gone: bool, seen: &mut u32) -> Option<Acquired> {
+        let id = self.claim_id()?;
+        if gone {
+            return self.take_if_dead(*seen, id).then_some(Acquired::OwnerDied);
+        }
+        match raw::lock_try(self.word(), id, if announced { WAITERS } else { 0 }) {
+            Ok(()) => Some(Acquired::Clean),
+            Err(cur) => {
+                *seen = cur;
+                None
+            }
+        }
+    }
+
+    /// For `crate::asynch`: the word lockers sleep on (announcing with the
+    /// waiters bit); the dead-holder check runs after every wake.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'_> {
+        crate::asynch::Hook::new(self.wait, self.word(), crate::asynch::How::Rmw(WAITERS), || true)
+    }
+}
+
+#[cfg(feature = "async")]
+impl Lock {
+    /// For `crate::asynch`.
+    pub(crate) fn raw_lock(&self) -> &RawLock {
+        &self.h.raw
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -339,6 +339,16 @@ macro_rules! sem_common {
             pub fn name(&self) -> &str {
                 self.core.seg.name()
             }
+            /// For `crate::asynch`: the word acquirers sleep on, and the
+            /// repair scan the blocking form runs after each sleep.
+            #[cfg(feature = "async")]
+            pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'_> {
+                let b = self.core.b();
+                crate::asynch::Hook::new(self.core.wait, &b.sleep, crate::asynch::How::Flag(WAITING), move || {
+                    self.core.maybe_repair();
+                    false
+                })
+            }
         }
 
         impl fmt::Debug for $ty {
