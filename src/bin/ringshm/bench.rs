@@ -18,7 +18,7 @@
 mod harness;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::time::{Duration, Instant};
 
 use harness::{Contender, SIZES, TRANSPORTS};
@@ -92,15 +92,20 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
             rows.push(Row { mode, transport: t, bytes: size, ns: meds[i], floor_ns: meds[0] });
         }
     }
-    eprint!("\r{:79}\r", "");
+    if std::io::stderr().is_terminal() {
+        eprint!("\r{:79}\r", "");
+    }
     let secs = started.elapsed().as_secs_f64();
     let out = if json { to_json(&rows, quick, rounds, secs) } else { table(&rows, rounds, secs) };
     let mut o = std::io::stdout().lock();
     o.write_all(out.as_bytes()).and_then(|_| o.flush()).map_err(|e| Failure::failed(format!("bench: {e}")))
 }
 
-/// The progress line on stderr.
+/// The progress line on stderr (only on a terminal).
 fn progress(done: usize, total: usize, what: &str) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
     eprint!("\r{:79}\rringshm bench [{done:2}/{total}] {what}", "");
     let _ = std::io::stderr().flush();
 }
