@@ -129,6 +129,29 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// Waits for the peer's [`ready`] (its one-time setup is done).
+    pub fn wait_ready(mut self) -> Self {
+        self.finish();
+        self
+    }
+}
+
+/// In a peer process: tells the parent that setup is done (see
+/// [`Proc::wait_ready`]).
+pub fn ready() {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(&[1; 8]).and_then(|_| o.flush());
+}
+
+/// No other side: for single-threaded baselines (`memcpy`).
+pub struct Alone;
+
+impl Side for Alone {
+    fn start(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
 impl Side for Proc {
     fn start(&mut self, n: u64) {
         self.ctl.write_all(&n.to_le_bytes()).expect("peer process died");
