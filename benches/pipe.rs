@@ -46,7 +46,11 @@ use ringshm::Queue;
 /// round trips (a buffer of one, as iceoryx2's own benchmark) or streams.
 type Ice = iceoryx2::service::ipc::Service;
 
-fn ice_service(node: &Node<Ice>, name: &str, stream: bool) -> iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ice, [u8], ()> {
+fn ice_service(
+    node: &Node<Ice>,
+    name: &str,
+    stream: bool,
+) -> iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ice, [u8], ()> {
     let b = node
         .service_builder(&ServiceName::new(name).unwrap())
         .publish_subscribe::<[u8]>()
@@ -200,7 +204,12 @@ fn peer(role: &str, args: &[String]) -> bool {
                             break s;
                         }
                     };
-                    publisher.loan_slice_uninit(s.payload().len()).unwrap().write_from_slice(s.payload()).send().unwrap();
+                    publisher
+                        .loan_slice_uninit(s.payload().len())
+                        .unwrap()
+                        .write_from_slice(s.payload())
+                        .send()
+                        .unwrap();
                 }
             });
         }
@@ -354,7 +363,7 @@ fn summary(canary: &mut Contender) {
             }
         }
     }
-    let mut q = vec![queue_1p1c(), crossbeam_1p1c()];
+    let mut q = [queue_1p1c(), crossbeam_1p1c()];
     let n = q.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap();
     let mut samples = vec![Vec::new(); q.len()];
     for _ in 0..rounds {
@@ -364,7 +373,12 @@ fn summary(canary: &mut Contender) {
     }
     let ns: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
     for (k, t) in q.iter().zip(&ns) {
-        println!("| Queue<u64> 1 producer 1 consumer (n = {n}) | {} | {:.1} M/s | | {:.2} |", k.name, 1e3 / t, t / ns[0]);
+        println!(
+            "| Queue<u64> 1 producer 1 consumer (n = {n}) | {} | {:.1} M/s | | {:.2} |",
+            k.name,
+            1e3 / t,
+            t / ns[0]
+        );
     }
     let c = harness::median(&mut canaries);
     println!("\ncanary (bare atomic ping-pong), median over the run: {c:.0} ns ({})", harness::host_state(c));

@@ -301,26 +301,14 @@ fn shm_round_trip(wait: &str) -> Contender {
 
 fn stream_contenders(batch: usize) -> Vec<Contender> {
     if batch == 1 {
-        vec![
-            shm_stream(1),
-            rtrb_stream(1),
-            mpmc_stream(),
-            array_queue_stream(),
-            sync_channel_stream(),
-            mini_stream(),
-        ]
+        vec![shm_stream(1), rtrb_stream(1), mpmc_stream(), array_queue_stream(), sync_channel_stream(), mini_stream()]
     } else {
         vec![shm_stream(BATCH), rtrb_stream(BATCH)]
     }
 }
 
 fn rtt_contenders() -> Vec<Contender> {
-    vec![
-        shm_round_trip("Spin"),
-        shm_round_trip("Adaptive"),
-        harness::canary(),
-        harness::round_trip("unix pipe", 8),
-    ]
+    vec![shm_round_trip("Spin"), shm_round_trip("Adaptive"), harness::canary(), harness::round_trip("unix pipe", 8)]
 }
 
 // ---------------------------------------------------------------------------
@@ -362,7 +350,8 @@ fn summary(canary: &mut Contender) {
         }
         let ns: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
         for (k, t) in ks.iter().zip(&ns) {
-            let fig = if title.starts_with("round") { format!("{t:.0} ns") } else { format!("{:.0} M items/s", 1e3 / t) };
+            let fig =
+                if title.starts_with("round") { format!("{t:.0} ns") } else { format!("{:.0} M items/s", 1e3 / t) };
             println!("| {title} | {} | {fig} | {:.2} |", k.name, t / ns[0]);
         }
     }

@@ -7,8 +7,8 @@
 //! cargo run --release --example plot_bench -- bench.json bench.svg
 //! ```
 //!
-//! Fails (exit status 1) if the JSON lacks a round-trip row for any
-//! transport and size, or has a figure that is not positive.
+//! Fails (exit status 1) if the JSON lacks a row (round trip or stream)
+//! for any transport and size, or has a figure that is not positive.
 
 use plotters::prelude::*;
 use serde_json::Value;
@@ -33,7 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{output}: only SVG output is supported; name the file *.svg").into());
     }
     let text = std::fs::read_to_string(input).map_err(|e| format!("{input}: {e}"))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{input} is not `ringshm bench --json` output: {e}"))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{input} is not `ringshm bench --json` output: {e}"))?;
     let rows = v["rows"].as_array().ok_or_else(|| format!("{input}: no \"rows\" array"))?;
     let figure = |mode: &str, t: &str, size: u64, key: &str| -> Result<f64, String> {
         let r = rows
@@ -45,14 +46,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => Err(format!("{input}: {mode} {t} {size} B: {key} is not a positive number")),
         }
     };
+    // Every row of both modes must be there (CI runs this on `--quick` output).
+    for mode in ["round_trip", "stream"] {
+        for t in TRANSPORTS {
+            for s in SIZES {
+                figure(mode, t, s, "ns")?;
+            }
+        }
+    }
     let mut lines = Vec::new();
     for t in TRANSPORTS {
-        let pts = SIZES.iter().map(|&s| Ok((s as f64, figure("round_trip", t, s, "ns")?))).collect::<Result<Vec<_>, String>>()?;
+        let pts = SIZES
+            .iter()
+            .map(|&s| Ok((s as f64, figure("round_trip", t, s, "ns")?)))
+            .collect::<Result<Vec<_>, String>>()?;
         lines.push((t, pts));
     }
-    let floor: Vec<(f64, f64)> =
-        SIZES.iter().map(|&s| Ok((s as f64, figure("round_trip", "spsc::Ring", s, "floor_ns")?))).collect::<Result<_, String>>()?;
-    let (lo, hi) = lines.iter().flat_map(|(_, p)| p).chain(&floor).fold((f64::MAX, 0f64), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
+    let floor: Vec<(f64, f64)> = SIZES
+        .iter()
+        .map(|&s| Ok((s as f64, figure("round_trip", "spsc::Ring", s, "floor_ns")?)))
+        .collect::<Result<_, String>>()?;
+    let (lo, hi) = lines
+        .iter()
+        .flat_map(|(_, p)| p)
+        .chain(&floor)
+        .fold((f64::MAX, 0f64), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
 
     let root = SVGBackend::new(output, (860, 440)).into_drawing_area();
     root.fill(&WHITE)?;

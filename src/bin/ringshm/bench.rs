@@ -13,7 +13,6 @@
 //! floor) is measured in turn, round after round, and the medians are
 //! reported, so that a change of the host's state hits all of them alike.
 
-#[allow(clippy::all, clippy::undocumented_unsafe_blocks)]
 #[path = "../../../benches/harness/mod.rs"]
 mod harness;
 
@@ -177,7 +176,18 @@ fn table(rows: &[Row], rounds: usize, secs: f64) -> String {
     let _ = writeln!(
         s,
         "{:<7}{:<12}{:>9}{:>7}{:>8}{:>8}{:>8} |{:>10}{:>10}{:>8}{:>8}{:>8}",
-        "size", "transport", "rtt", "×floor", "vs pipe", "vs sock", "vs mq", "stream", "MB/s", "vs pipe", "vs sock", "vs mq"
+        "size",
+        "transport",
+        "rtt",
+        "×floor",
+        "vs pipe",
+        "vs sock",
+        "vs mq",
+        "stream",
+        "MB/s",
+        "vs pipe",
+        "vs sock",
+        "vs mq"
     );
     for size in SIZES {
         for (i, t) in TRANSPORTS.iter().enumerate() {
@@ -210,7 +220,9 @@ fn table(rows: &[Row], rounds: usize, secs: f64) -> String {
 fn host_line() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     // SAFETY: `sysconf` only reads a system value.
