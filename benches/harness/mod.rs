@@ -276,57 +276,82 @@ pub fn median(v: &mut [f64]) -> f64 {
 // ---------------------------------------------------------------------------
 // The canary: a bare atomic ping-pong between two processes.
 
-/// One `AtomicU64` on its own page of named shared memory.
-pub struct SharedWord {
-    ptr: *mut AtomicU64,
+/// A zeroed region of named shared memory, mapped (and pre-faulted) whole;
+/// the creator unlinks its name on drop.
+pub struct SharedRegion {
+    ptr: *mut u8,
+    len: usize,
     name: String,
     owner: bool,
 }
 
-impl SharedWord {
-    fn map(name: &str, create: bool) -> Self {
+impl SharedRegion {
+    fn map(name: &str, len: usize, create: bool) -> Self {
         use rustix::fs::Mode;
         use rustix::shm::OFlags;
+        let len = len.next_multiple_of(4096);
         let flags = if create { OFlags::CREATE | OFlags::EXCL | OFlags::RDWR } else { OFlags::RDWR };
         let fd = rustix::shm::open(name, flags, Mode::from_raw_mode(0o600)).expect("shm_open");
         if create {
-            rustix::fs::ftruncate(&fd, 4096).expect("ftruncate");
+            rustix::fs::ftruncate(&fd, len as u64).expect("ftruncate");
         }
-        // SAFETY: a fresh shared mapping of a 4096-byte file; nothing aliases it.
+        // SAFETY: a fresh shared mapping of a `len`-byte file; nothing aliases it
+        // in this process.
         let p = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
-                4096,
+                len,
                 rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-                rustix::mm::MapFlags::SHARED,
+                rustix::mm::MapFlags::SHARED | rustix::mm::MapFlags::POPULATE,
                 &fd,
                 0,
             )
         }
         .expect("mmap");
-        SharedWord { ptr: p.cast(), name: name.to_owned(), owner: create }
+        SharedRegion { ptr: p.cast(), len, name: name.to_owned(), owner: create }
     }
+    /// Creates a zeroed region of at least `len` bytes.
+    pub fn create(name: &str, len: usize) -> Self {
+        Self::map(name, len, true)
+    }
+    /// Maps an existing region of at least `len` bytes.
+    pub fn open(name: &str, len: usize) -> Self {
+        Self::map(name, len, false)
+    }
+    /// The start of the region (page-aligned, `len` bytes).
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for SharedRegion {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping of `len` bytes; nothing borrowed from it
+        // outlives `self`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+        if self.owner {
+            let _ = rustix::shm::unlink(self.name.as_str());
+        }
+    }
+}
+
+/// One `AtomicU64` on its own page of named shared memory.
+pub struct SharedWord(SharedRegion);
+
+impl SharedWord {
     /// Creates the word (zero).
     pub fn create(name: &str) -> Self {
-        Self::map(name, true)
+        SharedWord(SharedRegion::create(name, 4096))
     }
     /// Maps an existing word.
     pub fn open(name: &str) -> Self {
-        Self::map(name, false)
+        SharedWord(SharedRegion::open(name, 4096))
     }
     /// The word.
     pub fn get(&self) -> &AtomicU64 {
         // SAFETY: page-aligned mapping that lives as long as `self`; an
         // `AtomicU64` accepts any bytes.
-        unsafe { &*self.ptr }
-    }
-}
-
-impl Drop for SharedWord {
-    fn drop(&mut self) {
-        if self.owner {
-            let _ = rustix::shm::unlink(self.name.as_str());
-        }
+        unsafe { &*self.0.ptr().cast::<AtomicU64>() }
     }
 }
 
