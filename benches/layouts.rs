@@ -26,6 +26,9 @@
 //! contender in turn, with the same iteration count; medians are printed
 //! with their ratio to the floor of the same run.
 //!
+//! Every poll loop pauses (`spin_loop`) between reads, as ringshm's
+//! `WaitStrategy::Spin` and the canary do.
+//!
 //! `cargo bench --bench layouts` (`RINGSHM_BENCH_ROUNDS=N` sets the rounds).
 
 mod harness;
@@ -113,6 +116,7 @@ impl<const W: usize> End<W> {
         while self.own - self.cached == CAP {
             // Acquire: pairs with the reader's Release store of `head`.
             self.cached = self.head().load(Ordering::Acquire);
+            std::hint::spin_loop();
         }
         let (s, p) = self.slot(self.own);
         for (k, v) in m.iter().enumerate() {
@@ -145,6 +149,9 @@ impl<const W: usize> End<W> {
                 }
                 // Acquire: pairs with the writer's Release store of `tail`.
                 self.cached = self.tail().load(Ordering::Acquire);
+                if self.own == self.cached {
+                    std::hint::spin_loop();
+                }
             }
         }
         let m = std::array::from_fn(|k| self.word(p + 8 * k).load(Ordering::Relaxed));
