@@ -233,13 +233,8 @@ fn main() {
     for bytes in [8usize, 64] {
         let mut ks = contenders(bytes);
         let n = ks.iter_mut().map(|k| k.calibrate(Duration::from_millis(30))).min().unwrap();
-        let mut samples = vec![Vec::new(); ks.len()];
-        for _ in 0..rounds {
-            for (i, k) in ks.iter_mut().enumerate() {
-                samples[i].push(k.run(n).as_nanos() as f64 / n as f64);
-            }
-        }
-        let ns: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
+        let iters = vec![n; ks.len()];
+        let ns = harness::interleave(&mut ks, &iters, rounds, |_| {});
         for (k, t) in ks.iter().zip(&ns) {
             println!("| {bytes} B | {} | {t:.0} ns | {:.2} |", k.name, t / ns[0]);
         }

@@ -34,7 +34,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use harness::{by_size, Contender, Proc, Thread, SIZES};
+use harness::{by_size, Contender, Proc, SIZES};
 use iceoryx2::prelude::*;
 use ipc_channel::ipc::{bytes_channel, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
 use ringshm::Queue;
@@ -171,18 +171,11 @@ fn queue_1p1c() -> Contender {
 
 fn crossbeam_1p1c() -> Contender {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-    let side = Thread::spawn(move |n| {
-        for i in 0..n {
-            tx.send(i).unwrap();
-        }
-    });
-    Contender::new("crossbeam-channel bounded send/recv (2 threads)", side, move |n| {
-        let mut sum = 0u64;
-        for _ in 0..n {
-            sum = sum.wrapping_add(rx.recv().unwrap());
-        }
-        black_box(sum);
-    })
+    harness::thread_stream(
+        "crossbeam-channel bounded send/recv (2 threads)",
+        move |i| tx.send(i).unwrap(),
+        move || rx.recv().unwrap(),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -336,17 +329,12 @@ fn summary(canary: &mut Contender) {
         for (mode, mut ks) in [("round trip", rtt_contenders(size)), ("stream", stream_contenders(size))] {
             // The same n for all: about 40 ms for the slowest contender.
             let n = ks.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap().max(200);
-            let mut samples = vec![Vec::new(); ks.len()];
             let mut block_canary = Vec::new();
-            for _ in 0..rounds {
-                block_canary.push(harness::canary_ns(canary, 20_000));
-                for (i, k) in ks.iter_mut().enumerate() {
-                    samples[i].push(k.run(n).as_nanos() as f64 / n as f64);
-                }
-            }
+            let iters = vec![n; ks.len()];
+            let ns =
+                harness::interleave(&mut ks, &iters, rounds, |_| block_canary.push(harness::canary_ns(canary, 20_000)));
             let floor = harness::median(&mut block_canary);
             canaries.push(floor);
-            let ns: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
             for (k, t) in ks.iter().zip(&ns) {
                 let fig = if mode == "round trip" {
                     format!("{t:.0} ns")
@@ -365,13 +353,7 @@ fn summary(canary: &mut Contender) {
     }
     let mut q = [queue_1p1c(), crossbeam_1p1c()];
     let n = q.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap();
-    let mut samples = vec![Vec::new(); q.len()];
-    for _ in 0..rounds {
-        for (i, k) in q.iter_mut().enumerate() {
-            samples[i].push(k.run(n).as_nanos() as f64 / n as f64);
-        }
-    }
-    let ns: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
+    let ns = harness::interleave(&mut q, &[n, n], rounds, |_| {});
     for (k, t) in q.iter().zip(&ns) {
         println!(
             "| Queue<u64> 1 producer 1 consumer (n = {n}) | {} | {:.1} M/s | | {:.2} |",
@@ -385,12 +367,7 @@ fn summary(canary: &mut Contender) {
 }
 
 fn main() {
-    if harness::peer_main(peer) {
-        return;
-    }
-    harness::pin(harness::LOCAL_CPU);
-    let mut canary = harness::canary();
-    canary.calibrate(Duration::from_millis(10));
+    let Some(mut canary) = harness::bench_main(peer) else { return };
     if std::env::var("RINGSHM_BENCH_ONLY_SUMMARY").as_deref() == Ok("1") {
         summary(&mut canary);
         return;

@@ -195,40 +195,24 @@ fn rtrb_stream(batch: usize) -> Contender {
 fn array_queue_stream() -> Contender {
     let q = Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAP));
     let qp = q.clone();
-    let side = Thread::spawn(move |n| {
-        let mut sent = 0u64;
-        while sent < n {
-            if qp.push(sent).is_ok() {
-                sent += 1;
-            }
-        }
-    });
-    Contender::new("crossbeam ArrayQueue push/pop (2 threads)", side, move |n| {
-        let (mut got, mut sum) = (0u64, 0u64);
-        while got < n {
+    harness::thread_stream(
+        "crossbeam ArrayQueue push/pop (2 threads)",
+        move |i| while qp.push(i).is_err() {},
+        move || loop {
             if let Some(v) = q.pop() {
-                sum = sum.wrapping_add(v);
-                got += 1;
+                return v;
             }
-        }
-        black_box(sum);
-    })
+        },
+    )
 }
 
 fn sync_channel_stream() -> Contender {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAP);
-    let side = Thread::spawn(move |n| {
-        for i in 0..n {
-            tx.send(i).unwrap();
-        }
-    });
-    Contender::new("std sync_channel send/recv (2 threads)", side, move |n| {
-        let mut sum = 0u64;
-        for _ in 0..n {
-            sum = sum.wrapping_add(rx.recv().unwrap());
-        }
-        black_box(sum);
-    })
+    harness::thread_stream(
+        "std sync_channel send/recv (2 threads)",
+        move |i| tx.send(i).unwrap(),
+        move || rx.recv().unwrap(),
+    )
 }
 
 /// The textbook minimal SPSC ring with cached opposite indices: what a
@@ -341,14 +325,7 @@ fn summary(canary: &mut Contender) {
     let mut canaries = Vec::new();
     for (title, mut ks) in blocks {
         let iters: Vec<u64> = ks.iter_mut().map(|k| k.calibrate(target)).collect();
-        let mut samples = vec![Vec::new(); ks.len()];
-        for _ in 0..rounds {
-            canaries.push(harness::canary_ns(canary, 20_000));
-            for (i, k) in ks.iter_mut().enumerate() {
-                samples[i].push(k.run(iters[i]).as_nanos() as f64 / iters[i] as f64);
-            }
-        }
-        let ns: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
+        let ns = harness::interleave(&mut ks, &iters, rounds, |_| canaries.push(harness::canary_ns(canary, 20_000)));
         for (k, t) in ks.iter().zip(&ns) {
             let fig =
                 if title.starts_with("round") { format!("{t:.0} ns") } else { format!("{:.0} M items/s", 1e3 / t) };
@@ -361,12 +338,7 @@ fn summary(canary: &mut Contender) {
 }
 
 fn main() {
-    if harness::peer_main(peer) {
-        return;
-    }
-    harness::pin(harness::LOCAL_CPU);
-    let mut canary = harness::canary();
-    canary.calibrate(Duration::from_millis(10));
+    let Some(mut canary) = harness::bench_main(peer) else { return };
     if std::env::var("RINGSHM_BENCH_ONLY_SUMMARY").as_deref() == Ok("1") {
         summary(&mut canary);
         return;

@@ -124,12 +124,7 @@ fn canary_line(canary: &mut Contender, what: &str) {
 }
 
 fn main() {
-    if harness::peer_main(peer) {
-        return;
-    }
-    harness::pin(harness::LOCAL_CPU);
-    let mut canary = harness::canary();
-    canary.calibrate(Duration::from_millis(10));
+    let Some(mut canary) = harness::bench_main(peer) else { return };
     let mut c = Criterion::default().warm_up_time(Duration::from_secs(1)).configure_from_args();
     canary_line(&mut canary, "locks");
     bench_locks(&mut c);

@@ -267,6 +267,50 @@ impl Contender {
     }
 }
 
+/// Measures every contender in turn, `rounds` times (`iters[i]`
+/// operations for contender `i`), calling `each_round(r)` before round `r`;
+/// returns each contender's median nanoseconds per operation.
+pub fn interleave(ks: &mut [Contender], iters: &[u64], rounds: usize, mut each_round: impl FnMut(usize)) -> Vec<f64> {
+    let mut samples = vec![Vec::new(); ks.len()];
+    for r in 0..rounds {
+        each_round(r);
+        for (i, k) in ks.iter_mut().enumerate() {
+            samples[i].push(k.run(iters[i]).as_nanos() as f64 / iters[i] as f64);
+        }
+    }
+    samples.iter_mut().map(|s| median(s)).collect()
+}
+
+/// A stream between two threads: the peer thread calls `send(i)` for
+/// `i in 0..n`, the timed side calls `recv()` `n` times.
+pub fn thread_stream(
+    name: &str,
+    mut send: impl FnMut(u64) + Send + 'static,
+    mut recv: impl FnMut() -> u64 + 'static,
+) -> Contender {
+    let side = Thread::spawn(move |n| (0..n).for_each(&mut send));
+    Contender::new(name, side, move |n| {
+        let mut sum = 0u64;
+        for _ in 0..n {
+            sum = sum.wrapping_add(recv());
+        }
+        std::hint::black_box(sum);
+    })
+}
+
+/// The start of every bench's `main`: in a re-executed peer, runs its role
+/// (see [`peer_main`]) and returns `None`; otherwise pins this thread to
+/// [`LOCAL_CPU`] and returns a warmed-up canary.
+pub fn bench_main(extra: impl FnOnce(&str, &[String]) -> bool) -> Option<Contender> {
+    if peer_main(extra) {
+        return None;
+    }
+    pin(LOCAL_CPU);
+    let mut c = canary();
+    c.calibrate(Duration::from_millis(10));
+    Some(c)
+}
+
 /// Median of `v` (sorted in place).
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -79,14 +79,9 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
             iters.push(c.calibrate(target));
             done += 1;
         }
-        let mut samples = vec![Vec::new(); cs.len()];
-        for r in 0..rounds {
-            progress(done, total, &format!("{} round {}/{rounds}", human_bytes(size), r + 1));
-            for (i, c) in cs.iter_mut().enumerate() {
-                samples[i].push(c.run(iters[i]).as_nanos() as f64 / iters[i] as f64);
-            }
-        }
-        let meds: Vec<f64> = samples.iter_mut().map(|s| harness::median(s)).collect();
+        let meds = harness::interleave(&mut cs, &iters, rounds, |r| {
+            progress(done, total, &format!("{} round {}/{rounds}", human_bytes(size), r + 1))
+        });
         for (i, (mode, t)) in what.iter().enumerate().skip(1) {
             rows.push(Row { mode, transport: t, bytes: size, ns: meds[i], floor_ns: meds[0] });
         }
