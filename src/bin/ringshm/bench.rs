@@ -55,7 +55,7 @@ pub fn run(args: &[String]) -> Result<(), Failure> {
     }
     harness::set_peer_prefix(&["bench"]);
     harness::pin(harness::LOCAL_CPU);
-    let (rounds, target) = if quick { (3, Duration::from_millis(6)) } else { (5, Duration::from_millis(30)) };
+    let (rounds, target) = if quick { (3, Duration::from_millis(6)) } else { (7, Duration::from_millis(30)) };
     let started = Instant::now();
     let mut rows = Vec::new();
     let total = SIZES.len() * (1 + MODES.len() * TRANSPORTS.len());
