@@ -45,6 +45,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ringshm::spsc::{Consumer, Producer, Ring};
 use ringshm::{Options, Pipe, Queue, WaitStrategy};
 
 /// Environment variable that gives a re-executed peer its role.
@@ -503,34 +504,84 @@ pub fn stream(transport: &str, size: usize) -> Contender {
     }
 }
 
+/// Messages from this size on go through `spsc::Ring` with
+/// `write_chunk`/`read_chunk`, copied in place; smaller ones with
+/// `push`/`pop` (by value: a large array would be copied through the stack
+/// twice more).
+pub const SPSC_CHUNKS_FROM: usize = 4096;
+
+/// Copies `m` into the next slot, spinning while the ring is full.
+fn spsc_send<const N: usize>(tx: &mut Producer<[u8; N]>, m: &[u8; N]) {
+    if N < SPSC_CHUNKS_FROM {
+        return tx.push(*m).expect("spsc peer gone");
+    }
+    loop {
+        match tx.write_chunk(1) {
+            Ok(mut w) => {
+                w.as_mut_slices().0[0].copy_from_slice(m);
+                return w.commit_all();
+            }
+            Err(ringshm::ChunkError::TooFewSlots(_)) => std::hint::spin_loop(),
+            Err(e) => panic!("spsc: {e}"),
+        }
+    }
+}
+
+/// Copies the next message into `out`, spinning while the ring is empty.
+fn spsc_recv<const N: usize>(rx: &mut Consumer<[u8; N]>, out: &mut [u8; N]) {
+    if N < SPSC_CHUNKS_FROM {
+        *out = rx.pop().expect("spsc peer gone");
+        return;
+    }
+    loop {
+        match rx.read_chunk(1) {
+            Ok(r) => {
+                out.copy_from_slice(&r.as_slices().0[0]);
+                return r.commit_all();
+            }
+            Err(ringshm::ChunkError::TooFewSlots(_)) => std::hint::spin_loop(),
+            Err(e) => panic!("spsc: {e}"),
+        }
+    }
+}
+
+/// A boxed, pre-faulted `N`-byte message.
+fn boxed<const N: usize>() -> Box<[u8; N]> {
+    filled(N).into_boxed_slice().try_into().unwrap()
+}
+
 fn spsc_rtt<const N: usize>() -> Contender {
     let (a, b) = (unique("rt-a"), unique("rt-b"));
-    let ping = ringshm::spsc::Ring::<[u8; N]>::create_with(&a, 4, &spin()).unwrap();
-    let pong = ringshm::spsc::Ring::<[u8; N]>::create_with(&b, 4, &spin()).unwrap();
+    let ping = Ring::<[u8; N]>::create_with(&a, 4, &spin()).unwrap();
+    let pong = Ring::<[u8; N]>::create_with(&b, 4, &spin()).unwrap();
     let mut tx = ping.producer().unwrap();
     let mut rx = pong.consumer().unwrap();
     let side = Proc::spawn("spsc-echo", &[a, b, N.to_string()]);
     let keep = (ping, pong);
+    let (mut out, mut buf) = (boxed::<N>(), boxed::<N>());
     Contender::new("spsc::Ring", side, move |n| {
         std::hint::black_box(&keep); // keep the rings (and names) alive
         for i in 0..n {
-            tx.push(msg::<N>(i)).unwrap();
-            let r = rx.pop().unwrap();
-            assert_eq!(r[0], i as u8);
+            out[0] = i as u8;
+            spsc_send(&mut tx, &out);
+            spsc_recv(&mut rx, &mut buf);
+            assert_eq!(buf[0], i as u8);
         }
     })
 }
 
 fn spsc_stream<const N: usize>() -> Contender {
     let a = unique("st");
-    let ring = ringshm::spsc::Ring::<[u8; N]>::create_with(&a, stream_capacity(N), &spin()).unwrap();
+    let ring = Ring::<[u8; N]>::create_with(&a, stream_capacity(N), &spin()).unwrap();
     let mut rx = ring.consumer().unwrap();
     let side = Proc::spawn("spsc-produce", &[a, N.to_string()]);
+    let mut buf = boxed::<N>();
     Contender::new("spsc::Ring", side, move |n| {
         std::hint::black_box(&ring);
         let mut sum = 0u8;
         for _ in 0..n {
-            sum = sum.wrapping_add(rx.pop().unwrap()[0]);
+            spsc_recv(&mut rx, &mut buf);
+            sum = sum.wrapping_add(buf[0]);
         }
         std::hint::black_box(sum);
     })
@@ -889,20 +940,24 @@ pub fn peer_main(extra: impl FnOnce(&str, &[String]) -> bool) -> bool {
 }
 
 fn spsc_echo<const N: usize>(args: &[String]) {
-    let mut rx = ringshm::spsc::Ring::<[u8; N]>::open_with(&args[0], &spin()).unwrap().consumer().unwrap();
-    let mut tx = ringshm::spsc::Ring::<[u8; N]>::open_with(&args[1], &spin()).unwrap().producer().unwrap();
+    let mut rx = Ring::<[u8; N]>::open_with(&args[0], &spin()).unwrap().consumer().unwrap();
+    let mut tx = Ring::<[u8; N]>::open_with(&args[1], &spin()).unwrap().producer().unwrap();
+    let mut buf = boxed::<N>();
     serve(|n| {
         for _ in 0..n {
-            tx.push(rx.pop().unwrap()).unwrap();
+            spsc_recv(&mut rx, &mut buf);
+            spsc_send(&mut tx, &buf);
         }
     });
 }
 
 fn spsc_produce<const N: usize>(args: &[String]) {
-    let mut tx = ringshm::spsc::Ring::<[u8; N]>::open_with(&args[0], &spin()).unwrap().producer().unwrap();
+    let mut tx = Ring::<[u8; N]>::open_with(&args[0], &spin()).unwrap().producer().unwrap();
+    let mut out = boxed::<N>();
     serve(|n| {
         for i in 0..n {
-            tx.push(msg::<N>(i)).unwrap();
+            out[0] = i as u8;
+            spsc_send(&mut tx, &out);
         }
     });
 }
