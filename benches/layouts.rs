@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use harness::{Contender, Proc, SharedRegion};
+use ringshm::spsc::Ring;
 
 /// Slots per ring (a power of two).
 const CAP: u64 = 64;
@@ -197,7 +198,54 @@ fn echo<const W: usize>(args: &[String]) {
     });
 }
 
+/// `spsc::Ring` round trip with `try_push`/`try_pop` retried in a loop
+/// (no wait loop: what the blocking calls' waiting costs).
+fn spsc_try<const N: usize>() -> Contender {
+    let (a, b) = (harness::unique("try-a"), harness::unique("try-b"));
+    let opts = ringshm::Options::new().wait(ringshm::WaitStrategy::Spin);
+    let ping = Ring::<[u8; N]>::create_with(&a, 4, &opts).unwrap();
+    let pong = Ring::<[u8; N]>::create_with(&b, 4, &opts).unwrap();
+    let (mut tx, mut rx) = (ping.producer().unwrap(), pong.consumer().unwrap());
+    let side = Proc::spawn("try-echo", &[a, b, N.to_string()]);
+    Contender::new("spsc::Ring, try_push/try_pop loops", side, move |n| {
+        std::hint::black_box((&ping, &pong));
+        for i in 0..n {
+            let mut m = [0u8; N];
+            m[0] = i as u8;
+            while tx.try_push(m).is_err() {}
+            let r = loop {
+                if let Ok(r) = rx.try_pop() {
+                    break r;
+                }
+            };
+            assert_eq!(r[0], i as u8);
+        }
+    })
+}
+
+fn try_echo<const N: usize>(args: &[String]) {
+    let mut rx = Ring::<[u8; N]>::open(&args[0]).unwrap().consumer().unwrap();
+    let mut tx = Ring::<[u8; N]>::open(&args[1]).unwrap().producer().unwrap();
+    harness::serve(|n| {
+        for _ in 0..n {
+            let m = loop {
+                if let Ok(m) = rx.try_pop() {
+                    break m;
+                }
+            };
+            while tx.try_push(m).is_err() {}
+        }
+    });
+}
+
 fn peer(role: &str, args: &[String]) -> bool {
+    if role == "try-echo" {
+        match args[2].as_str() {
+            "8" => try_echo::<8>(args),
+            _ => try_echo::<64>(args),
+        }
+        return true;
+    }
     if role != "layout-echo" {
         return false;
     }
@@ -210,7 +258,12 @@ fn peer(role: &str, args: &[String]) -> bool {
 }
 
 fn contenders(bytes: usize) -> Vec<Contender> {
-    let mut v = vec![harness::canary(), harness::round_trip("spsc::Ring", bytes), harness::round_trip("Pipe", bytes)];
+    let mut v = vec![
+        harness::canary(),
+        harness::round_trip("spsc::Ring", bytes),
+        if bytes == 8 { spsc_try::<8>() } else { spsc_try::<64>() },
+        harness::round_trip("Pipe", bytes),
+    ];
     for l in [Layout::Index, Layout::IndexPrefetch, Layout::Seq, Layout::SeqEager] {
         v.push(if bytes == 8 { prototype::<1>(l) } else { prototype::<8>(l) });
     }
