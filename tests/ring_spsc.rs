@@ -239,11 +239,11 @@ fn peek_len_and_iterators_across_processes() {
         assert_eq!(role, "producer");
         let ring = Ring::<u64>::open(&common::args()[0]).unwrap();
         let mut tx = ring.producer().unwrap();
-        // First three, then wait until the parent has seen them.
+        // First three, then wait until the parent has seen them and says go
+        // (it checks `is_empty` after its drain, so we must not push yet).
+        let go = ringshm::Event::open(&format!("{}-go", common::args()[0])).unwrap();
         tx.push_slice(&[0, 1, 2]);
-        while !tx.is_empty() {
-            std::thread::yield_now();
-        }
+        assert!(go.wait_timeout(Duration::from_secs(60)), "the parent says go");
         for i in 3..M {
             tx.push(i).unwrap();
         }
@@ -252,6 +252,7 @@ fn peek_len_and_iterators_across_processes() {
     let _wd = common::watchdog(120);
     let name = common::unique("peek");
     let ring = Ring::<u64>::create(&name, 64).unwrap();
+    let go = ringshm::Event::create(&format!("{name}-go")).unwrap();
     let mut rx = ring.consumer().unwrap();
     let child = common::spawn("peek_len_and_iterators_across_processes", "producer", &[&name]);
     assert!(common::eventually(60, || rx.len() == 3), "the child's three items arrive");
@@ -260,6 +261,7 @@ fn peek_len_and_iterators_across_processes() {
     assert_eq!(rx.peek(), Ok(&0), "peek does not take");
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
     assert!(rx.is_empty());
+    go.set();
     let mut want = 3;
     for v in rx {
         assert_eq!(v, want);
