@@ -17,6 +17,10 @@
 //!   flow control.
 //! - `seq, eager head`: `seq` with `head` published after every item.
 //!
+//! Beside them: the floor over *two* lines (a ping-pong with one word each
+//! way, as any pair of rings has), and `spsc::Ring` driven by
+//! `try_push`/`try_pop` loops instead of the blocking calls.
+//!
 //! # Method (the harness in `benches/harness/mod.rs`)
 //!
 //! Peers are this binary re-executed with a role, parked between samples,
@@ -198,6 +202,34 @@ fn echo<const W: usize>(args: &[String]) {
     });
 }
 
+/// The floor over two lines: a ping-pong where each direction has its own
+/// cache line (one word each), as two rings have. If it costs about twice
+/// the one-line canary, no pair of rings can beat that.
+fn two_line_floor() -> Contender {
+    let name = harness::unique("two-line");
+    let region = SharedRegion::create(&name, 4096);
+    let side = Proc::spawn("two-line-echo", &[name]);
+    let mut i = 0u64;
+    Contender::new("two-line atomic ping-pong (one word each way)", side, move |n| {
+        let (x, y) = words(&region);
+        for _ in 0..n {
+            i += 1;
+            // Release/Acquire: pair with the echo's Acquire load of `x` / Release store of `y`.
+            x.store(i, Ordering::Release);
+            while y.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+        }
+    })
+}
+
+/// The two words of [`two_line_floor`], 128 bytes apart.
+fn words(r: &SharedRegion) -> (&AtomicU64, &AtomicU64) {
+    // SAFETY: offsets 0 and 128 of a live page-aligned mapping of at least
+    // 4096 bytes; any bytes are valid `AtomicU64`s.
+    unsafe { (&*r.ptr().cast::<AtomicU64>(), &*r.ptr().add(128).cast::<AtomicU64>()) }
+}
+
 /// `spsc::Ring` round trip with `try_push`/`try_pop` retried in a loop
 /// (no wait loop: what the blocking calls' waiting costs).
 fn spsc_try<const N: usize>() -> Contender {
@@ -239,6 +271,22 @@ fn try_echo<const N: usize>(args: &[String]) {
 }
 
 fn peer(role: &str, args: &[String]) -> bool {
+    if role == "two-line-echo" {
+        let region = SharedRegion::open(&args[0], 4096);
+        let (x, y) = words(&region);
+        let mut i = 0u64;
+        harness::serve(|n| {
+            for _ in 0..n {
+                i += 1;
+                // Acquire/Release: pair with the timed side's Release store of `x` / Acquire load of `y`.
+                while x.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                y.store(i, Ordering::Release);
+            }
+        });
+        return true;
+    }
     if role == "try-echo" {
         match args[2].as_str() {
             "8" => try_echo::<8>(args),
@@ -260,6 +308,7 @@ fn peer(role: &str, args: &[String]) -> bool {
 fn contenders(bytes: usize) -> Vec<Contender> {
     let mut v = vec![
         harness::canary(),
+        two_line_floor(),
         harness::round_trip("spsc::Ring", bytes),
         if bytes == 8 { spsc_try::<8>() } else { spsc_try::<64>() },
         harness::round_trip("Pipe", bytes),
