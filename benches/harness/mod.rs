@@ -12,9 +12,10 @@
 //!    *parked*: blocked in `read(2)` on its control pipe (processes) or in a
 //!    channel receive (threads), so it never spins while another contender
 //!    is being measured.
-//! 2. **Pre-faulted memory.** Every buffer is written at creation, and every
-//!    contender runs a warm-up (which wraps its ring at least once) before
-//!    its first timed sample.
+//! 2. **Pre-faulted memory.** Every buffer is written at creation, raw
+//!    regions are mapped with `MAP_POPULATE`, and every contender runs a
+//!    warm-up ([`Contender::calibrate`], which wraps its ring) before its
+//!    first timed sample.
 //! 3. **The same start state.** A sample tells the parked side "do `n`
 //!    operations" ([`Side::start`]), times the local side's `n` operations,
 //!    then waits for the other side's acknowledgement ([`Side::finish`]).
@@ -25,10 +26,11 @@
 //! 5. **Pinned to different CPUs.** The timing side runs on CPU 0, the peer
 //!    (process or thread) on CPU 1 (`sched_setaffinity`).
 //! 6. **A canary before every contender.** A bare atomic ping-pong on one
-//!    cache line between two processes ([`Canary`]) is timed and printed
+//!    cache line between two processes ([`canary`]) is timed and printed
 //!    before each contender: it tells which state the host was in (on the
-//!    reference 2-vCPU VM about 45 ns in its fast state, about 400 ns in its
-//!    slow one). Ratios are only compared within one run.
+//!    reference 2-vCPU VMs about 45 ns (AMD) to 120 ns (Intel) in their fast
+//!    state, about 400 ns in their slow one; [`host_state`]). Ratios are
+//!    only compared within one run.
 //!
 //! Why this matters: an earlier version of `benches/rings.rs` created all
 //! contenders of a group up front, and the ringshm producer *process* kept
