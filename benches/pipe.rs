@@ -327,8 +327,9 @@ fn summary(canary: &mut Contender) {
     let mut canaries = Vec::new();
     for size in SIZES {
         for (mode, mut ks) in [("round trip", rtt_contenders(size)), ("stream", stream_contenders(size))] {
-            // The same n for all: about 40 ms for the slowest contender.
-            let n = ks.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap().max(200);
+            // The same n for all: about 40 ms for the slowest contender, but at
+            // least 2000, so that the fastest one's sample is not a few µs.
+            let n = ks.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap().max(2000);
             let mut block_canary = Vec::new();
             let iters = vec![n; ks.len()];
             let ns =
