@@ -105,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         legend.push((name.to_string(), color.stroke_width(2)));
     }
     chart.draw_series(DashedLineSeries::new(log2(floor), 6, 4, BLACK.stroke_width(1)))?;
-    legend.push(("floor (dashed): atomic ping-pong".into(), BLACK.stroke_width(1)));
+    legend.push(("floor (dashed)".into(), BLACK.stroke_width(1)));
     for (i, (name, style)) in legend.into_iter().enumerate() {
         let y = 60 + 24 * i as i32;
         right.draw(&PathElement::new([(4, y), (28, y)], style))?;
