@@ -1,361 +1,392 @@
-//! Pipe and Queue across processes against the kernel's IPC and
-//! crossbeam-channel. Children are this binary re-executed with a role.
+//! Message transports between two processes: ringshm's `spsc::Ring` and
+//! `Pipe` beside iceoryx2 (publish-subscribe), ipc-channel, a Unix pipe, a
+//! socketpair and a POSIX message queue, for 8 B, 64 B, 4 KiB and 64 KiB
+//! messages; and the blocking `Queue` against crossbeam-channel.
 //!
-//! `cargo bench --bench pipe -- --warm-up-time 1 --measurement-time 2`
+//! # Method (the harness in `benches/harness/mod.rs`)
+//!
+//! The other side of every contender is this binary re-executed with a
+//! role, started before timing, parked between samples (blocked on its
+//! control pipe), pinned to CPU 1 while the timed side runs on CPU 0.
+//! Memory is pre-faulted by a warm-up. Round trips: `n` times send one
+//! message and wait for its echo. Streams: the peer sends `n` messages, the
+//! timed side receives `n`. Every side copies the message in and out
+//! (ringshm and iceoryx2 included: iceoryx2 samples are filled with
+//! `write_from_slice` and read by copying the payload out), and polls as its
+//! own benchmarks do: ringshm with `WaitStrategy::Spin`, iceoryx2 by
+//! busy-polling `receive()` (as in iceoryx2's `benchmarks/publish-subscribe`),
+//! ipc-channel and the kernel transports by blocking. Before each contender
+//! the canary (a bare atomic ping-pong between two processes, the floor of
+//! any round trip) is timed and printed: about 45 ns in the reference
+//! host's fast state, about 400 ns in its slow state.
+//!
+//! After the criterion groups, an interleaved summary measures every
+//! contender of one message size in turn, round after round, with the same
+//! iteration count for all of them, and prints medians and ratios within
+//! the run (`RINGSHM_BENCH_SUMMARY=0` skips it, `RINGSHM_BENCH_ONLY_SUMMARY=1`
+//! runs only it, `RINGSHM_BENCH_ROUNDS=N` sets its rounds).
+//!
+//! `cargo bench --bench pipe`
+
+mod harness;
 
 use std::hint::black_box;
-use std::os::fd::RawFd;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ringshm::{Options, Pipe, Queue, WaitStrategy};
+use harness::{by_size, Contender, Proc, SIZES};
+use iceoryx2::prelude::*;
+use ipc_channel::ipc::{bytes_channel, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
+use ringshm::Queue;
 
-const ROLE: &str = "RINGSHM_BENCH_ROLE";
-const MSG: usize = 64;
-const END: u64 = u64::MAX;
+// ---------------------------------------------------------------------------
+// iceoryx2: publish-subscribe, one service each way.
 
-/// A child process killed when dropped.
-struct Peer(Child);
+/// Opens or creates the publish-subscribe service `name`, configured for
+/// round trips (a buffer of one, as iceoryx2's own benchmark) or streams.
+type Ice = iceoryx2::service::ipc::Service;
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(role: &str, args: &[String]) -> Peer {
-    Peer(Command::new(std::env::current_exe().unwrap()).env(ROLE, role).args(args).spawn().unwrap())
-}
-
-fn name(tag: &str) -> String {
-    format!("rshm-bench-{tag}-{}", std::process::id())
-}
-
-fn wait_strategy(s: &str) -> WaitStrategy {
-    if s == "spin" {
-        WaitStrategy::Spin
+fn ice_service(
+    node: &Node<Ice>,
+    name: &str,
+    stream: bool,
+) -> iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ice, [u8], ()> {
+    let b = node
+        .service_builder(&ServiceName::new(name).unwrap())
+        .publish_subscribe::<[u8]>()
+        .max_publishers(1)
+        .max_subscribers(1)
+        .history_size(0);
+    let b = if stream {
+        b.subscriber_max_buffer_size(harness::stream_capacity(8).min(256)).enable_safe_overflow(false)
     } else {
-        WaitStrategy::Adaptive
-    }
+        b.subscriber_max_buffer_size(1).enable_safe_overflow(true)
+    };
+    b.open_or_create().expect("iceoryx2 service")
 }
 
-fn read_exact(fd: RawFd, buf: &mut [u8]) -> bool {
-    let mut got = 0;
-    while got < buf.len() {
-        // SAFETY: `buf[got..]` is valid for writes of its length.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        if n <= 0 {
-            return false;
+fn ice_node() -> Node<Ice> {
+    set_log_level(LogLevel::Error);
+    NodeBuilder::new().create::<Ice>().expect("iceoryx2 node")
+}
+
+fn ice_rtt(size: usize) -> Contender {
+    let (a, b) = (harness::unique("ice-a2b"), harness::unique("ice-b2a"));
+    let node = ice_node();
+    let (sa, sb) = (ice_service(&node, &a, false), ice_service(&node, &b, false));
+    let publisher = sa.publisher_builder().initial_max_slice_len(size).create().unwrap();
+    let subscriber = sb.subscriber_builder().create().unwrap();
+    let side = Proc::spawn("ice-echo", &[a, b, size.to_string()]).wait_ready();
+    let out = harness::filled(size);
+    let mut buf = harness::filled(size);
+    Contender::new("iceoryx2 publish-subscribe", side, move |n| {
+        black_box((&node, &sa, &sb));
+        for _ in 0..n {
+            publisher.loan_slice_uninit(size).unwrap().write_from_slice(&out).send().unwrap();
+            loop {
+                if let Some(s) = subscriber.receive().unwrap() {
+                    buf.copy_from_slice(s.payload());
+                    break;
+                }
+            }
         }
-        got += n as usize;
+    })
+}
+
+fn ice_stream(size: usize) -> Contender {
+    let a = harness::unique("ice-st");
+    let node = ice_node();
+    let sa = ice_service(&node, &a, true);
+    let subscriber = sa.subscriber_builder().create().unwrap();
+    let side = Proc::spawn("ice-produce", &[a, size.to_string()]).wait_ready();
+    let mut buf = harness::filled(size);
+    Contender::new("iceoryx2 publish-subscribe", side, move |n| {
+        black_box((&node, &sa));
+        let mut got = 0;
+        while got < n {
+            if let Some(s) = subscriber.receive().unwrap() {
+                buf.copy_from_slice(s.payload());
+                got += 1;
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// ipc-channel: a bytes channel each way, set up through a one-shot server.
+
+type Boot = (IpcBytesSender, IpcBytesReceiver);
+
+fn ipc_connect(role: &str, size: usize) -> (Proc, IpcBytesSender, IpcBytesReceiver) {
+    let (server, name) = IpcOneShotServer::<Boot>::new().unwrap();
+    let side = Proc::spawn(role, &[name, size.to_string()]);
+    let (_, (tx, rx)) = server.accept().unwrap();
+    (side, tx, rx)
+}
+
+fn ipc_rtt(size: usize) -> Contender {
+    let (side, tx, rx) = ipc_connect("ipc-echo", size);
+    let out = harness::filled(size);
+    Contender::new("ipc-channel", side, move |n| {
+        for _ in 0..n {
+            tx.send(&out).unwrap();
+            assert_eq!(rx.recv().unwrap().len(), out.len());
+        }
+    })
+}
+
+fn ipc_stream(size: usize) -> Contender {
+    let (side, _tx, rx) = ipc_connect("ipc-produce", size);
+    Contender::new("ipc-channel", side, move |n| {
+        for _ in 0..n {
+            assert_eq!(rx.recv().unwrap().len(), size);
+        }
+    })
+}
+
+/// The child end: creates both channels, sends the parent its halves.
+fn ipc_child(name: &str) -> (IpcBytesSender, IpcBytesReceiver) {
+    let boot = IpcSender::<Boot>::connect(name.to_owned()).unwrap();
+    let (to_child, from_parent) = bytes_channel().unwrap();
+    let (to_parent, from_child) = bytes_channel().unwrap();
+    boot.send((to_child, from_child)).unwrap();
+    (to_parent, from_parent)
+}
+
+// ---------------------------------------------------------------------------
+// The blocking Queue against crossbeam-channel (default wait strategy).
+
+fn queue_1p1c() -> Contender {
+    let name = harness::unique("q1");
+    let q = Queue::<u64>::create(&name, 1024).unwrap();
+    let side = Proc::spawn("queue-u64-produce", &[name]);
+    Contender::new("ringshm Queue<u64> put/get (2 processes)", side, move |n| {
+        let mut sum = 0u64;
+        for _ in 0..n {
+            sum = sum.wrapping_add(q.get().unwrap());
+        }
+        black_box(sum);
+    })
+}
+
+fn crossbeam_1p1c() -> Contender {
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+    harness::thread_stream(
+        "crossbeam-channel bounded send/recv (2 threads)",
+        move |i| tx.send(i).unwrap(),
+        move || rx.recv().unwrap(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Peers.
+
+fn peer(role: &str, args: &[String]) -> bool {
+    let size = || args.last().unwrap().parse::<usize>().unwrap();
+    match role {
+        "ice-echo" => {
+            let node = ice_node();
+            let (sa, sb) = (ice_service(&node, &args[0], false), ice_service(&node, &args[1], false));
+            let subscriber = sa.subscriber_builder().create().unwrap();
+            let publisher = sb.publisher_builder().initial_max_slice_len(size()).create().unwrap();
+            harness::ready();
+            harness::serve(|n| {
+                for _ in 0..n {
+                    let s = loop {
+                        if let Some(s) = subscriber.receive().unwrap() {
+                            break s;
+                        }
+                    };
+                    publisher
+                        .loan_slice_uninit(s.payload().len())
+                        .unwrap()
+                        .write_from_slice(s.payload())
+                        .send()
+                        .unwrap();
+                }
+            });
+        }
+        "ice-produce" => {
+            let node = ice_node();
+            let sa = ice_service(&node, &args[0], true);
+            let publisher = sa
+                .publisher_builder()
+                .initial_max_slice_len(size())
+                .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+                .create()
+                .unwrap();
+            let out = harness::filled(size());
+            harness::ready();
+            harness::serve(|n| {
+                for _ in 0..n {
+                    publisher.loan_slice_uninit(out.len()).unwrap().write_from_slice(&out).send().unwrap();
+                }
+            });
+        }
+        "ipc-echo" => {
+            let (tx, rx) = ipc_child(&args[0]);
+            harness::serve(|n| {
+                for _ in 0..n {
+                    tx.send(&rx.recv().unwrap()).unwrap();
+                }
+            });
+        }
+        "ipc-produce" => {
+            let (tx, _rx) = ipc_child(&args[0]);
+            let out = harness::filled(size());
+            harness::serve(|n| {
+                for _ in 0..n {
+                    tx.send(&out).unwrap();
+                }
+            });
+        }
+        "queue-u64-produce" => {
+            let q = Queue::<u64>::open(&args[0]).unwrap();
+            harness::serve(|n| {
+                for i in 0..n {
+                    q.put(i).unwrap();
+                }
+            });
+        }
+        _ => return false,
     }
     true
 }
 
-fn write_all(fd: RawFd, buf: &[u8]) {
-    let mut put = 0;
-    while put < buf.len() {
-        // SAFETY: `buf[put..]` is valid for reads of its length.
-        let n = unsafe { libc::write(fd, buf[put..].as_ptr().cast(), buf.len() - put) };
-        assert!(n > 0, "write failed");
-        put += n as usize;
-    }
+// ---------------------------------------------------------------------------
+// Groups.
+
+/// Every round-trip contender for `size`-byte messages.
+fn rtt_contenders(size: usize) -> Vec<Contender> {
+    vec![
+        harness::round_trip("spsc::Ring", size),
+        harness::round_trip("Pipe", size),
+        ice_rtt(size),
+        ipc_rtt(size),
+        harness::round_trip("unix pipe", size),
+        harness::round_trip("socketpair", size),
+        harness::round_trip("POSIX mq", size),
+    ]
 }
 
-fn mq_open(name: &str, create: bool) -> libc::mqd_t {
-    let c = std::ffi::CString::new(name).unwrap();
-    // SAFETY: `mq_attr` is plain integers; zero is a valid start.
-    let mut attr: libc::mq_attr = unsafe { core::mem::zeroed() };
-    attr.mq_maxmsg = 8;
-    attr.mq_msgsize = MSG as _;
-    let flags = libc::O_RDWR | if create { libc::O_CREAT } else { 0 };
-    // SAFETY: a valid C string, flags, mode and attribute pointer.
-    let q = unsafe { libc::mq_open(c.as_ptr(), flags, 0o600, &attr as *const libc::mq_attr) };
-    assert!(q >= 0, "mq_open {name}: {}", std::io::Error::last_os_error());
-    q
+/// Every streaming contender for `size`-byte messages.
+fn stream_contenders(size: usize) -> Vec<Contender> {
+    vec![
+        harness::stream("spsc::Ring", size),
+        harness::stream("Pipe", size),
+        ice_stream(size),
+        ipc_stream(size),
+        harness::stream("unix pipe", size),
+        harness::stream("socketpair", size),
+        harness::stream("POSIX mq", size),
+        by_size!(size, memcpy()),
+    ]
 }
 
-/// What a child does.
-fn child(role: &str, args: &[String]) {
-    match role {
-        "pipe-echo" => {
-            let p = Pipe::open_with(&args[0], &Options::new().wait(wait_strategy(&args[1]))).unwrap();
-            let mut buf = [0u8; 1 << 16];
-            while let Ok(n) = p.recv_bytes_into(&mut buf) {
-                if p.send_bytes(&buf[..n]).is_err() {
-                    break;
-                }
-            }
+/// In-process `memcpy` of the same message: what a copy costs.
+fn memcpy<const N: usize>() -> Contender {
+    let src = harness::filled(N);
+    let mut dst = harness::filled(N);
+    Contender::new("memcpy (1 thread)", harness::Alone, move |n| {
+        for _ in 0..n {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
         }
-        "pipe-sink" => {
-            // Receives (copying out) until an empty message, then acknowledges.
-            let p = Pipe::open_with(&args[0], &Options::new().wait(wait_strategy(&args[1]))).unwrap();
-            let mut buf = vec![0u8; 1 << 17];
-            while let Ok(n) = p.recv_bytes_into(&mut buf) {
-                if n == 0 && p.send_bytes(b"k").is_err() {
-                    break;
-                }
-                black_box(&buf[..n]);
-            }
-        }
-        "fd-echo" => {
-            let (rfd, wfd): (RawFd, RawFd) = (args[0].parse().unwrap(), args[1].parse().unwrap());
-            let mut buf = [0u8; MSG];
-            while read_exact(rfd, &mut buf) {
-                write_all(wfd, &buf);
-            }
-        }
-        "mq-echo" => {
-            let (a, b) = (mq_open(&args[0], false), mq_open(&args[1], false));
-            let mut buf = [0u8; MSG];
-            loop {
-                // SAFETY: valid descriptor and buffer of `MSG` bytes.
-                let n = unsafe { libc::mq_receive(a, buf.as_mut_ptr().cast(), MSG, core::ptr::null_mut()) };
-                if n < 0 {
-                    break;
-                }
-                // SAFETY: as above.
-                unsafe { libc::mq_send(b, buf.as_ptr().cast(), n as usize, 0) };
-            }
-        }
-        "queue-consumer" => {
-            let q = Queue::<u64>::open(&args[0]).unwrap();
-            let ack = Queue::<u64>::open(&args[1]).unwrap();
-            let mut buf = [0u64; 256];
-            while let Ok(n) = q.get_many(&mut buf) {
-                for &v in &buf[..n] {
-                    if v == END {
-                        ack.put(0).unwrap();
-                    }
-                }
-            }
-        }
-        "queue-producer" => {
-            let q = Queue::<u64>::open(&args[0]).unwrap();
-            let ctl = Queue::<u64>::open(&args[1]).unwrap();
-            let batch: Vec<u64> = (0..256).collect();
-            while let Ok(n) = ctl.get() {
-                let mut left = n as usize;
-                while left > 0 {
-                    let k = left.min(batch.len());
-                    q.put_many(&batch[..k]).unwrap();
-                    left -= k;
-                }
-                q.put(END).unwrap();
-            }
-        }
-        _ => panic!("unknown role {role}"),
-    }
+    })
 }
 
-fn round_trips(c: &mut Criterion) {
-    let mut g = c.benchmark_group("round_trip_64B");
-    let msg = [7u8; MSG];
-    for strat in ["spin", "adaptive"] {
-        let n = name(&format!("rt-{strat}"));
-        let a = Pipe::create_with(&n, 4096, &Options::new().wait(wait_strategy(strat))).unwrap();
-        let _peer = spawn("pipe-echo", &[n.clone(), strat.into()]);
-        let mut buf = [0u8; MSG];
-        g.bench_function(BenchmarkId::new("ringshm_pipe", strat), |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    a.send_bytes(&msg).unwrap();
-                    a.recv_bytes_into(&mut buf).unwrap();
-                }
-                t.elapsed()
-            })
-        });
+fn group(c: &mut Criterion, canary: &mut Contender, name: &str, bytes: Option<usize>, ks: &mut [Contender]) {
+    let mut g = c.benchmark_group(name);
+    if let Some(b) = bytes {
+        g.throughput(Throughput::Bytes(b as u64));
+    } else {
+        g.throughput(Throughput::Elements(1));
     }
-    {
-        let mut p1 = [0; 2];
-        let mut p2 = [0; 2];
-        // SAFETY: arrays of two fds for pipe(2); inherited by the child (no CLOEXEC).
-        unsafe { assert_eq!(libc::pipe(p1.as_mut_ptr()), 0) };
-        // SAFETY: as above.
-        unsafe { assert_eq!(libc::pipe(p2.as_mut_ptr()), 0) };
-        let _peer = spawn("fd-echo", &[p1[0].to_string(), p2[1].to_string()]);
-        let mut buf = [0u8; MSG];
-        g.bench_function("unix_pipe", |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    write_all(p1[1], &msg);
-                    read_exact(p2[0], &mut buf);
-                }
-                t.elapsed()
-            })
-        });
-        // SAFETY: closing our own descriptors; the child sees EOF.
-        unsafe {
-            for fd in p1.into_iter().chain(p2) {
-                libc::close(fd);
-            }
-        }
-    }
-    {
-        let mut sv = [0; 2];
-        // SAFETY: an array of two fds for socketpair(2).
-        unsafe { assert_eq!(libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()), 0) };
-        let _peer = spawn("fd-echo", &[sv[1].to_string(), sv[1].to_string()]);
-        let mut buf = [0u8; MSG];
-        g.bench_function("unix_socketpair", |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    write_all(sv[0], &msg);
-                    read_exact(sv[0], &mut buf);
-                }
-                t.elapsed()
-            })
-        });
-        // SAFETY: closing our own descriptors.
-        unsafe {
-            for fd in sv {
-                libc::close(fd);
-            }
-        }
-    }
-    {
-        let (na, nb) = (format!("/{}-a", name("mq")), format!("/{}-b", name("mq")));
-        let (qa, qb) = (mq_open(&na, true), mq_open(&nb, true));
-        let _peer = spawn("mq-echo", &[na.clone(), nb.clone()]);
-        let mut buf = [0u8; MSG];
-        g.bench_function("posix_mq", |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    // SAFETY: valid descriptors and buffers of `MSG` bytes.
-                    unsafe {
-                        libc::mq_send(qa, msg.as_ptr().cast(), MSG, 0);
-                        libc::mq_receive(qb, buf.as_mut_ptr().cast(), MSG, core::ptr::null_mut());
-                    }
-                }
-                t.elapsed()
-            })
-        });
-        for n in [na, nb] {
-            let c = std::ffi::CString::new(n).unwrap();
-            // SAFETY: a valid C string.
-            unsafe { libc::mq_unlink(c.as_ptr()) };
-        }
+    for k in ks.iter_mut() {
+        k.calibrate(Duration::from_millis(20)); // warm-up: pre-faults
+        let ns = harness::canary_ns(canary, 20_000);
+        println!("canary before {name}/{}: {ns:.0} ns ({})", k.name, harness::host_state(ns));
+        g.bench_function(BenchmarkId::from_parameter(&k.name), |b| b.iter_custom(|iters| k.run(iters)));
     }
     g.finish();
 }
 
-fn streaming(c: &mut Criterion) {
-    let mut g = c.benchmark_group("stream");
-    for len in [64usize, 64 * 1024] {
-        g.throughput(Throughput::Bytes(len as u64));
-        let n = name(&format!("st-{len}"));
-        let a = Pipe::create_with(&n, 1 << 20, &Options::new().wait(WaitStrategy::Spin)).unwrap();
-        let _peer = spawn("pipe-sink", &[n.clone(), "spin".into()]);
-        let msg = vec![3u8; len];
-        let mut ack = [0u8; 8];
-        g.bench_function(BenchmarkId::new("ringshm_pipe", len), |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    a.send_bytes(&msg).unwrap();
-                }
-                a.send_bytes(b"").unwrap();
-                a.recv_bytes_into(&mut ack).unwrap();
-                t.elapsed()
-            })
-        });
-        let mut dst = vec![0u8; len];
-        g.bench_function(BenchmarkId::new("memcpy", len), |b| {
-            b.iter(|| {
-                dst.copy_from_slice(black_box(&msg));
-                black_box(&dst);
-            })
-        });
+fn human(size: usize) -> String {
+    if size >= 1024 {
+        format!("{}KiB", size / 1024)
+    } else {
+        format!("{size}B")
     }
-    g.finish();
 }
 
-fn queues(c: &mut Criterion) {
-    let mut g = c.benchmark_group("queue_u64");
-    g.throughput(Throughput::Elements(1));
-    for (producers, consumers) in [(1usize, 1usize), (2, 2)] {
-        let label = format!("{producers}p{consumers}c");
-        let (qn, an, cn) = (name(&format!("q-{label}")), name(&format!("qa-{label}")), name(&format!("qc-{label}")));
-        let q = Queue::<u64>::create(&qn, 1024).unwrap();
-        let ack = Queue::<u64>::create(&an, 16).unwrap();
-        let ctl = Queue::<u64>::create(&cn, 16).unwrap();
-        let mut peers: Vec<Peer> = (0..consumers).map(|_| spawn("queue-consumer", &[qn.clone(), an.clone()])).collect();
-        if producers > 1 {
-            peers.extend((0..producers).map(|_| spawn("queue-producer", &[qn.clone(), cn.clone()])));
-        }
-        let batch: Vec<u64> = (0..256).collect();
-        g.bench_function(BenchmarkId::new("ringshm_queue", &label), |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                if producers == 1 {
-                    let mut left = iters as usize;
-                    while left > 0 {
-                        let k = left.min(batch.len());
-                        q.put_many(&batch[..k]).unwrap();
-                        left -= k;
-                    }
-                    q.put(END).unwrap();
-                    ack.get().unwrap();
+fn summary(canary: &mut Contender) {
+    let rounds: usize = std::env::var("RINGSHM_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    println!("\n## Interleaved summary ({rounds} rounds, medians, the same iteration count for every contender of a row block)\n");
+    println!("| benchmark | contender | median | ÷ canary | contender time / first row's |");
+    println!("|---|---|---|---|---|");
+    let mut canaries = Vec::new();
+    for size in SIZES {
+        for (mode, mut ks) in [("round trip", rtt_contenders(size)), ("stream", stream_contenders(size))] {
+            // The same n for all: about 40 ms for the slowest contender, but at
+            // least 2000, so that the fastest one's sample is not a few µs.
+            let n = ks.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap().max(2000);
+            let mut block_canary = Vec::new();
+            let iters = vec![n; ks.len()];
+            let ns =
+                harness::interleave(&mut ks, &iters, rounds, |_| block_canary.push(harness::canary_ns(canary, 20_000)));
+            let floor = harness::median(&mut block_canary);
+            canaries.push(floor);
+            for (k, t) in ks.iter().zip(&ns) {
+                let fig = if mode == "round trip" {
+                    format!("{t:.0} ns")
                 } else {
-                    let share = iters / producers as u64;
-                    for _ in 0..producers {
-                        ctl.put(share.max(1)).unwrap();
-                    }
-                    for _ in 0..producers {
-                        ack.get().unwrap();
-                    }
-                }
-                t.elapsed()
-            })
-        });
-        g.bench_function(BenchmarkId::new("crossbeam_threads", &label), |b| {
-            b.iter_custom(|iters| {
-                let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
-                let share = iters / producers as u64;
-                let t = Instant::now();
-                std::thread::scope(|s| {
-                    for _ in 0..producers {
-                        let tx = tx.clone();
-                        s.spawn(move || {
-                            for i in 0..share.max(1) {
-                                tx.send(i).unwrap();
-                            }
-                        });
-                    }
-                    drop(tx);
-                    for _ in 0..consumers {
-                        let rx = rx.clone();
-                        s.spawn(move || while rx.recv().is_ok() {});
-                    }
-                });
-                t.elapsed()
-            })
-        });
-        q.close();
-        ctl.close();
-        drop(peers);
+                    format!("{:.0} MB/s ({:.2} M msg/s)", size as f64 * 1e3 / t, 1e3 / t)
+                };
+                println!(
+                    "| {mode}, {} (n = {n}) | {} | {fig} | {:.2} | {:.2} |",
+                    human(size),
+                    k.name,
+                    t / floor,
+                    t / ns[0]
+                );
+            }
+        }
     }
-    g.finish();
+    let mut q = [queue_1p1c(), crossbeam_1p1c()];
+    let n = q.iter_mut().map(|k| k.calibrate(Duration::from_millis(40))).min().unwrap();
+    let ns = harness::interleave(&mut q, &[n, n], rounds, |_| {});
+    for (k, t) in q.iter().zip(&ns) {
+        println!(
+            "| Queue<u64> 1 producer 1 consumer (n = {n}) | {} | {:.1} M/s | | {:.2} |",
+            k.name,
+            1e3 / t,
+            t / ns[0]
+        );
+    }
+    let c = harness::median(&mut canaries);
+    println!("\ncanary (bare atomic ping-pong), median over the run: {c:.0} ns ({})", harness::host_state(c));
 }
 
 fn main() {
-    if let Ok(role) = std::env::var(ROLE) {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        child(&role, &args);
+    let Some(mut canary) = harness::bench_main(peer) else { return };
+    if std::env::var("RINGSHM_BENCH_ONLY_SUMMARY").as_deref() == Ok("1") {
+        summary(&mut canary);
         return;
     }
     let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1))
         .configure_from_args();
-    round_trips(&mut c);
-    streaming(&mut c);
-    queues(&mut c);
+    for size in SIZES {
+        group(&mut c, &mut canary, &format!("round_trip_{}", human(size)), None, &mut rtt_contenders(size));
+    }
+    for size in SIZES {
+        group(&mut c, &mut canary, &format!("stream_{}", human(size)), Some(size), &mut stream_contenders(size));
+    }
+    group(&mut c, &mut canary, "queue_u64_1p1c", None, &mut [queue_1p1c(), crossbeam_1p1c()]);
     c.final_summary();
+    if std::env::var("RINGSHM_BENCH_SUMMARY").as_deref() != Ok("0") && !std::env::args().any(|a| a == "--test") {
+        summary(&mut canary);
+    }
 }

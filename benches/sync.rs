@@ -3,15 +3,28 @@
 //! `Value::fetch_add`, and an `Event` set/wait round trip between two
 //! processes.
 //!
+//!
+//! # Method (the harness in `benches/harness/mod.rs`)
+//!
+//! The timed side runs on CPU 0. The `Event` round trip's other side is this
+//! binary re-executed with a role, started before timing, parked between
+//! samples and pinned to CPU 1; its loop has the same shape as every round
+//! trip in `benches/` (`n` times: set, wait for the answer). The canary (a
+//! bare atomic ping-pong between two processes: about 45 ns in the
+//! reference host's fast state, about 400 ns in its slow one) is timed and
+//! printed before each group, so every figure says which host state it came
+//! from.
+//!
 //! `cargo bench --bench sync -- --warm-up-time 1 --measurement-time 2`
+
+mod harness;
+
 use std::hint::black_box;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
+use harness::{Contender, Proc};
 use ringshm::{Event, Lock, Semaphore, Value};
-
-const CHILD: &str = "RINGSHM_BENCH_SYNC_CHILD";
 
 fn tag(t: &str) -> String {
     format!("bench-sync-{t}-{}", std::process::id())
@@ -77,46 +90,47 @@ fn bench_event_round_trip(c: &mut Criterion) {
     let t = tag("ev");
     let ping = Event::create(&format!("{t}-ping")).unwrap();
     let pong = Event::create(&format!("{t}-pong")).unwrap();
-    let stop = Value::<u32>::create(&format!("{t}-stop"), 0).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap()).env(CHILD, &t).spawn().unwrap();
-    c.bench_function("Event set/wait round trip (2 processes)", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                ping.set();
-                pong.wait();
-                pong.clear();
-            }
-            start.elapsed()
-        })
+    let side = Proc::spawn("event-echo", &[t]);
+    let mut k = Contender::new("Event set/wait round trip (2 processes)", side, move |n| {
+        for _ in 0..n {
+            ping.set();
+            pong.wait();
+            pong.clear();
+        }
     });
-    stop.store(1);
-    ping.set();
-    let _ = child.wait();
+    k.calibrate(Duration::from_millis(20));
+    c.bench_function(&k.name.clone(), |b| b.iter_custom(|iters| k.run(iters)));
 }
 
-fn child(t: &str) {
-    let ping = Event::open(&format!("{t}-ping")).unwrap();
-    let pong = Event::open(&format!("{t}-pong")).unwrap();
-    let stop = Value::<u32>::open(&format!("{t}-stop")).unwrap();
-    loop {
-        ping.wait();
-        ping.clear();
-        if stop.load() != 0 {
-            return;
-        }
-        pong.set();
+fn peer(role: &str, args: &[String]) -> bool {
+    if role != "event-echo" {
+        return false;
     }
+    let ping = Event::open(&format!("{}-ping", args[0])).unwrap();
+    let pong = Event::open(&format!("{}-pong", args[0])).unwrap();
+    harness::serve(|n| {
+        for _ in 0..n {
+            ping.wait();
+            ping.clear();
+            pong.set();
+        }
+    });
+    true
+}
+
+fn canary_line(canary: &mut Contender, what: &str) {
+    let ns = harness::canary_ns(canary, 20_000);
+    println!("canary before {what}: {ns:.0} ns ({})", harness::host_state(ns));
 }
 
 fn main() {
-    if let Ok(t) = std::env::var(CHILD) {
-        child(&t);
-        return;
-    }
+    let Some(mut canary) = harness::bench_main(peer) else { return };
     let mut c = Criterion::default().warm_up_time(Duration::from_secs(1)).configure_from_args();
+    canary_line(&mut canary, "locks");
     bench_locks(&mut c);
+    canary_line(&mut canary, "semaphore, fetch_add");
     bench_sem_value(&mut c);
+    canary_line(&mut canary, "Event round trip");
     bench_event_round_trip(&mut c);
     c.final_summary();
 }

@@ -8,6 +8,8 @@
 //! ringshm gc [--dry-run]     unlink segments no live process holds
 //! ringshm torture --seconds N [--procs P] [--seed S]
 //!                            crash torture: many processes, random SIGKILLs
+//! ringshm bench [--quick] [--json]
+//!                            ringshm against pipes, sockets, message queues
 //! ```
 //!
 //! Exit status: 0 on success, 1 when an operation failed (or the torture
@@ -16,6 +18,7 @@
 //! Each subcommand lives in its own module and takes the arguments after its
 //! name; `run` only dispatches.
 
+mod bench;
 mod segments;
 mod torture;
 
@@ -39,6 +42,10 @@ commands:
                          primitive for N seconds while random ones are
                          SIGKILLed and restarted, then every message, lock
                          and permit is accounted for (exit 1 on a violation)
+  bench [--quick] [--json]
+                         round trip and streaming of spsc::Ring, Pipe and
+                         Queue against a Unix pipe, a socketpair and a POSIX
+                         message queue between two processes (8 B to 64 KiB)
   help                   show this text
 
 exit status: 0 ok, 1 an operation failed, 2 usage error";
@@ -93,6 +100,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "rm" => segments::rm(rest),
         "gc" => segments::gc(rest),
         "torture" => torture::run(rest),
+        "bench" => bench::run(rest),
         // Internal: one torture worker process (started by `torture`).
         torture::WORKER_CMD => torture::worker(rest),
         "help" | "-h" | "--help" => {
