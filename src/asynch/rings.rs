@@ -1,5 +1,5 @@
 //! `_async` twins of the ring calls: spsc `push_async` / `pop_async`, mpmc
-//! `send_async` / `recv_async`.
+//! and broadcast `send_async` / `recv_async`.
 
 use core::future::{poll_fn, Future};
 
@@ -10,7 +10,7 @@ use futures_core::Stream;
 use super::stream::RecvStream;
 use super::{Step, Waiter};
 use crate::error::{RecvError, SendError, TryRecvError, TrySendError};
-use crate::ring::{mpmc, spsc};
+use crate::ring::{broadcast, mpmc, spsc};
 
 /// Maps a `try_send`-style result: `Full` waits (or fails once the peer is gone).
 pub(super) fn send_step<T>(r: Result<(), TrySendError<T>>, step: Step) -> Option<Result<(), SendError<T>>> {
@@ -134,5 +134,62 @@ impl<T: Pod> mpmc::Receiver<T> {
         T: Send,
     {
         RecvStream::new(self, self.async_hook(), |r, step| recv_step(r.try_recv(), step))
+    }
+}
+
+impl<T: Pod> broadcast::Publisher<T> {
+    /// Sends `msg`, waiting without blocking the thread while a lossless ring
+    /// is full (an overwrite ring never waits): the async twin of
+    /// [`send`](Self::send). Dead subscribers are detached while it waits,
+    /// once per 20 ms liveness slice, as the blocking form does.
+    ///
+    /// # Errors
+    /// [`SendError`] holding `msg` if the ring is poisoned.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the message is written and published only inside the
+    /// `poll` that completes the future. Dropping it before that sends
+    /// nothing and leaves no waker registered.
+    pub fn send_async(&mut self, msg: T) -> impl Future<Output = Result<(), SendError<T>>> + Send + '_
+    where
+        T: Send,
+    {
+        let mut hook = self.async_hook();
+        let mut w = Waiter::new();
+        poll_fn(move |cx| w.poll_op(cx, &mut hook, |step| send_step(self.try_send(msg), step)))
+    }
+}
+
+impl<T: Pod> broadcast::Subscriber<T> {
+    /// Receives the next message, waiting without blocking the thread while
+    /// there is none: the async twin of [`recv`](Self::recv).
+    ///
+    /// # Errors
+    /// [`RecvError`] once everything is read and the publisher is gone
+    /// (dropped, or its process died: noticed within 20 ms), or the ring is
+    /// poisoned.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: this subscriber's position moves only inside the `poll`
+    /// that returns a message. Dropping the future before completion skips
+    /// nothing (the next receive gets the same message) and leaves no waker
+    /// registered.
+    pub fn recv_async(&mut self) -> impl Future<Output = Result<T, RecvError>> + Send + '_
+    where
+        T: Send,
+    {
+        let mut hook = self.async_hook();
+        let mut w = Waiter::new();
+        poll_fn(move |cx| w.poll_op(cx, &mut hook, |step| recv_step(self.try_recv(), step)))
+    }
+
+    /// This subscriber as a [`futures_core::Stream`] of messages, ending once
+    /// the publisher is gone and everything it sent was received.
+    pub fn stream(&mut self) -> impl Stream<Item = T> + Send + '_
+    where
+        T: Send,
+    {
+        let hook = self.async_hook();
+        RecvStream::new(self, hook, |s, step| recv_step(s.try_recv(), step))
     }
 }

@@ -916,6 +916,51 @@ impl<T> Drop for Subscriber<T> {
     }
 }
 
+#[cfg(all(feature = "async", not(loom)))]
+impl<T> Publisher<T> {
+    /// For `crate::asynch`: the word a lossless publisher sleeps on while the
+    /// ring is full, and the probe its blocking form runs after each sleep
+    /// (detach dead subscribers; "gone" only if the ring is poisoned).
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'static> {
+        let inner = self.inner.clone();
+        // SAFETY: the word lies in the mapping `inner` owns, and the probe
+        // owns a clone of `inner`.
+        unsafe {
+            crate::asynch::Hook::kept(
+                self.wait,
+                &self.inner.view().sh.pub_ctl,
+                crate::asynch::How::Flag(WAITING),
+                move || {
+                    let v = inner.view();
+                    // Relaxed: the tail is only a bound for the scan; a
+                    // detached subscriber is confirmed dead by the kernel.
+                    inner.detach_dead(v.sh.tail.load(Ordering::Relaxed));
+                    // Relaxed: `try_send` confirms through the core.
+                    v.sh.pub_ctl.load(Ordering::Relaxed) & POISONED != 0
+                },
+            )
+        }
+    }
+}
+
+#[cfg(all(feature = "async", not(loom)))]
+impl<T> Subscriber<T> {
+    /// For `crate::asynch`: the word subscribers sleep on while the ring is
+    /// empty, and the publisher's liveness probe.
+    pub(crate) fn async_hook(&self) -> crate::asynch::Hook<'static> {
+        let inner = self.inner.clone();
+        // SAFETY: as in `Publisher::async_hook`.
+        unsafe {
+            crate::asynch::Hook::kept(
+                self.wait,
+                &self.inner.view().sh.sub_ctl,
+                crate::asynch::How::Flag(WAITING),
+                move || inner.publisher_gone(|| true),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
