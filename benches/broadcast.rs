@@ -288,7 +288,7 @@ fn peer(role: &str, args: &[String]) -> bool {
             harness::ready();
             harness::serve(|n| {
                 for i in 0..n {
-                    tx.send((i as u64).to_le_bytes()).expect("broadcast poisoned");
+                    tx.send(i.to_le_bytes()).expect("broadcast poisoned");
                 }
             });
         }
