@@ -939,12 +939,14 @@ impl<T: Pod> Consumer<T> {
             return Err(TryRecvError::Empty);
         }
         let i = self.core.idx.pos() as usize;
-        // SAFETY: 1. `i < cap` (masked); 2. `head < tail` by an Acquire load
-        // of `tail`: the slot is published, and the producer does not reuse
-        // it until `head` moves past it, which needs `&mut self` while the
-        // returned reference borrows `self`; 3. the mapping lives as long as
-        // `self.inner`; `T: Pod` accepts any bytes.
-        Ok(unsafe { &*self.core.slots.ptr(i) })
+        // Why the reference is sound: 1. `i < cap` (masked); 2. `head < tail`
+        // by an Acquire load of `tail`: the slot is published, and the
+        // producer does not reuse it until `head` moves past it, which needs
+        // `&mut self` while the returned reference borrows `self`; 3. the
+        // mapping lives as long as `self.inner`; `T: Pod` accepts any bytes.
+        // SAFETY: the three points above.
+        let item = unsafe { &*self.core.slots.ptr(i) };
+        Ok(item)
     }
 
     /// Takes the oldest item, waiting while the ring is empty.
