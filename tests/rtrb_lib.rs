@@ -73,6 +73,12 @@ fn zero_sized_type() {
 
 const COUNT: usize = 100_000;
 
+// Adapted in `parallel`, `parallel_across_processes` and `drops`: a failed
+// `try_push`/`try_pop` yields the CPU before retrying (rtrb spins). Without
+// it, when the two sides share a CPU (2-core CI running two of these tests
+// at once, or `taskset -c 0`), every handoff of 4 items waited for a
+// scheduler tick: 100 000 items took minutes.
+
 /// Unchanged apart from names (capacity 3 becomes 4).
 #[test]
 fn parallel() {
@@ -85,13 +91,16 @@ fn parallel() {
                     assert_eq!(x, i);
                     break;
                 }
+                std::thread::yield_now();
             }
         }
         assert!(c.try_pop().is_err());
     });
     let push_thread = std::thread::spawn(move || {
         for i in 0..COUNT {
-            while p.try_push(i).is_err() {}
+            while p.try_push(i).is_err() {
+                std::thread::yield_now();
+            }
         }
     });
     push_thread.join().unwrap();
@@ -108,7 +117,9 @@ fn parallel_across_processes() {
         let ring = Ring::<usize>::open(&common::args()[0]).unwrap();
         let mut p = ring.producer().unwrap();
         for i in 0..COUNT {
-            while p.try_push(i).is_err() {}
+            while p.try_push(i).is_err() {
+                std::thread::yield_now();
+            }
         }
         return;
     }
@@ -123,6 +134,7 @@ fn parallel_across_processes() {
                 assert_eq!(x, i);
                 break;
             }
+            std::thread::yield_now();
         }
     }
     common::expect_success(child, 60);
@@ -161,7 +173,9 @@ fn drops() {
         });
         let push_thread = std::thread::spawn(move || {
             for i in 0..steps {
-                while p.try_push(i).is_err() {}
+                while p.try_push(i).is_err() {
+                    std::thread::yield_now();
+                }
             }
             p
         });
