@@ -164,23 +164,28 @@ fn try_send() {
     });
 }
 
-/// Adapted: no sleeps; the sender's last send blocks until the receiver is
-/// gone (crossbeam's test lets it dangle on the full channel).
+/// Adapted: no sleeps; the receiver stays until `10` is in the channel (in
+/// crossbeam's test it lives to the end of the scope), then leaves, and the
+/// sender's last send blocks until it is gone (crossbeam's test lets it
+/// dangle on the full channel).
 #[test]
 fn send() {
     let (s, r) = bounded(1);
+    let (sent_10, wait_10) = mpsc::channel();
     thread::scope(|sc| {
         sc.spawn(move || {
             s.send(7u32).unwrap();
             s.send(8).unwrap();
             s.send(9).unwrap();
             s.send(10).unwrap();
+            sent_10.send(()).unwrap();
             assert_eq!(s.send(11), Err(SendError(11)));
         });
         sc.spawn(move || {
             assert_eq!(r.recv(), Ok(7));
             assert_eq!(r.recv(), Ok(8));
             assert_eq!(r.recv(), Ok(9));
+            wait_10.recv().unwrap();
         });
     });
 }
