@@ -15,6 +15,10 @@
 //! canary) is timed and printed: about 45 ns in the reference host's fast
 //! state, about 400 ns in its slow state.
 //!
+//! Batches of 64: `push_slice`/`pop_slice` copy through a buffer on both
+//! sides; `write_chunk`/`read_chunk` fill and sum in place with the very
+//! loop `rtrb`'s chunks use, so that pair differs only in the ring.
+//!
 //! `cargo bench --bench rings` runs the criterion groups, then an interleaved
 //! summary: every contender is measured in turn, round after round, and the
 //! table reports medians and ratios within the run. Set
@@ -44,7 +48,9 @@ const BATCH: usize = 64;
 fn peer(role: &str, args: &[String]) -> bool {
     match role {
         "u64-produce" => {
-            let batch: usize = args[1].parse().unwrap();
+            // `chunks`: in place, the loop of `rtrb_stream` line for line.
+            let chunks = args[1] == "chunks";
+            let batch: usize = if chunks { BATCH } else { args[1].parse().unwrap() };
             let mut tx = Ring::<u64>::open(&args[0]).unwrap().producer().unwrap();
             let mut buf = [0u64; BATCH];
             harness::serve(|n| {
@@ -53,6 +59,12 @@ fn peer(role: &str, args: &[String]) -> bool {
                     if batch == 1 {
                         if tx.try_push(sent).is_ok() {
                             sent += 1;
+                        }
+                    } else if chunks {
+                        let k = tx.slots().min(BATCH).min((n - sent) as usize);
+                        if k > 0 {
+                            let w = tx.write_chunk(k).unwrap();
+                            sent += w.fill_from_iter(sent..) as u64;
                         }
                     } else {
                         let k = ((n - sent) as usize).min(BATCH);
@@ -125,6 +137,31 @@ fn shm_stream(batch: usize) -> Contender {
             } else {
                 let k = rx.pop_slice(&mut buf[..((n - got) as usize).min(BATCH)]);
                 sum = sum.wrapping_add(buf[..k].iter().sum::<u64>());
+                got += k as u64;
+            }
+        }
+        black_box(sum);
+    })
+}
+
+/// `write_chunk`/`read_chunk` in place: the same loop as `rtrb_stream`'s
+/// batches, so the two differ only in the ring (`shm_stream(BATCH)` copies
+/// through a buffer on both sides, as `push_slice`/`pop_slice` do).
+fn shm_chunk_stream() -> Contender {
+    let name = harness::unique("stream-chunks");
+    let ring = Ring::<u64>::create(&name, CAP).unwrap();
+    let mut c = ring.consumer().unwrap();
+    let side = Proc::spawn("u64-produce", &[name, "chunks".into()]);
+    Contender::new("ringshm spsc write_chunk/read_chunk x64 (2 processes)", side, move |n| {
+        black_box(&ring);
+        let (mut got, mut sum) = (0u64, 0u64);
+        while got < n {
+            let k = c.slots().min(BATCH);
+            if k > 0 {
+                let r = c.read_chunk(k).unwrap();
+                let (a, b) = r.as_slices();
+                sum = sum.wrapping_add(a.iter().chain(b).sum::<u64>());
+                r.commit_all();
                 got += k as u64;
             }
         }
@@ -287,7 +324,7 @@ fn stream_contenders(batch: usize) -> Vec<Contender> {
     if batch == 1 {
         vec![shm_stream(1), rtrb_stream(1), mpmc_stream(), array_queue_stream(), sync_channel_stream(), mini_stream()]
     } else {
-        vec![shm_stream(BATCH), rtrb_stream(BATCH)]
+        vec![shm_stream(BATCH), shm_chunk_stream(), rtrb_stream(BATCH)]
     }
 }
 
