@@ -1296,30 +1296,37 @@ mod tests {
     }
 }
 
-/// loom model of the publish/consume protocol: a writer and a reader on a
-/// tiny ring, with messages that force a padding record.
+/// loom models of the header-polled protocol: a writer and a reader on a
+/// tiny ring, with messages that force a padding record and a second lap
+/// over stale bytes.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
 
-    fn msg(i: u8, len: usize) -> Vec<u8> {
-        (0..len).map(|j| i.wrapping_mul(17).wrapping_add(j as u8)).collect()
+    /// Message `i` of `len` bytes: every payload word reads as a valid
+    /// header (of a 0-, 8- or 16-byte message), so a reader that polled a
+    /// stale payload word as a header would deliver a wrong message.
+    fn msg(i: usize, len: usize) -> Vec<u8> {
+        let word = msg_header([0u64, 8, 16][i % 3]).to_le_bytes();
+        (0..len).map(|j| word[j % 8]).collect()
     }
 
+    /// 32-byte ring (largest message 16 bytes). Sizes 8 (record 16 at 0),
+    /// 0 (record 8 at 16), 16 (record 24: a pad at 24, then offset 0 again,
+    /// over the first message's stale header and payload). The reader must
+    /// get each message whole, in order, and then find the ring empty.
     #[test]
     fn loom_frames_delivered_whole_and_in_order() {
         loom::model(|| {
-            // 32-byte ring: max message 24 bytes. Sizes 9 (record 24) then 16
-            // (record 24, needs a pad at offset 24) then 0.
             let sh = Arc::new(Shared::default());
             let buf = Buf::new_heap(32);
-            let sizes = [9usize, 16, 0];
+            let sizes = [8usize, 0, 16];
             let (sh2, buf2) = (sh.clone(), buf.clone());
             let t = loom::thread::spawn(move || {
                 let mut w = Writer::new(0, 0, 32, buf2).unwrap();
                 for (i, &len) in sizes.iter().enumerate() {
-                    let m = msg(i as u8, len);
+                    let m = msg(i, len);
                     while !w.try_write(&sh2, &m).unwrap() {
                         loom::thread::yield_now();
                     }
@@ -1333,9 +1340,45 @@ mod loom_tests {
                     }
                     loom::thread::yield_now();
                 };
-                assert_eq!(v, msg(i as u8, len));
+                assert_eq!(v, msg(i, len));
             }
             t.join().unwrap();
+            assert_eq!(r.try_read(&sh).unwrap(), None);
+        });
+    }
+
+    /// The reader polls while the writer publishes a record that ends
+    /// exactly at the end of the area (its EMPTY word is at offset 0, over
+    /// the stale header of the first lap): whenever the reader looks, it
+    /// sees a whole message or nothing, never the stale header.
+    #[test]
+    fn loom_exact_fit_at_the_end_then_stale_offset_zero() {
+        loom::model(|| {
+            let sh = Arc::new(Shared::default());
+            let buf = Buf::new_heap(32);
+            // Before the race: a 0-byte message at 0 (header 1 stays there
+            // as stale data), read, so the writer is at 8 with 24 bytes to
+            // the end: a 16-byte message fits exactly.
+            let mut w = Writer::new(0, 0, 32, buf.clone()).unwrap();
+            let mut r = Reader::new(0, 0, 32, buf).unwrap();
+            assert!(w.try_write(&sh, &msg(0, 0)).unwrap());
+            assert_eq!(r.try_read(&sh).unwrap().unwrap(), msg(0, 0));
+            let sh2 = sh.clone();
+            let t = loom::thread::spawn(move || {
+                assert!(w.try_write(&sh2, &msg(2, 16)).unwrap());
+            });
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                if let Some(v) = r.try_read(&sh).unwrap() {
+                    got.push(v);
+                }
+            }
+            t.join().unwrap();
+            if let Some(v) = r.try_read(&sh).unwrap() {
+                got.push(v);
+            }
+            assert_eq!(got, vec![msg(2, 16)]);
+            assert_eq!(r.try_read(&sh).unwrap(), None);
         });
     }
 }
