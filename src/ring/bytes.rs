@@ -1222,7 +1222,7 @@ mod tests {
             unsafe { w.buf.write_bytes(off, &pattern(2, second)) };
             // SAFETY: `reserve` returned a place for `second` bytes just now.
             unsafe { w.stage(second) };
-            drop(w);
+            // (the writer "dies" here: a new one attaches below)
             let tail = h.sh.tail.load(Ordering::Relaxed);
             let head = h.sh.head.load(Ordering::Relaxed);
             let mut w = Writer::new(tail, head, 64, h.buf()).unwrap();
