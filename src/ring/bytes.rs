@@ -431,11 +431,12 @@ impl Writer {
     #[inline]
     pub(crate) fn reserve(&mut self, sh: &Shared, len: usize) -> Result<Option<usize>, Corrupt> {
         debug_assert!(len <= self.max_message());
-        // The record and the EMPTY word after it.
-        let need = record_len(len as u64) + HDR;
+        let rec = record_len(len as u64);
+        // The record and the EMPTY word after it (which may be at offset 0).
+        let need = rec + HDR;
         let pos = self.idx.pos();
         let contiguous = self.idx.cap - pos;
-        if need <= contiguous + HDR {
+        if rec <= contiguous {
             return Ok((self.idx.free(sh, need)? >= need).then_some((pos + HDR) as usize));
         }
         self.wrap(sh, pos, contiguous, need)
