@@ -62,8 +62,8 @@
 //!   is read only by a writer that attaches ([`Writer::new`]): a writer
 //!   killed between a header store and the `tail` store leaves `tail` one
 //!   record behind, so the new writer walks the published headers from
-//!   `tail` (at most two: a padding record and a message) up to the
-//!   [`EMPTY`] word the invariant guarantees.
+//!   `tail` (one at most; two are tolerated) up to the [`EMPTY`] word the
+//!   invariant guarantees.
 //!
 //! `head` is published after every record, not lazily: a lazily published
 //! `head` would still have to be published whenever the reader finds the
@@ -399,8 +399,10 @@ impl Writer {
             return Err(Corrupt);
         }
         let mut tail = tail;
-        // At most a padding record and a message were published after the
-        // last `tail` store; a third header means corruption.
+        // A killed writer leaves at most one record published without its
+        // `tail` store (`wrap` stores `tail` for a padding record before the
+        // message after it is written); the walk tolerates two and calls a
+        // third header corruption.
         for step in 0..3 {
             let pos = tail & (cap - 1);
             // Acquire: pairs with the Release store of this header in
