@@ -17,6 +17,19 @@
 //!   flow control.
 //! - `seq, eager head`: `seq` with `head` published after every item.
 //!
+//! Byte-ring framing prototypes (the `Pipe` layouts): records of an 8-byte
+//! header and the payload in a 4 KiB byte area, padding records where a
+//! record does not fit before the end.
+//!
+//! - `framed: tail-polled`: `Pipe` up to segment version 2: the writer
+//!   stores the header, then `tail` with `Release`; the reader polls `tail`,
+//!   then reads the header and payload.
+//! - `framed: header-polled`: `Pipe` from version 3: the writer stores an
+//!   empty marker after the record, then the header with `Release`; the
+//!   reader polls the header at its own position; `head` after every record.
+//! - `framed: header-polled, lazy head`: the same, `head` published only
+//!   every quarter of the area.
+//!
 //! Beside them: the floor over *two* lines (a ping-pong with one word each
 //! way, as any pair of rings has), and `spsc::Ring` driven by
 //! `try_push`/`try_pop` loops instead of the blocking calls.
@@ -270,7 +283,183 @@ fn try_echo<const N: usize>(args: &[String]) {
     });
 }
 
+/// The byte-ring framing prototypes.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Framing {
+    TailPolled,
+    HeaderPolled,
+    HeaderLazyHead,
+}
+
+/// Bytes of a framing prototype's data area (a power of two).
+const FCAP: u64 = 4096;
+/// Header value of a padding record.
+const PAD: u64 = u64::MAX;
+
+impl Framing {
+    fn parse(s: &str) -> Framing {
+        match s {
+            "framed: tail-polled" => Framing::TailPolled,
+            "framed: header-polled" => Framing::HeaderPolled,
+            "framed: header-polled, lazy head" => Framing::HeaderLazyHead,
+            _ => panic!("unknown framing {s}"),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Framing::TailPolled => "framed: tail-polled",
+            Framing::HeaderPolled => "framed: header-polled",
+            Framing::HeaderLazyHead => "framed: header-polled, lazy head",
+        }
+    }
+    fn polls_header(self) -> bool {
+        self != Framing::TailPolled
+    }
+}
+
+/// One end of a framing prototype: `tail` at 0, `head` at 128, the data
+/// area at 256.
+struct Framed<const W: usize> {
+    region: SharedRegion,
+    how: Framing,
+    /// Our own byte counter (tail for the writer, head for the reader).
+    own: u64,
+    /// Cached copy of the other side's counter (the reader's is unused when
+    /// it polls headers).
+    cached: u64,
+    /// The reader's last published `head`.
+    published: u64,
+}
+
+impl<const W: usize> Framed<W> {
+    const REC: u64 = 8 + 8 * W as u64;
+
+    fn new(name: &str, how: Framing, create: bool) -> Self {
+        let len = 256 + FCAP as usize;
+        let region = if create { SharedRegion::create(name, len) } else { SharedRegion::open(name, len) };
+        Framed { region, how, own: 0, cached: 0, published: 0 }
+    }
+    fn word(&self, byte: u64) -> &AtomicU64 {
+        debug_assert!(byte % 8 == 0 && byte + 8 <= 256 + FCAP);
+        // SAFETY: 8-aligned offset inside the mapping, which lives as long
+        // as `self`; any bytes are a valid `AtomicU64`.
+        unsafe { &*self.region.ptr().add(byte as usize).cast::<AtomicU64>() }
+    }
+    fn hdr(&self, pos: u64) -> &AtomicU64 {
+        self.word(256 + pos)
+    }
+
+    fn send(&mut self, m: &[u64; W]) {
+        let mut pos = self.own & (FCAP - 1);
+        let left = FCAP - pos;
+        let marker = 8 * self.how.polls_header() as u64;
+        let need = if Self::REC > left { left + Self::REC } else { Self::REC } + marker;
+        while self.own + need - self.cached > FCAP {
+            // Acquire: pairs with the reader's Release store of `head`.
+            self.cached = self.word(128).load(Ordering::Acquire);
+            std::hint::spin_loop();
+        }
+        if Self::REC > left {
+            if self.how.polls_header() {
+                // Relaxed: ordered by the Release store of PAD below.
+                self.hdr(0).store(0, Ordering::Relaxed);
+            }
+            // Release: pairs with the reader's Acquire poll of the header
+            // (published with `tail` below when the reader polls `tail`).
+            self.hdr(pos).store(PAD, Ordering::Release);
+            self.own += left;
+            pos = 0;
+        }
+        for (k, v) in m.iter().enumerate() {
+            // Relaxed: published by the Release store of the header or `tail`.
+            self.hdr(pos + 8 + 8 * k as u64).store(*v, Ordering::Relaxed);
+        }
+        self.own += Self::REC;
+        if self.how.polls_header() {
+            // Relaxed: ordered by the Release store of the header below.
+            self.hdr(self.own & (FCAP - 1)).store(0, Ordering::Relaxed);
+            // Release: pairs with the reader's Acquire poll of the header.
+            self.hdr(pos).store(8 * W as u64 + 1, Ordering::Release);
+        } else {
+            self.hdr(pos).store(8 * W as u64, Ordering::Relaxed);
+            // Release: pairs with the reader's Acquire load of `tail`.
+            self.word(0).store(self.own, Ordering::Release);
+        }
+    }
+
+    fn recv(&mut self) -> [u64; W] {
+        loop {
+            let pos = self.own & (FCAP - 1);
+            let h = if self.how.polls_header() {
+                // Acquire: pairs with the writer's Release store of the header.
+                let h = self.hdr(pos).load(Ordering::Acquire);
+                if h == 0 {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                h
+            } else {
+                while self.own == self.cached {
+                    // Acquire: pairs with the writer's Release store of `tail`.
+                    self.cached = self.word(0).load(Ordering::Acquire);
+                    if self.own == self.cached {
+                        std::hint::spin_loop();
+                    }
+                }
+                // Relaxed: published by `tail`, acquired above.
+                self.hdr(pos).load(Ordering::Relaxed)
+            };
+            if h == PAD {
+                self.own += FCAP - pos;
+                continue;
+            }
+            let m = std::array::from_fn(|k| self.hdr(pos + 8 + 8 * k as u64).load(Ordering::Relaxed));
+            self.own += Self::REC;
+            if self.how != Framing::HeaderLazyHead || self.own - self.published >= FCAP / 4 {
+                self.published = self.own;
+                // Release: pairs with the writer's Acquire load of `head`.
+                self.word(128).store(self.own, Ordering::Release);
+            }
+            return m;
+        }
+    }
+}
+
+fn framed<const W: usize>(how: Framing) -> Contender {
+    let (a, b) = (harness::unique("frm-a"), harness::unique("frm-b"));
+    let mut tx = Framed::<W>::new(&a, how, true);
+    let mut rx = Framed::<W>::new(&b, how, true);
+    let side = Proc::spawn("framed-echo", &[how.name().into(), a, b, W.to_string()]);
+    let mut m = [0u64; W];
+    Contender::new(format!("prototype: {}", how.name()), side, move |n| {
+        for i in 0..n {
+            m[0] = i;
+            tx.send(&m);
+            assert_eq!(rx.recv()[0], i);
+        }
+    })
+}
+
+fn framed_echo<const W: usize>(args: &[String]) {
+    let how = Framing::parse(&args[0]);
+    let mut rx = Framed::<W>::new(&args[1], how, false);
+    let mut tx = Framed::<W>::new(&args[2], how, false);
+    harness::serve(|n| {
+        for _ in 0..n {
+            let m = rx.recv();
+            tx.send(&m);
+        }
+    });
+}
+
 fn peer(role: &str, args: &[String]) -> bool {
+    if role == "framed-echo" {
+        match args[3].as_str() {
+            "1" => framed_echo::<1>(args),
+            _ => framed_echo::<8>(args),
+        }
+        return true;
+    }
     if role == "two-line-echo" {
         let region = SharedRegion::open(&args[0], 4096);
         let (x, y) = words(&region);
@@ -315,6 +504,9 @@ fn contenders(bytes: usize) -> Vec<Contender> {
     ];
     for l in [Layout::Index, Layout::IndexPrefetch, Layout::Seq, Layout::SeqEager] {
         v.push(if bytes == 8 { prototype::<1>(l) } else { prototype::<8>(l) });
+    }
+    for f in [Framing::TailPolled, Framing::HeaderPolled, Framing::HeaderLazyHead] {
+        v.push(if bytes == 8 { framed::<1>(f) } else { framed::<8>(f) });
     }
     v
 }

@@ -141,10 +141,10 @@ struct State {
 ///
 /// # Memory ordering
 /// A message's bytes are written, then its frame is published with one
-/// `Release` store of the ring's tail; the receiver's `Acquire` load of that
-/// tail makes the whole frame visible before it is read, and the receiver
-/// hands the space back with a `Release` store of its head that the sender
-/// loads with `Acquire` before reusing it. So everything a process wrote
+/// `Release` store of the frame's header word; the receiver polls that word
+/// with `Acquire`, which makes the whole frame visible before it is read,
+/// and it hands the space back with a `Release` store of its head that the
+/// sender loads with `Acquire` before reusing it. So everything a process wrote
 /// before `send_bytes` *happens before* the peer's `recv_bytes` of that
 /// message returns.
 ///
@@ -256,9 +256,10 @@ impl Pipe {
     /// Creates a named pipe whose messages may be up to `capacity` bytes long,
     /// and returns its end A. Duplex: both ends send and receive.
     ///
-    /// Each direction buffers `capacity + 8` bytes rounded up to a power of
-    /// two (at least 128): [`Pipe::capacity`]; 8 bytes of it frame each
-    /// message.
+    /// Each direction buffers `capacity + 16` bytes rounded up to a power
+    /// of two (at least 128): [`Pipe::capacity`]; 8 bytes of it frame each
+    /// message, and 8 more mark the place after the newest message as empty
+    /// (so the receiver can poll the frame header instead of an index).
     ///
     /// # Errors
     /// [`Error::InvalidName`], [`Error::AlreadyExists`],
@@ -401,7 +402,7 @@ impl Pipe {
         self.cap
     }
 
-    /// The longest message this pipe accepts (`capacity() - 8`, at least the
+    /// The longest message this pipe accepts (`capacity() - 16`, at least the
     /// capacity asked for at creation).
     pub fn max_message_len(&self) -> usize {
         self.max
@@ -874,7 +875,7 @@ mod tests {
         let b = Pipe::open(&name("rt")).unwrap();
         assert!(matches!(Pipe::open(&name("rt")), Err(Error::RoleTaken { .. })));
         assert_eq!(a.capacity(), 1024);
-        assert_eq!(a.max_message_len(), 1016);
+        assert_eq!(a.max_message_len(), 1008);
         a.send_bytes(b"hello").unwrap();
         a.send_bytes(b"").unwrap();
         assert_eq!(b.recv_bytes().unwrap(), b"hello");
@@ -882,7 +883,7 @@ mod tests {
         assert_eq!(b.try_recv_bytes(), Err(TryRecvError::Empty));
         b.send(&42u64).unwrap();
         assert_eq!(a.recv::<u64>().unwrap(), 42);
-        assert_eq!(a.send_bytes(&[0; 1017]), Err(PipeSendError::TooLarge { len: 1017, max: 1016 }));
+        assert_eq!(a.send_bytes(&[0; 1009]), Err(PipeSendError::TooLarge { len: 1009, max: 1008 }));
         a.send_bytes(b"last").unwrap();
         a.close();
         assert_eq!(a.send_bytes(b"x"), Err(PipeSendError::Closed));

@@ -146,7 +146,7 @@ fn full_empty_and_timeouts() {
             break;
         }
     }
-    assert_eq!(a.send_bytes(&[0u8; 121]), Err(PipeSendError::TooLarge { len: 121, max: 120 }));
+    assert_eq!(a.send_bytes(&[0u8; 113]), Err(PipeSendError::TooLarge { len: 113, max: 112 }));
     a.send_bytes(b"stop").unwrap();
     assert_eq!(a.recv::<u64>().unwrap(), sent);
     drop(a);

@@ -2,7 +2,9 @@
 //! `Pipe::open_end` must refuse them with an error or open an end whose
 //! sends and receives then never panic, hang or fault — even while the file
 //! is overwritten (header, indices, side words, record headers, padding)
-//! between operations.
+//! between operations. The reader polls the record header at its own
+//! position (see `src/ring/bytes.rs`), so `ScribbleHeader` aims at exactly
+//! that word, or at the word the writer will publish next.
 //!
 //! Flags byte: bit 0 = template mode (XOR onto a real `Pipe::create`
 //! segment), bits 1..=2 = template (0: duplex 128 bytes, 1: one-way 256,
@@ -50,7 +52,16 @@ enum Op {
     /// Another process adds `delta` to the 8-aligned word `i` (an index or
     /// length off by a little).
     Nudge(u16, i8),
+    /// Another process writes `v` into the record header word of direction
+    /// `dir` that its reader polls now (the word at `head`), or, if
+    /// `at_tail`, the one it polls once it has caught up (at `tail`).
+    ScribbleHeader(bool, bool, u64),
 }
+
+/// Segment header, then one 512-byte control block per direction (`tail` at
+/// +0, `head` at +128), then the data areas.
+const HEADER: usize = 512;
+const SHARED: usize = 512;
 
 struct Ends<'a> {
     file: &'a ShmFile,
@@ -169,6 +180,17 @@ fn run(e: &mut Ends<'_>, ops: &[Op]) {
             }
             Op::Scribble(off, v) => e.file.scribble(usize::from(off), v),
             Op::Nudge(w, d) => e.file.nudge(usize::from(w), d),
+            Op::ScribbleHeader(dir, at_tail, v) => {
+                if let Some(p) = e.get(false).or(e.get(true)) {
+                    let (cap, dirs) = (p.capacity(), if p.is_duplex() { 2 } else { 1 });
+                    let d = usize::from(dir) % dirs;
+                    let index = HEADER + d * SHARED + if at_tail { 0 } else { 128 };
+                    if let Some(i) = e.file.read_word(index) {
+                        let pos = i as usize & (cap - 1) & !7;
+                        e.file.scribble(HEADER + dirs * SHARED + d * cap + pos, v);
+                    }
+                }
+            }
         }
     }
 }

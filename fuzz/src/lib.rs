@@ -405,6 +405,15 @@ impl ShmFile {
 }
 
 impl ShmFile {
+    /// Reads the 8-byte word at `off` (`None` past the end of the file).
+    pub fn read_word(&self, off: usize) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; 8];
+        self.file.read_exact_at(&mut b, off as u64).ok().map(|()| u64::from_le_bytes(b))
+    }
+}
+
+impl ShmFile {
     /// Whether `open` would now only wait for a creator (see
     /// [`waits_for_creator`]): targets skip re-opening then.
     pub fn waits_for_creator(&self) -> bool {
@@ -481,11 +490,13 @@ pub fn template_pipe(variant: u8) -> Vec<u8> {
         c.borrow_mut()
             .entry(variant)
             .or_insert_with(|| {
+                // Largest messages for data areas of 128, 256, 128 and 1024
+                // bytes (a message may use all but 16 bytes of the area).
                 let (duplex, cap, busy) = match variant {
-                    0 => (true, 120, false),
-                    1 => (false, 248, false),
-                    2 => (true, 120, true),
-                    _ => (false, 1016, true),
+                    0 => (true, 112, false),
+                    1 => (false, 240, false),
+                    2 => (true, 112, true),
+                    _ => (false, 1008, true),
                 };
                 segment_file_bytes("pipe-tmpl", |name| {
                     let opts = ringshm::Options::new().persist(true).duplex(duplex);

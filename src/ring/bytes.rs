@@ -3,56 +3,110 @@
 //!
 //! # Implementation details
 //!
-//! The ring is the SPSC index core of [`super::spsc_core`], shared with the
-//! item ring [`super::spsc`] (same [`Shared`] block: free-running
-//! `tail`/`head` counters on their own cache lines, cached opposite
-//! counters, one side-control word per end, validation and poisoning), with
-//! the counters counting *bytes* of a power-of-two data area instead of
-//! items, in granules of 8 ([`ProdIdx<8>`](super::spsc_core::ProdIdx)). This
-//! file adds the framing. The data area holds *records*, each starting on an
-//! 8-byte boundary:
+//! The ring reuses the SPSC index core of [`super::spsc_core`] for its
+//! shared block ([`Shared`]: free-running `tail`/`head` byte counters on
+//! their own cache lines, one side-control word per end, validation and
+//! poisoning) and for the writer's flow control ([`ProdIdx<8>`](super::spsc_core::ProdIdx)).
+//! Counters count *bytes* of a power-of-two data area, in granules of 8.
+//! The data area holds *records*, each starting on an 8-byte boundary:
 //!
 //! ```text
 //! | header: u64 | payload (len bytes) | pad to 8 | header | payload ... | PAD | (unused to end) |
 //! ```
 //!
-//! | header value            | meaning                                                           |
-//! |-------------------------|-------------------------------------------------------------------|
-//! | `0..=cap - 8`           | a message of that many bytes follows; the record is `8 + align8(len)` bytes |
-//! | [`PAD`] (`u64::MAX`)    | padding: the rest of the data area up to its end is unused, the next record starts at offset 0 |
-//! | anything else           | corruption: the ring is poisoned                                  |
+//! | header value               | meaning                                                           |
+//! |----------------------------|-------------------------------------------------------------------|
+//! | [`EMPTY`] (`0`)            | nothing published here yet: the reader waits                      |
+//! | `1..=cap - 15`             | a message of `header - 1` bytes follows; the record is `8 + align8(len)` bytes |
+//! | [`PAD`] (`u64::MAX`)       | padding: the rest of the data area up to its end is unused, the next record starts at offset 0 |
+//! | anything else              | corruption: the ring is poisoned                                  |
+//!
+//! ## Header polling (lazy index publication)
+//!
+//! The reader does not read `tail`: it polls the header word at its own
+//! read position (`head & (cap - 1)`) with `Acquire`, and the writer
+//! publishes a record by storing its header with `Release` after the
+//! payload. A small message therefore reaches the reader in the transfer of
+//! the record's own cache line(s), not in two dependent misses (`tail`, then
+//! the record), and the writer's `tail` line never leaves its cache. This is
+//! FastForward's idea (Giacomoni, Moseley, Vachharajani, "FastForward for
+//! efficient pipeline parallelism", PPoPP 2008) and Aeron's frame header,
+//! for variable-length records.
+//!
+//! Stale bytes of an earlier lap must never look like a header. The writer
+//! keeps this invariant: **the header word at the writer's position always
+//! reads [`EMPTY`] until the writer publishes a record there.** Before it
+//! publishes a record ending at offset `e` (or a padding record, which ends
+//! at the end of the area: `e = 0`), it stores [`EMPTY`] into the header word
+//! at `e & (cap - 1)`, the next record's position, then stores the record's
+//! header with `Release`. A reader that acquired that header sees the
+//! [`EMPTY`] (or the next real header, stored later still) when it moves on;
+//! the initial data area is zero, so [`EMPTY`] everywhere. Those 8 bytes at
+//! `e` must be free when the record is written, so a record of `r` bytes
+//! needs `r + 8` free bytes and the largest message is `cap - 16` bytes.
 //!
 //! A record never wraps: a message that does not fit between the write
 //! position and the end of the data area is preceded by a padding record, so
 //! every message is one contiguous byte slice (what makes zero-copy
 //! `send_with`/`recv_with` possible). The padding record is published on its
-//! own as soon as it fits: a message of the largest size (`cap - 8` bytes)
-//! then always finds the whole data area free once the consumer has caught
+//! own as soon as it fits: a message of the largest size (`cap - 16` bytes)
+//! then always finds the whole data area free once the reader has caught
 //! up, so no sequence of sizes can deadlock.
 //!
-//! Publishing a record is one `Release` store of `tail` after the header and
-//! payload are written (`ProdIdx::publish`, paired with the `Acquire` load of
-//! `tail` in `ConsIdx::refresh`); releasing it is one `Release` store of
-//! `head` after the payload was read (`ConsIdx::release`, paired with the
-//! `Acquire` load of `head` in `ProdIdx::refresh`). So a record is seen whole
-//! or not at all.
+//! The indices serve flow control and resumption, and nothing else:
+//!
+//! - `head` (stored by the reader with `Release` after each record is read,
+//!   [`Reader::consume`]) tells the writer which bytes it may reuse; the
+//!   writer reads it only when its cached copy says "full".
+//! - `tail` (stored by the writer after each header, [`ProdIdx::publish`](super::spsc_core::ProdIdx::publish))
+//!   is read only by a writer that attaches ([`Writer::new`]): a writer
+//!   killed between a header store and the `tail` store leaves `tail` one
+//!   record behind, so the new writer walks the published headers from
+//!   `tail` (one at most; two are tolerated) up to the [`EMPTY`] word the
+//!   invariant guarantees.
+//!
+//! `head` is published after every record, not lazily: a lazily published
+//! `head` would still have to be published whenever the reader finds the
+//! ring empty (a writer waiting for room for a large message would
+//! otherwise wait on a reader with nothing left to read), which in a round
+//! trip is after every message; and the lazy-head prototype of
+//! `benches/layouts.rs` measured within noise of the eager one.
+//!
+//! # Memory ordering
+//!
+//! | store (side)                                   | load it pairs with (other side)        | orders                                      |
+//! |------------------------------------------------|----------------------------------------|---------------------------------------------|
+//! | header, `Release` ([`Writer::stage`], `wrap`)  | header poll, `Acquire` ([`Reader::peek`]) | payload and the next position's [`EMPTY`] before the reader's reads |
+//! | `head`, `Release` ([`Reader::consume`])        | `head`, `Acquire` (`ProdIdx::refresh`) | the reader's reads of a record before the writer reuses its bytes |
+//! | `tail`, `Release` (`ProdIdx::publish`)         | `tail`, `Acquire` (`Tx::attach`)       | nothing the reader needs; resumption only   |
+//!
+//! The [`EMPTY`] marker is stored `Relaxed`: the `Release` store of the
+//! header that follows it orders it. Sleeping and waking use the side words
+//! and [`crate::sync::futex::notify`], called after the publishing store
+//! (header or `head`), as before.
 //!
 //! # Never trusting the segment
 //!
 //! Everything read from shared memory is checked before it is used as an
 //! offset or a length, on a *copy* (never re-read after the check):
 //!
-//! | value            | check                                                            |
-//! |------------------|------------------------------------------------------------------|
-//! | `head` (writer)  | multiple of 8 and `tail - head <= cap`                            |
-//! | `tail` (reader)  | multiple of 8 and `tail - head <= cap`                            |
-//! | header: message  | `len <= cap - 8`, record fits before the end and within `tail`    |
-//! | header: padding  | not at offset 0, and published up to the end of the data area    |
+//! | value                | check                                                            |
+//! |----------------------|------------------------------------------------------------------|
+//! | `head` (writer)      | multiple of 8 and `tail - head <= cap`                            |
+//! | `head` (reader, at attach) | multiple of 8 and within `cap` of `tail` either way         |
+//! | `tail` (writer, at attach) | after the walk over published headers: multiple of 8 and `tail - head <= cap` |
+//! | header: message      | `1 <= header <= cap - 15` and the record fits before the end      |
+//! | header: padding      | not at offset 0                                                   |
 //!
-//! The index checks are the core's; the header checks are here. A failed
-//! check poisons both side words ([`super::POISONED`]): every handle
-//! of the ring then reports it as disconnected, and `open` refuses it with
-//! `Error::Corrupted`. Nothing is read out of bounds and nobody waits forever.
+//! A hostile process can still write a well-formed header where the reader
+//! polls; the reader then delivers garbage of a valid length from inside
+//! the data area, and at worst moves `head` past `tail`, which the writer's
+//! next check of `head` reports. A failed check poisons both side words
+//! ([`super::POISONED`]): every handle of the ring then reports it as
+//! disconnected, and `open` refuses it with `Error::Corrupted`. Nothing is
+//! read out of bounds and nobody waits forever: a padding record sends the
+//! reader to offset 0, where padding is refused, so one `peek` reads at
+//! most two headers.
 
 #[cfg(not(loom))]
 use std::ptr::NonNull;
@@ -62,25 +116,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::spsc_core::{poison_ring, ConsIdx, Corrupt, ProdIdx, Shared};
+use super::WAITING;
+use crate::primitive::{AtomicU64, Ordering};
+use crate::sync::futex;
 
+#[cfg(not(loom))]
+use super::poison;
 #[cfg(not(loom))]
 use super::spsc_core::Probe;
 #[cfg(not(loom))]
 use super::spsc_core::Side;
 #[cfg(not(loom))]
-use super::{poison, WAITING};
-#[cfg(not(loom))]
 use super::{side_attach, side_close, side_gone};
 #[cfg(not(loom))]
 use crate::error::{Error, RecvTimeoutError, Result, TryRecvError};
 #[cfg(not(loom))]
-use crate::primitive::Ordering;
-#[cfg(not(loom))]
 use crate::shm::lock::RoleLock;
 #[cfg(not(loom))]
 use crate::shm::{Segment, WaitStrategy};
-#[cfg(not(loom))]
-use crate::sync::futex;
 #[cfg(not(loom))]
 use crate::sync::wait::{self, Waited};
 
@@ -88,8 +141,13 @@ use crate::sync::wait::{self, Waited};
 pub(crate) const HDR: u64 = 8;
 /// Alignment of every record.
 pub(crate) const ALIGN: u64 = 8;
+/// Header value of a position where nothing is published yet.
+pub(crate) const EMPTY: u64 = 0;
 /// Header value of a padding record.
 pub(crate) const PAD: u64 = u64::MAX;
+/// Bytes a message may not use: its header and the [`EMPTY`] word written
+/// at the next record's position (see the module docs).
+pub(crate) const OVERHEAD: u64 = 2 * HDR;
 /// Smallest data area, in bytes (keeps every data area 128-aligned).
 pub(crate) const MIN_CAP: usize = 128;
 /// Largest data area, in bytes (1 TiB, as for item rings).
@@ -103,15 +161,21 @@ pub(crate) const fn record_len(len: u64) -> u64 {
     HDR + ((len + ALIGN - 1) & !(ALIGN - 1))
 }
 
+/// The header word of a `len`-byte message.
+#[inline(always)]
+const fn msg_header(len: u64) -> u64 {
+    len + 1
+}
+
 /// The data-area size for a ring that must accept messages of up to
 /// `max_message` bytes: the smallest power of two holding one such record
-/// (at least [`MIN_CAP`]).
+/// and the [`EMPTY`] word after it (at least [`MIN_CAP`]).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] if that is larger than [`MAX_CAP`].
 #[cfg(not(loom))]
 pub(crate) fn data_capacity(max_message: usize) -> Result<usize> {
-    let need = (max_message as u64).checked_add(HDR).map(|n| n.max(MIN_CAP as u64));
+    let need = (max_message as u64).checked_add(OVERHEAD).map(|n| n.max(MIN_CAP as u64));
     match need.and_then(u64::checked_next_power_of_two) {
         Some(c) if c <= MAX_CAP as u64 => Ok(c as usize),
         _ => {
@@ -127,6 +191,37 @@ pub(crate) fn stored_data_capacity(name: &str, cap: u64) -> Result<usize> {
         Ok(cap as usize)
     } else {
         Err(Error::Corrupted { name: name.into(), reason: format!("stored byte capacity {cap} is not valid") })
+    }
+}
+
+/// A header word read at byte position `pos` of a data area of `cap` bytes,
+/// decoded and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    /// [`EMPTY`]: nothing published here yet.
+    Empty,
+    /// A padding record up to the end of the area.
+    Pad,
+    /// A message of this many bytes, whose record fits before the end.
+    Msg(u64),
+    /// Anything else: corruption.
+    Bad,
+}
+
+/// Decodes the header word `h` found at `pos` (a multiple of 8 below `cap`).
+#[inline(always)]
+fn decode(h: u64, pos: u64, cap: u64) -> Header {
+    if h == EMPTY {
+        return Header::Empty;
+    }
+    if h == PAD {
+        return if pos == 0 { Header::Bad } else { Header::Pad };
+    }
+    let len = h - 1;
+    if len <= cap - OVERHEAD && record_len(len) <= cap - pos {
+        Header::Msg(len)
+    } else {
+        Header::Bad
     }
 }
 
@@ -163,28 +258,41 @@ impl Buf {
         unsafe { self.base.as_ptr().add(off) }
     }
 
-    /// Reads the header word at `off`.
+    /// The header word at `off`, as an atomic (the reader polls it while
+    /// the writer stores it).
     ///
     /// # Safety
-    /// `off` is a multiple of 8 below `len`, and the reader owns the record
-    /// there (it was published and is not yet released).
+    /// `off` is a multiple of 8 below `len`.
     #[inline(always)]
-    pub(crate) unsafe fn read_word(&self, off: usize) -> u64 {
-        // SAFETY: in bounds and aligned by the caller's contract; any bits are
-        // a valid `u64` (a hostile process may have written them: the value is
-        // validated by the caller before use).
-        unsafe { self.ptr(off).cast::<u64>().read() }
+    unsafe fn word(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(off % 8 == 0 && off < self.len);
+        // SAFETY: 1. in bounds and 8-aligned by the caller's contract (the
+        // base is 8-aligned); 2. `AtomicU64` has the size and alignment of
+        // `u64` and any bits are a valid value (a hostile process may have
+        // written them: callers validate what they load); 3. the mapping
+        // lives as long as `self`.
+        unsafe { &*self.ptr(off).cast::<AtomicU64>() }
     }
 
-    /// Writes the header word at `off`.
+    /// Loads the header word at `off`.
     ///
     /// # Safety
-    /// `off` is a multiple of 8 below `len`, and the writer owns the bytes
-    /// there (free, not yet published).
+    /// `off` is a multiple of 8 below `len`.
     #[inline(always)]
-    pub(crate) unsafe fn write_word(&self, off: usize, v: u64) {
-        // SAFETY: in bounds, aligned and exclusively ours by the contract.
-        unsafe { self.ptr(off).cast::<u64>().write(v) }
+    pub(crate) unsafe fn load_header(&self, off: usize, order: Ordering) -> u64 {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.word(off) }.load(order)
+    }
+
+    /// Stores the header word at `off`.
+    ///
+    /// # Safety
+    /// `off` is a multiple of 8 below `len`, and the writer owns the word
+    /// (free, or the header of the record it is publishing).
+    #[inline(always)]
+    pub(crate) unsafe fn store_header(&self, off: usize, v: u64, order: Ordering) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.word(off) }.store(v, order)
     }
 
     /// Copies `src` to byte `off`.
@@ -209,39 +317,49 @@ impl Buf {
     }
 }
 
-/// The data area under loom: one tracked cell per 8-byte word.
+/// The data area under loom. Each 8-byte word is an atomic (what header
+/// loads and stores use) plus a tracked cell (what payload accesses use, so
+/// loom reports a payload read racing a write). Payload writes also store
+/// their value into the atomic, `Relaxed`: a header poll may then see stale
+/// payload of an earlier lap, as it could in real memory, and the model
+/// checks that the [`EMPTY`] marker protocol never lets it.
 #[cfg(loom)]
 #[derive(Clone)]
 pub(crate) struct Buf {
-    words: crate::primitive::Slots<u64>,
+    words: std::sync::Arc<Vec<AtomicU64>>,
+    cells: crate::primitive::Slots<u64>,
 }
 
 #[cfg(loom)]
 impl Buf {
     /// A zeroed heap data area of `len` bytes.
     pub(crate) fn new_heap(len: usize) -> Self {
-        Buf { words: crate::primitive::Slots::new_heap(len / 8) }
+        Buf {
+            words: std::sync::Arc::new((0..len / 8).map(|_| AtomicU64::new(0)).collect()),
+            cells: crate::primitive::Slots::new_heap(len / 8),
+        }
     }
-    pub(crate) unsafe fn read_word(&self, off: usize) -> u64 {
-        // SAFETY: forwarded; loom checks the access.
-        unsafe { self.words.read(off / 8) }
+    pub(crate) unsafe fn load_header(&self, off: usize, order: Ordering) -> u64 {
+        self.words[off / 8].load(order)
     }
-    pub(crate) unsafe fn write_word(&self, off: usize, v: u64) {
-        // SAFETY: forwarded; loom checks the access.
-        unsafe { self.words.write(off / 8, v) }
+    pub(crate) unsafe fn store_header(&self, off: usize, v: u64, order: Ordering) {
+        self.words[off / 8].store(v, order)
     }
     pub(crate) unsafe fn write_bytes(&self, off: usize, src: &[u8]) {
         for (i, c) in src.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
+            let w = u64::from_le_bytes(w);
             // SAFETY: forwarded (records are 8-aligned, so whole words are ours).
-            unsafe { self.words.write(off / 8 + i, u64::from_le_bytes(w)) }
+            unsafe { self.cells.write(off / 8 + i, w) };
+            // Relaxed: only makes stale payload visible to header polls.
+            self.words[off / 8 + i].store(w, Ordering::Relaxed);
         }
     }
     pub(crate) unsafe fn read_bytes(&self, off: usize, dst: &mut [u8]) {
         for (i, c) in dst.chunks_mut(8).enumerate() {
             // SAFETY: forwarded.
-            let w = unsafe { self.words.read(off / 8 + i) }.to_le_bytes();
+            let w = unsafe { self.cells.read(off / 8 + i) }.to_le_bytes();
             c.copy_from_slice(&w[..c.len()]);
         }
     }
@@ -269,10 +387,36 @@ pub(crate) struct Msg {
 
 impl Writer {
     /// A writer resuming at `tail`, with `head` read from the segment.
+    /// Records published after the last `tail` store (by a writer killed
+    /// between its header and `tail` stores) are walked over first.
     ///
     /// # Errors
-    /// [`Corrupt`] if the pair is inconsistent.
+    /// [`Corrupt`] if the pair is inconsistent or a header on the walk is
+    /// invalid (nothing is poisoned: the caller refuses to attach).
     pub(crate) fn new(tail: u64, head: u64, cap: u64, buf: Buf) -> Result<Self, Corrupt> {
+        debug_assert!(cap.is_power_of_two() && cap >= OVERHEAD);
+        if tail % ALIGN != 0 {
+            return Err(Corrupt);
+        }
+        let mut tail = tail;
+        // A killed writer leaves at most one record published without its
+        // `tail` store (`wrap` stores `tail` for a padding record before the
+        // message after it is written); the walk tolerates two and calls a
+        // third header corruption.
+        for step in 0..3 {
+            let pos = tail & (cap - 1);
+            // Acquire: pairs with the Release store of this header in
+            // `Writer::stage`/`wrap` (of the writer that published it).
+            // SAFETY: `pos` is a multiple of 8 below `cap`.
+            let h = unsafe { buf.load_header(pos as usize, Ordering::Acquire) };
+            let rec = match decode(h, pos, cap) {
+                Header::Empty => break,
+                Header::Pad if step < 2 => cap - pos,
+                Header::Msg(len) if step < 2 => record_len(len),
+                _ => return Err(Corrupt),
+            };
+            tail = tail.wrapping_add(rec);
+        }
         Ok(Writer { idx: ProdIdx::new(tail, head, cap)?, buf })
     }
 
@@ -284,7 +428,7 @@ impl Writer {
 
     /// The largest message a ring of `cap` data bytes accepts.
     pub(crate) const fn max_for(cap: usize) -> usize {
-        cap.saturating_sub(HDR as usize)
+        cap.saturating_sub(OVERHEAD as usize)
     }
 
     /// Finds room for a `len`-byte message (`len <= max_message()`).
@@ -297,29 +441,41 @@ impl Writer {
     pub(crate) fn reserve(&mut self, sh: &Shared, len: usize) -> Result<Option<usize>, Corrupt> {
         debug_assert!(len <= self.max_message());
         let rec = record_len(len as u64);
+        // The record and the EMPTY word after it (which may be at offset 0).
+        let need = rec + HDR;
         let pos = self.idx.pos();
         let contiguous = self.idx.cap - pos;
         if rec <= contiguous {
-            return Ok((self.idx.free(sh, rec)? >= rec).then_some((pos + HDR) as usize));
+            return Ok((self.idx.free(sh, need)? >= need).then_some((pos + HDR) as usize));
         }
-        self.wrap(sh, pos, contiguous, rec)
+        self.wrap(sh, pos, contiguous, need)
     }
 
     #[cold]
-    fn wrap(&mut self, sh: &Shared, pos: u64, contiguous: u64, rec: u64) -> Result<Option<usize>, Corrupt> {
-        if self.idx.free(sh, contiguous + rec)? < contiguous {
+    fn wrap(&mut self, sh: &Shared, pos: u64, contiguous: u64, need: u64) -> Result<Option<usize>, Corrupt> {
+        // The padding record and the EMPTY word at offset 0.
+        if self.idx.free(sh, contiguous + need)? < contiguous + HDR {
             return Ok(None);
         }
-        // SAFETY: `[pos, cap)` is free (at least `contiguous` bytes are) and
-        // only the writer touches free bytes; `pos` is a multiple of 8 below cap.
-        unsafe { self.buf.write_word(pos as usize, PAD) };
+        // SAFETY: `[pos, cap)` and the first word of the area are free
+        // (`contiguous + 8` bytes from `pos` are) and only the writer touches
+        // free bytes; `pos` is a multiple of 8 below cap.
+        unsafe {
+            // Relaxed: ordered by the Release store of PAD just below.
+            self.buf.store_header(0, EMPTY, Ordering::Relaxed);
+            // Release: pairs with the Acquire poll of the header in
+            // `Reader::peek`: the EMPTY at offset 0 happens-before the
+            // reader moves there.
+            self.buf.store_header(pos as usize, PAD, Ordering::Release);
+        }
         self.idx.commit(sh, contiguous);
         // Now at offset 0, where the whole data area is contiguous.
-        Ok((self.idx.free(sh, rec)? >= rec).then_some(HDR as usize))
+        Ok((self.idx.free(sh, need)? >= need).then_some(HDR as usize))
     }
 
-    /// Writes the header of the message reserved with `len` bytes, without
-    /// publishing it (see [`Writer::publish_staged`]).
+    /// Publishes the message reserved with `len` bytes (its payload
+    /// written): the reader may take it from now on, but `tail` is not yet
+    /// stored nor the reader woken (see [`Writer::publish_staged`]).
     ///
     /// # Safety
     /// The last [`Writer::reserve`] (since the last `stage`/`commit`) was
@@ -327,22 +483,31 @@ impl Writer {
     #[inline]
     pub(crate) unsafe fn stage(&mut self, len: usize) -> u64 {
         let pos = self.idx.pos();
-        // SAFETY: by the caller's contract `reserve` found `record_len(len)`
-        // free contiguous bytes at `pos` (a multiple of 8 below cap); only the
-        // writer touches them until they are published.
-        unsafe { self.buf.write_word(pos as usize, len as u64) };
         let rec = record_len(len as u64);
+        let next = (pos + rec) & (self.idx.cap - 1);
+        // SAFETY: by the caller's contract `reserve` found `rec + 8` free
+        // bytes from `pos` (a multiple of 8 below cap), the record
+        // contiguous; only the writer touches them until they are published,
+        // and `next` is the word just after the record (or offset 0).
+        unsafe {
+            // Relaxed: ordered by the Release store of the header just below.
+            self.buf.store_header(next as usize, EMPTY, Ordering::Relaxed);
+            // Release: pairs with the Acquire poll of the header in
+            // `Reader::peek`: the payload and the EMPTY at `next`
+            // happen-before the reader's reads of them.
+            self.buf.store_header(pos as usize, msg_header(len as u64), Ordering::Release);
+        }
         self.idx.stage(rec);
         rec
     }
 
-    /// Publishes everything staged and wakes a sleeping reader.
+    /// Stores `tail` up to everything staged and wakes a sleeping reader.
     #[inline]
     pub(crate) fn publish_staged(&mut self, sh: &Shared) {
         self.idx.publish(sh);
     }
 
-    /// Writes the header of the reserved `len`-byte message and publishes it.
+    /// Publishes the reserved `len`-byte message and wakes the reader.
     ///
     /// # Safety
     /// As for [`Writer::stage`].
@@ -365,20 +530,34 @@ impl Writer {
     }
 }
 
-/// Reader-side state and algorithm: the core's consumer indices over bytes.
+/// Reader-side state and algorithm: its own `head`, and no copy of `tail`
+/// (it polls headers instead).
 pub(crate) struct Reader {
-    /// `head`/cached `tail` in bytes, multiples of 8.
-    pub idx: ConsIdx<ALIGN>,
+    /// Our copy of `head` (we are its only writer), a multiple of 8.
+    pub head: u64,
+    /// Bytes in the data area, a power of two `>= MIN_CAP`.
+    pub cap: u64,
     pub buf: Buf,
 }
 
 impl Reader {
-    /// A reader resuming at `head`, with `tail` read from the segment.
+    /// A reader resuming at `head`, with `tail` read from the segment (only
+    /// checked: `tail` may lag `head` by the records a killed writer
+    /// published without storing `tail`).
     ///
     /// # Errors
     /// [`Corrupt`] if the pair is inconsistent.
     pub(crate) fn new(head: u64, tail: u64, cap: u64, buf: Buf) -> Result<Self, Corrupt> {
-        Ok(Reader { idx: ConsIdx::new(head, tail, cap)?, buf })
+        debug_assert!(cap.is_power_of_two() && cap >= OVERHEAD);
+        // Both multiples of 8 and within `cap` of each other, either way.
+        ConsIdx::<ALIGN>::new(head, tail, cap).or_else(|_| ConsIdx::<ALIGN>::new(tail, head, cap))?;
+        Ok(Reader { head, cap, buf })
+    }
+
+    /// Storage position of `head`.
+    #[inline(always)]
+    fn pos(&self) -> u64 {
+        self.head & (self.cap - 1)
     }
 
     /// The oldest message, if one is published; skips (and releases)
@@ -386,38 +565,38 @@ impl Reader {
     #[inline]
     pub(crate) fn peek(&mut self, sh: &Shared) -> Result<Option<Msg>, Corrupt> {
         loop {
-            let avail = self.idx.available(sh, 1)?;
-            if avail == 0 {
-                return Ok(None);
+            let pos = self.pos();
+            // Acquire: pairs with the Release store of the header in
+            // `Writer::stage` (or of PAD in `Writer::wrap`): the payload and
+            // the EMPTY word after the record happen-before our reads.
+            // SAFETY: `pos` is a multiple of 8 below `cap`.
+            let h = unsafe { self.buf.load_header(pos as usize, Ordering::Acquire) };
+            match decode(h, pos, self.cap) {
+                Header::Msg(len) => return Ok(Some(Msg { off: (pos + HDR) as usize, len: len as usize })),
+                Header::Empty => return Ok(None),
+                // At most once per `peek`: the next position is 0, where
+                // padding is `Bad`.
+                Header::Pad => self.release(sh, self.cap - pos),
+                Header::Bad => return Err(poison_ring(sh)),
             }
-            let pos = self.idx.pos();
-            // SAFETY: `head < tail` (avail > 0, both multiples of 8, so at
-            // least 8 bytes): the header word was published (Acquire in
-            // `refresh`) and the writer does not reuse it until we release it.
-            let h = unsafe { self.buf.read_word(pos as usize) };
-            let contiguous = self.idx.cap - pos;
-            if h == PAD {
-                if pos == 0 || avail < contiguous {
-                    return Err(poison_ring(sh));
-                }
-                self.idx.release(sh, contiguous);
-                continue;
-            }
-            if h > self.idx.cap - HDR {
-                return Err(poison_ring(sh));
-            }
-            let rec = record_len(h);
-            if rec > contiguous || rec > avail {
-                return Err(poison_ring(sh));
-            }
-            return Ok(Some(Msg { off: (pos + HDR) as usize, len: h as usize }));
         }
     }
 
     /// Releases the message `m` (the last one `peek` returned) to the writer.
     #[inline]
     pub(crate) fn consume(&mut self, sh: &Shared, m: Msg) {
-        self.idx.release(sh, record_len(m.len as u64));
+        self.release(sh, record_len(m.len as u64));
+    }
+
+    /// Moves `head` on by `n` bytes and wakes the writer if it sleeps.
+    #[inline(always)]
+    fn release(&mut self, sh: &Shared, n: u64) {
+        self.head = self.head.wrapping_add(n);
+        // Release: pairs with the Acquire load of `head` in
+        // `ProdIdx::refresh`: our reads of the released bytes happen-before
+        // the writer overwrites them.
+        sh.head.store(self.head, Ordering::Release);
+        futex::notify(&sh.prod.ctl, WAITING);
     }
 
     /// Copies the oldest message into a new vector, if there is one.
@@ -926,17 +1105,33 @@ mod tests {
     #[test]
     fn capacities() {
         assert_eq!(data_capacity(0).unwrap(), 128);
-        assert_eq!(data_capacity(120).unwrap(), 128);
-        assert_eq!(data_capacity(121).unwrap(), 256);
+        assert_eq!(data_capacity(112).unwrap(), 128);
+        assert_eq!(data_capacity(113).unwrap(), 256);
         assert_eq!(data_capacity(64 * 1024).unwrap(), 128 * 1024);
         assert!(data_capacity(usize::MAX).is_err());
         assert!(stored_data_capacity("x", 64).is_err());
         assert!(stored_data_capacity("x", 100).is_err());
         assert_eq!(stored_data_capacity("x", 128).unwrap(), 128);
+        assert_eq!(Writer::max_for(128), 112);
         assert_eq!(record_len(0), 8);
         assert_eq!(record_len(1), 16);
         assert_eq!(record_len(8), 16);
         assert_eq!(record_len(9), 24);
+    }
+
+    #[test]
+    fn header_decoding() {
+        let cap = 64;
+        assert_eq!(decode(EMPTY, 8, cap), Header::Empty);
+        assert_eq!(decode(PAD, 8, cap), Header::Pad);
+        assert_eq!(decode(PAD, 0, cap), Header::Bad);
+        assert_eq!(decode(msg_header(0), 56, cap), Header::Msg(0));
+        assert_eq!(decode(msg_header(48), 0, cap), Header::Msg(48));
+        assert_eq!(decode(msg_header(49), 0, cap), Header::Bad);
+        // Exact fit at the end, then one byte too many.
+        assert_eq!(decode(msg_header(8), 48, cap), Header::Msg(8));
+        assert_eq!(decode(msg_header(9), 48, cap), Header::Bad);
+        assert_eq!(decode(u64::MAX - 1, 0, cap), Header::Bad);
     }
 
     #[test]
@@ -945,7 +1140,7 @@ mod tests {
         let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
         let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         let (mut sent, mut got) = (0u64, 0u64);
-        let mut sizes = (0..=56usize).cycle();
+        let mut sizes = (0..=48usize).cycle();
         let mut pending = std::collections::VecDeque::new();
         for it in 0..100_000u64 {
             if sent >= 2000 {
@@ -979,8 +1174,12 @@ mod tests {
         let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
         let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         for first in [0usize, 8, 24, 40, 48] {
-            let big = pattern(first as u64, 56);
-            assert!(w.try_write(&h.sh, &pattern(1, first)).unwrap());
+            let big = pattern(first as u64, 48);
+            if !w.try_write(&h.sh, &pattern(1, first)).unwrap() {
+                // A pad went first; the reader skips it.
+                assert_eq!(r.try_read(&h.sh).unwrap(), None);
+                assert!(w.try_write(&h.sh, &pattern(1, first)).unwrap());
+            }
             assert_eq!(r.try_read(&h.sh).unwrap().unwrap().len(), first);
             // Empty now, write position mid-ring: the biggest message needs a pad.
             let mut ok = w.try_write(&h.sh, &big).unwrap();
@@ -991,6 +1190,59 @@ mod tests {
             }
             assert!(ok);
             assert_eq!(r.try_read(&h.sh).unwrap().unwrap(), big);
+        }
+    }
+
+    /// The reader never reads `tail`: a scribbled one does not disturb it.
+    #[test]
+    fn reader_polls_headers_not_tail() {
+        let h = Heap::new(64);
+        let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
+        for i in 0..100u64 {
+            h.sh.tail.store(3 + i * 1000, Ordering::Relaxed);
+            assert!(w.try_write(&h.sh, &pattern(i, (i % 20) as usize)).unwrap());
+            assert_eq!(r.try_read(&h.sh).unwrap().unwrap(), pattern(i, (i % 20) as usize));
+            assert_eq!(r.try_read(&h.sh).unwrap(), None);
+        }
+    }
+
+    /// A writer killed between its header store and its `tail` store: the
+    /// next writer walks over what was published (a padding record and a
+    /// message at most) and carries on after it.
+    #[test]
+    fn writer_resumes_after_published_but_unstored_records() {
+        for (first, second) in [(8usize, 8usize), (40, 40), (0, 48)] {
+            let h = Heap::new(64);
+            let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+            let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
+            assert!(w.try_write(&h.sh, &pattern(1, first)).unwrap());
+            assert_eq!(r.try_read(&h.sh).unwrap().unwrap(), pattern(1, first));
+            // Reserve (may publish a padding record with its tail), write
+            // and publish the header, but "die" before storing tail.
+            let off = match w.reserve(&h.sh, second).unwrap() {
+                Some(off) => off,
+                None => {
+                    // A padding record was published (with its tail): skip it.
+                    assert_eq!(r.try_read(&h.sh).unwrap(), None);
+                    w.reserve(&h.sh, second).unwrap().unwrap()
+                }
+            };
+            // SAFETY: `reserve` gave `off..off + second` as ours.
+            unsafe { w.buf.write_bytes(off, &pattern(2, second)) };
+            // SAFETY: `reserve` returned a place for `second` bytes just now.
+            unsafe { w.stage(second) };
+            // (the writer "dies" here: a new one attaches below)
+            let tail = h.sh.tail.load(Ordering::Relaxed);
+            let head = h.sh.head.load(Ordering::Relaxed);
+            let mut w = Writer::new(tail, head, 64, h.buf()).unwrap();
+            assert_eq!(w.idx.tail, tail + record_len(second as u64));
+            assert_eq!(r.try_read(&h.sh).unwrap().unwrap(), pattern(2, second));
+            // A reader attaching now finds `head` ahead of the stale `tail`.
+            let mut r2 = Reader::new(r.head, tail, 64, h.buf()).unwrap();
+            assert!(w.try_write(&h.sh, &pattern(3, 5)).unwrap());
+            assert_eq!(r2.try_read(&h.sh).unwrap().unwrap(), pattern(3, 5));
+            assert_eq!(r2.try_read(&h.sh).unwrap(), None);
         }
     }
 
@@ -1005,12 +1257,14 @@ mod tests {
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
         assert!(h.sh.cons.ctl.load(Ordering::Relaxed) & super::super::POISONED != 0);
 
-        // A length that runs past what was published.
+        // A length whose record runs past the end of the area.
         let h = Heap::new(64);
         let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
         let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
+        assert!(w.try_write(&h.sh, &[7; 40]).unwrap());
+        assert!(r.try_read(&h.sh).unwrap().is_some());
         assert!(w.try_write(&h.sh, b"hello").unwrap());
-        h.mem[0].store(40, Ordering::Relaxed);
+        h.mem[6].store(msg_header(16), Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
 
         // A padding record at offset 0.
@@ -1021,51 +1275,68 @@ mod tests {
         h.mem[0].store(PAD, Ordering::Relaxed);
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
 
-        // A scribbled tail (misaligned, then too far ahead).
+        // Padding everywhere: one peek reads two headers, then refuses.
         let h = Heap::new(64);
-        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
-        h.sh.tail.store(3, Ordering::Relaxed);
+        let mut r = Reader::new(8, 8, 64, h.buf()).unwrap();
+        for word in &h.mem {
+            word.store(PAD, Ordering::Relaxed);
+        }
         assert_eq!(r.peek(&h.sh), Err(Corrupt));
+
+        // An inconsistent stored pair is refused at attach.
         let h = Heap::new(64);
-        let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
-        h.sh.tail.store(1 << 20, Ordering::Relaxed);
-        assert_eq!(r.peek(&h.sh), Err(Corrupt));
+        assert!(Reader::new(0, 3, 64, h.buf()).is_err());
+        assert!(Reader::new(0, 1 << 20, 64, h.buf()).is_err());
+        assert!(Writer::new(1 << 20, 0, 64, h.buf()).is_err());
+        // A writer's walk that finds more than two published records.
+        let h = Heap::new(64);
+        for (i, word) in h.mem.iter().enumerate() {
+            word.store(if i % 2 == 0 { msg_header(8) } else { 0 }, Ordering::Relaxed);
+        }
+        assert!(Writer::new(0, 0, 64, h.buf()).is_err());
 
         // A scribbled head seen by the writer.
         let h = Heap::new(64);
         let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
-        for _ in 0..4 {
+        for _ in 0..3 {
             assert!(w.try_write(&h.sh, &[1; 8]).unwrap());
         }
-        h.sh.head.store(u64::MAX - 7, Ordering::Relaxed);
+        h.sh.head.store(u64::MAX - 63, Ordering::Relaxed);
         assert_eq!(w.try_write(&h.sh, &[1; 8]), Err(Corrupt));
     }
 }
 
-/// loom model of the publish/consume protocol: a writer and a reader on a
-/// tiny ring, with messages that force a padding record.
+/// loom models of the header-polled protocol: a writer and a reader on a
+/// tiny ring, with messages that force a padding record and a second lap
+/// over stale bytes.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
 
-    fn msg(i: u8, len: usize) -> Vec<u8> {
-        (0..len).map(|j| i.wrapping_mul(17).wrapping_add(j as u8)).collect()
+    /// Message `i` of `len` bytes: every payload word reads as a valid
+    /// header (of a 0-, 8- or 16-byte message), so a reader that polled a
+    /// stale payload word as a header would deliver a wrong message.
+    fn msg(i: usize, len: usize) -> Vec<u8> {
+        let word = msg_header([0u64, 8, 16][i % 3]).to_le_bytes();
+        (0..len).map(|j| word[j % 8]).collect()
     }
 
+    /// 32-byte ring (largest message 16 bytes). Sizes 8 (record 16 at 0),
+    /// 0 (record 8 at 16), 16 (record 24: a pad at 24, then offset 0 again,
+    /// over the first message's stale header and payload). The reader must
+    /// get each message whole, in order, and then find the ring empty.
     #[test]
     fn loom_frames_delivered_whole_and_in_order() {
         loom::model(|| {
-            // 32-byte ring: max message 24 bytes. Sizes 9 (record 24) then 16
-            // (record 24, needs a pad at offset 24) then 0.
             let sh = Arc::new(Shared::default());
             let buf = Buf::new_heap(32);
-            let sizes = [9usize, 16, 0];
+            let sizes = [8usize, 0, 16];
             let (sh2, buf2) = (sh.clone(), buf.clone());
             let t = loom::thread::spawn(move || {
                 let mut w = Writer::new(0, 0, 32, buf2).unwrap();
                 for (i, &len) in sizes.iter().enumerate() {
-                    let m = msg(i as u8, len);
+                    let m = msg(i, len);
                     while !w.try_write(&sh2, &m).unwrap() {
                         loom::thread::yield_now();
                     }
@@ -1079,9 +1350,45 @@ mod loom_tests {
                     }
                     loom::thread::yield_now();
                 };
-                assert_eq!(v, msg(i as u8, len));
+                assert_eq!(v, msg(i, len));
             }
             t.join().unwrap();
+            assert_eq!(r.try_read(&sh).unwrap(), None);
+        });
+    }
+
+    /// The reader polls while the writer publishes a record that ends
+    /// exactly at the end of the area (its EMPTY word is at offset 0, over
+    /// the stale header of the first lap): whenever the reader looks, it
+    /// sees a whole message or nothing, never the stale header.
+    #[test]
+    fn loom_exact_fit_at_the_end_then_stale_offset_zero() {
+        loom::model(|| {
+            let sh = Arc::new(Shared::default());
+            let buf = Buf::new_heap(32);
+            // Before the race: a 0-byte message at 0 (header 1 stays there
+            // as stale data), read, so the writer is at 8 with 24 bytes to
+            // the end: a 16-byte message fits exactly.
+            let mut w = Writer::new(0, 0, 32, buf.clone()).unwrap();
+            let mut r = Reader::new(0, 0, 32, buf).unwrap();
+            assert!(w.try_write(&sh, &msg(0, 0)).unwrap());
+            assert_eq!(r.try_read(&sh).unwrap().unwrap(), msg(0, 0));
+            let sh2 = sh.clone();
+            let t = loom::thread::spawn(move || {
+                assert!(w.try_write(&sh2, &msg(2, 16)).unwrap());
+            });
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                if let Some(v) = r.try_read(&sh).unwrap() {
+                    got.push(v);
+                }
+            }
+            t.join().unwrap();
+            if let Some(v) = r.try_read(&sh).unwrap() {
+                got.push(v);
+            }
+            assert_eq!(got, vec![msg(2, 16)]);
+            assert_eq!(r.try_read(&sh).unwrap(), None);
         });
     }
 }
