@@ -16,7 +16,7 @@ use crate::error::Error;
 /// `b"RINGSHM1"` as a little-endian word; zero while the creator initialises.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RINGSHM1");
 /// Bumped whenever any shared layout changes.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 /// Bytes reserved for the header; the object body starts here.
 pub(crate) const HEADER_SIZE: usize = 512;
 /// Header flag: the segment was created with `Options::persist(true)`.
