@@ -184,7 +184,7 @@ fn another_format_version_is_version_mismatch() {
     let mut b = valid_ring_bytes(&name);
     put_u32(&mut b, OFF_VERSION, 1);
     match open_crafted(&name, &b) {
-        Error::VersionMismatch { found, expected, .. } => assert_eq!((found, expected), (1, 2)),
+        Error::VersionMismatch { found, expected, .. } => assert_eq!((found, expected), (1, 3)),
         e => panic!("{e}"),
     }
     let i = ringshm::info(&name).unwrap();
@@ -230,7 +230,7 @@ fn truncated_garbage_and_inconsistent_files_are_corrupted() {
     // bytes), never a panic.
     let mut g2 = garbage.clone();
     g2[..8].copy_from_slice(b"RINGSHM1");
-    put_u32(&mut g2, OFF_VERSION, 2);
+    put_u32(&mut g2, OFF_VERSION, 3);
     open_crafted(&name, &g2);
     put_u32(&mut g2, OFF_KIND, Kind::SpscRing as u32);
     open_crafted(&name, &g2);
