@@ -791,8 +791,9 @@ impl<T: Pod> JoinableQueue<T> {
 /// only. Its pages are backed when a message needs them and given back when
 /// a consumer has taken a message bigger than the slot's warm size (up to
 /// 64 KiB per slot, 32 MiB per queue). So
-/// `ByteQueue::create(name, 100_000, 1 << 20)` (100 GiB of address space)
-/// holding 100 000 small messages uses about 25 MiB of memory. Small
+/// `ByteQueue::create(name, 100_000, 1 << 20)` (128 GiB of address space:
+/// 131 072 slots) holding 100 000 small messages uses 32 MiB of memory (its
+/// slots of 256 bytes), and a 1 MiB message costs 1 MiB while it is queued. Small
 /// messages never make a system call; big ones pay a page fault per page
 /// they use (see `ring::arena` in the sources for the figures).
 /// `Send + Sync`.
