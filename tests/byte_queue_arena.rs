@@ -246,3 +246,44 @@ fn reopened_queues_use_the_arena() {
     assert!(matches!(e, ringshm::Error::InvalidArgument { .. }), "{e}");
     assert!(e.to_string().contains("lower the capacity or max_message_bytes"), "{e}");
 }
+
+/// Another process scribbles on a slot's frame header: page counts are
+/// clamped (the queue goes on), a length over the maximum poisons it.
+#[test]
+fn scribbled_frames_are_clamped_or_poison() {
+    use std::os::unix::fs::FileExt;
+    let name = common::unique("bq-scribble");
+    let q = ByteQueue::create(&name, 2, 100_000).unwrap();
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/shm/{name}")).unwrap();
+    let mark = b"find-me-in-the-slot";
+    q.put(mark).unwrap();
+    let mut head = vec![0u8; 64 << 10];
+    let n = file.read_at(&mut head, 0).unwrap();
+    let at = head[..n].windows(mark.len()).position(|w| w == mark).expect("inline message in its slot");
+    // Frame: len (8), backed (4), touched (4), then the inline bytes.
+    let frame = (at - 16) as u64;
+    assert_eq!(q.get().unwrap(), mark);
+    // Page counts far beyond the extent: clamped to it; puts and gets of
+    // every size go on, and the slot's extent is given back.
+    for round in 0..4u64 {
+        file.write_at(&u32::MAX.to_le_bytes(), frame + 8).unwrap();
+        file.write_at(&(u32::MAX - 5).to_le_bytes(), frame + 12).unwrap();
+        for len in [0, 300, 99_999] {
+            let m = vec![round as u8 ^ len as u8; len];
+            q.put(&m).unwrap();
+            assert_eq!(q.get().unwrap(), m);
+        }
+    }
+    // A length over max_message_bytes: the queue is poisoned, not trusted.
+    q.put(b"x").unwrap();
+    q.put(b"y").unwrap();
+    let first = (0..2u64).map(|s| frame + s * 256).find(|f| {
+        let mut b = [0u8; 1];
+        file.read_at(&mut b, f + 16).unwrap();
+        b[0] == b'x'
+    });
+    let f = first.expect("the slot of x");
+    file.write_at(&(1u64 << 40).to_le_bytes(), f).unwrap();
+    assert_eq!(q.get(), Err(GetError::Disconnected));
+    assert!(matches!(ByteQueue::open(&name), Err(ringshm::Error::Corrupted { .. })));
+}
