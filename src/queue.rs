@@ -1052,7 +1052,9 @@ impl ByteQueue {
     ///
     /// # Errors
     /// [`PutBytesError::TooLarge`], [`PutBytesError::Closed`],
-    /// [`PutBytesError::Disconnected`].
+    /// [`PutBytesError::Disconnected`]; [`PutBytesError::NoSpace`] if a
+    /// message longer than the inline part of a slot finds no memory for its
+    /// pages (the tmpfs of `/dev/shm` is full).
     pub fn put(&self, msg: &[u8]) -> Result<(), PutBytesError> {
         self.put_impl(msg, Form::Block)
     }
