@@ -274,16 +274,26 @@ fn scribbled_frames_are_clamped_or_poison() {
             assert_eq!(q.get().unwrap(), m);
         }
     }
+    let slot_of = |c: u8| {
+        (0..2u64)
+            .map(|s| frame + s * 256)
+            .find(|f| {
+                let mut b = [0u8; 1];
+                file.read_at(&mut b, f + 16).unwrap();
+                b[0] == c
+            })
+            .expect("the slot of the message")
+    };
+    // The length of a put that found no memory (`u64::MAX`): skipped.
+    q.put(b"w").unwrap();
+    q.put(b"v").unwrap();
+    file.write_at(&u64::MAX.to_le_bytes(), slot_of(b'w')).unwrap();
+    assert_eq!(q.get().unwrap(), b"v");
+    assert_eq!(q.try_get(), Err(GetError::Empty));
     // A length over max_message_bytes: the queue is poisoned, not trusted.
     q.put(b"x").unwrap();
     q.put(b"y").unwrap();
-    let first = (0..2u64).map(|s| frame + s * 256).find(|f| {
-        let mut b = [0u8; 1];
-        file.read_at(&mut b, f + 16).unwrap();
-        b[0] == b'x'
-    });
-    let f = first.expect("the slot of x");
-    file.write_at(&(1u64 << 40).to_le_bytes(), f).unwrap();
+    file.write_at(&(1u64 << 40).to_le_bytes(), slot_of(b'x')).unwrap();
     assert_eq!(q.get(), Err(GetError::Disconnected));
     assert!(matches!(ByteQueue::open(&name), Err(ringshm::Error::Corrupted { .. })));
 }
