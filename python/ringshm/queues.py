@@ -34,6 +34,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
 _ARENA_BUDGET = 1 << 38
 #: The default ``max_message_bytes`` of very long queues, at least.
 _MIN_MAX_MESSAGE = 4096
+#: The ``max_message_bytes`` of a default queue when the default arena
+#: cannot be mapped.
+_FALLBACK_MAX_MESSAGE = 64 << 10
 
 
 def _shape(maxsize, max_message_bytes):
@@ -67,7 +70,16 @@ class Queue(_rs.ByteQueue):
 
     def __new__(cls, maxsize=0, *, name=None, max_message_bytes=None, ctx=None):
         capacity, slot = _shape(maxsize, max_message_bytes)
-        self = super(Queue, cls).__new__(cls, name or _common.new_name(cls._kind), capacity, slot, True)
+        name = name or _common.new_name(cls._kind)
+        try:
+            self = super(Queue, cls).__new__(cls, name, capacity, slot, True)
+        except OSError as e:
+            # A process whose address space is limited (``ulimit -v``) cannot
+            # map the default arena: fall back to a small one (longer
+            # messages spill).
+            if type(e) is not OSError or max_message_bytes is not None or slot <= _FALLBACK_MAX_MESSAGE:
+                raise
+            self = super(Queue, cls).__new__(cls, name, capacity, _FALLBACK_MAX_MESSAGE, True)
         return _common.created(self)
 
     @classmethod
