@@ -68,3 +68,19 @@ def test_longer_than_max_still_spills():
     assert q.get_bytes() == b"y" * 50000
     assert q.get_bytes() == b"z" * 9000
     assert _spills(q.name) == []
+
+
+def test_limited_address_space_falls_back_to_a_small_arena():
+    import subprocess
+    import sys
+
+    code = (
+        "import ringshm\n"
+        "q = ringshm.Queue()\n"
+        "assert q.max_message_bytes == 64 << 10, q.max_message_bytes\n"
+        "q.put(b'x' * 1000000)\n"
+        "assert q.get() == b'x' * 1000000\n"
+    )
+    # 4 GB of address space: not enough for 4096 x 64 MiB.
+    r = subprocess.run(["bash", "-c", 'ulimit -v 4000000 && exec "$0" -c "$1"', sys.executable, code], timeout=60)
+    assert r.returncode == 0
