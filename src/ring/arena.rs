@@ -46,7 +46,8 @@
 //!   `fallocate(PUNCH_HOLE | KEEP_SIZE)` (tmpfs unmaps them from every
 //!   process), and `backed`/`touched` are lowered to at most the warm size.
 //!
-//! The warm size is `WARM_BUDGET / slots` pages, at most [`MAX_WARM`]
+//! The warm size is `WARM_BUDGET / slots` bytes rounded down to a page, at
+//! most [`MAX_WARM`]
 //! (a queue keeps at most 32 MiB of arena pages while empty): messages up to
 //! inline plus the warm size reuse their pages with no system call once the
 //! slot has carried one, and bigger ones pay for the memory they use only
@@ -57,8 +58,9 @@
 //! per 4 KiB plus the two `fallocate` calls): the price of giving memory
 //! back, paid only by messages bigger than the warm size.
 //!
-//! A small message never makes a system call: `backed`/`touched` live in
-//! the same cache line as `len`, so the check is free.
+//! A small message makes no system call (unless its slot still holds pages
+//! of a big message whose consumer died): `backed`/`touched` live in the
+//! same cache line as `len`, so the check is free.
 //!
 //! ## Never trusting the segment
 //!
