@@ -513,6 +513,12 @@ pub enum PutBytesError {
     },
     /// The value could not be serialised (`put_value`, feature `serde`).
     Encode(String),
+    /// No shared memory was left for the message's pages (the tmpfs of
+    /// `/dev/shm` is full); nothing was put.
+    NoSpace {
+        /// Length of the message that was not put.
+        len: usize,
+    },
 }
 
 impl fmt::Display for PutBytesError {
@@ -529,6 +535,11 @@ impl fmt::Display for PutBytesError {
             PutBytesError::Encode(e) => {
                 write!(f, "could not serialise the value: {e} (nothing was put)")
             }
+            PutBytesError::NoSpace { len } => write!(
+                f,
+                "no shared memory left for a message of {len} bytes (the file system of /dev/shm is full; nothing \
+                 was put): free space in /dev/shm (`ringshm gc`, `df -h /dev/shm`) or put smaller messages"
+            ),
         }
     }
 }

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 
 use crate::error::{Error, Result, SendTimeoutError, TryRecvError};
-use crate::ring::bytes;
+use crate::ring::arena::{self, Arena, Geometry, Got};
 use crate::ring::mpmc::{self, RawRing, SlotLayout, TypedRing};
 use crate::ring::mpmc_core::Blocked;
 use crate::ring::WAITING;
@@ -781,15 +781,36 @@ impl<T: Pod> JoinableQueue<T> {
 // ---------------------------------------------------------------------------
 // ByteQueue.
 
-/// Largest `max_message_bytes` of a [`ByteQueue`] (1 GiB).
-const MAX_MESSAGE_BYTES: usize = 1 << 30;
-
 /// A bounded many-producer many-consumer queue of byte messages of up to
 /// `max_message_bytes` each, delivered whole and in order.
 ///
-/// Each of the `capacity` slots holds one message of up to the maximum size
-/// (so the segment is about `capacity * (max_message_bytes + 16)` bytes).
+/// Its memory follows what is queued, not `capacity x max_message_bytes`:
+/// each slot holds a small message inline (up to 232 bytes; 104 when
+/// `max_message_bytes` is at most that), and a longer one goes to the
+/// slot's extent of an arena that the segment reserves as address space
+/// only. Its pages are backed when a message needs them and given back when
+/// a consumer has taken a message bigger than the slot's warm size (up to
+/// 64 KiB per slot, 32 MiB per queue). So
+/// `ByteQueue::create(name, 100_000, 1 << 20)` (128 GiB of address space:
+/// 131 072 slots) holding 100 000 small messages uses 32 MiB of memory (its
+/// slots of 256 bytes), and a 1 MiB message costs 1 MiB while it is queued. Small
+/// messages never make a system call; big ones pay a page fault per page
+/// they use (see `ring::arena` in the sources for the figures).
 /// `Send + Sync`.
+///
+/// # Examples
+/// ```
+/// use ringshm::ByteQueue;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let name = format!("doc-bytequeue-{}", std::process::id());
+/// let q = ByteQueue::create(&name, 1000, 1 << 20)?;   // 1000 messages of up to 1 MiB
+/// q.put(b"small")?;
+/// q.put(&vec![7u8; 1 << 20])?;
+/// let other = ByteQueue::open(&name)?;                // any process
+/// assert_eq!(other.get()?, b"small");
+/// assert_eq!(other.get()?.len(), 1 << 20);
+/// # Ok(()) }
+/// ```
 ///
 /// # Across processes
 /// As [`Queue`]: open it by name anywhere; consumers see
@@ -806,6 +827,7 @@ const MAX_MESSAGE_BYTES: usize = 1 << 30;
 /// [`Queue`].
 pub struct ByteQueue {
     raw: Arc<RawRing>,
+    arena: Arc<Arena>,
     max: usize,
     joined_tx: OnceLock<bool>,
     joined_rx: OnceLock<bool>,
@@ -823,7 +845,13 @@ impl fmt::Debug for ByteQueue {
 
 impl Clone for ByteQueue {
     fn clone(&self) -> Self {
-        ByteQueue { raw: self.raw.clone(), max: self.max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() }
+        ByteQueue {
+            raw: self.raw.clone(),
+            arena: self.arena.clone(),
+            max: self.max,
+            joined_tx: OnceLock::new(),
+            joined_rx: OnceLock::new(),
+        }
     }
 }
 
@@ -844,27 +872,37 @@ impl SharedObject for ByteQueue {
     const KIND: Kind = Kind::ByteQueue;
 
     fn shape(&(capacity, max): &(usize, usize), _: &Options) -> Result<Shape> {
-        if max > MAX_MESSAGE_BYTES {
-            return Err(Error::InvalidArgument {
-                reason: format!("max_message_bytes {max} is larger than the limit of {MAX_MESSAGE_BYTES}"),
-            });
-        }
-        RawRing::shape(capacity, bytes::frame_layout(max), [max as u64, 0, 0, 0])
+        RawRing::shape(capacity, Geometry::new(capacity, max)?.layout, [max as u64, 0, 0, 0])
     }
 
     fn check(name: &str, h: &HeaderData) -> Result<usize> {
-        RawRing::check(name, h, Self::stored_layout(name, h)?)
+        RawRing::check(name, h, Self::stored_geometry(name, h)?.layout)
     }
 
-    fn init(seg: &Segment, &(_, max): &(usize, usize)) {
-        RawRing::init(seg, bytes::frame_layout(max));
+    /// Only the slots are reserved at create; the arena stays sparse.
+    fn dense_body(shape: &Shape) -> usize {
+        let max = shape.params[0] as usize;
+        Geometry::for_slots(shape.capacity as usize, max).map_or(shape.body_size, |g| g.dense_body())
+    }
+
+    fn init(seg: &Segment, &(capacity, max): &(usize, usize)) {
+        // `shape` accepted these parameters just before.
+        if let Ok(g) = Geometry::new(capacity, max) {
+            RawRing::init(seg, g.layout);
+        }
     }
 
     fn from_segment(seg: Segment, opts: &Options, created: bool) -> Result<Self> {
-        let layout = Self::stored_layout(seg.name(), seg.header())?;
-        let raw = RawRing::from_segment(seg, layout, opts.wait)?;
-        let max = bytes::frame_max(&raw);
-        let q = ByteQueue { raw: Arc::new(raw), max, joined_tx: OnceLock::new(), joined_rx: OnceLock::new() };
+        let geo = Self::stored_geometry(seg.name(), seg.header())?;
+        let raw = RawRing::from_segment(seg, geo.layout, opts.wait)?;
+        let arena = Arena::new(&raw, geo)?;
+        let q = ByteQueue {
+            raw: Arc::new(raw),
+            arena: Arc::new(arena),
+            max: geo.max,
+            joined_tx: OnceLock::new(),
+            joined_rx: OnceLock::new(),
+        };
         if created {
             // The creating handle counts as a producer from the start.
             q.join_side(true);
@@ -874,13 +912,19 @@ impl SharedObject for ByteQueue {
 }
 
 impl ByteQueue {
-    /// The slot layout a stored header implies (its `max_message_bytes` is
-    /// checked: it comes from the segment).
-    fn stored_layout(name: &str, h: &HeaderData) -> Result<SlotLayout> {
-        let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= MAX_MESSAGE_BYTES).ok_or_else(|| {
+    /// The geometry a stored header implies (its slot count and
+    /// `max_message_bytes` are checked: they come from the segment).
+    fn stored_geometry(name: &str, h: &HeaderData) -> core::result::Result<Geometry, Error> {
+        let max = usize::try_from(h.params[0]).ok().filter(|m| *m <= arena::MAX_MESSAGE).ok_or_else(|| {
             object::corrupted(name, format!("stored max_message_bytes {} is larger than the limit", h.params[0]))
         })?;
-        Ok(bytes::frame_layout(max))
+        // The slot count (a power of two within the ring limits), checked
+        // against the layout without the arena first.
+        let g0 = Geometry::for_slots(2, max).map_err(|_| object::corrupted(name, "impossible geometry"))?;
+        RawRing::check(name, h, g0.layout)?;
+        Geometry::for_slots(h.capacity as usize, max).map_err(|arena| {
+            object::corrupted(name, format!("its stored capacity and max_message_bytes need an arena of {arena} bytes"))
+        })
     }
 
     /// Creates a queue that holds at most `capacity` messages, of up to
@@ -944,6 +988,14 @@ impl ByteQueue {
         self.join_side(true) && self.raw.claim_only()
     }
 
+    /// Claims the next slot, copies half of `msg` into it and never
+    /// publishes it, as a process killed in the middle of copying a message
+    /// would (for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn abandon_half_put(&self, msg: &[u8]) -> bool {
+        self.join_side(true) && arena::abandon_half_put(&self.raw, &self.arena, msg)
+    }
+
     fn join_side(&self, sending: bool) -> bool {
         let cell = if sending { &self.joined_tx } else { &self.joined_rx };
         *cell.get_or_init(|| {
@@ -965,8 +1017,9 @@ impl ByteQueue {
         if self.raw.send_shut() {
             return Some(Err(self.gone()));
         }
-        match bytes::try_send_frame(&self.raw, linear, msg) {
-            Ok(()) => Some(Ok(())),
+        match arena::try_put(&self.raw, &self.arena, linear, msg) {
+            Ok(Ok(())) => Some(Ok(())),
+            Ok(Err(arena::NoSpace)) => Some(Err(PutBytesError::NoSpace { len: msg.len() })),
             Err(Blocked::Wait | Blocked::Busy) => None,
             Err(Blocked::Corrupt) => Some(Err(PutBytesError::Disconnected)),
         }
@@ -999,7 +1052,9 @@ impl ByteQueue {
     ///
     /// # Errors
     /// [`PutBytesError::TooLarge`], [`PutBytesError::Closed`],
-    /// [`PutBytesError::Disconnected`].
+    /// [`PutBytesError::Disconnected`]; [`PutBytesError::NoSpace`] if a
+    /// message longer than the inline part of a slot finds no memory for its
+    /// pages (the tmpfs of `/dev/shm` is full).
     pub fn put(&self, msg: &[u8]) -> Result<(), PutBytesError> {
         self.put_impl(msg, Form::Block)
     }
@@ -1035,11 +1090,15 @@ impl ByteQueue {
     }
 
     /// One get; `None` if empty (or, without `linear`, the slot is busy).
+    /// Skips slots whose put found no memory.
     fn attempt_get(&self, linear: bool) -> Option<Result<Vec<u8>, GetError>> {
-        match bytes::try_recv_frame(&self.raw, linear) {
-            Ok(Ok(v)) => Some(Ok(v)),
-            Ok(Err(_)) | Err(Blocked::Corrupt) => Some(Err(GetError::Disconnected)),
-            Err(Blocked::Wait | Blocked::Busy) => None,
+        loop {
+            return match arena::try_get(&self.raw, &self.arena, linear) {
+                Ok(Got::Msg(v)) => Some(Ok(v)),
+                Ok(Got::Dropped) => continue,
+                Ok(Got::Corrupt) | Err(Blocked::Corrupt) => Some(Err(GetError::Disconnected)),
+                Err(Blocked::Wait | Blocked::Busy) => None,
+            };
         }
     }
 

@@ -30,6 +30,17 @@ pub fn abandon_put_bytes(q: &ByteQueue) -> bool {
     q.claim_only()
 }
 
+/// Claims the next slot of `q`, copies the first half of `msg` into it (into
+/// the arena when `msg` does not fit inline) and never publishes it, as a
+/// producer killed in the middle of copying a big message would. Returns
+/// whether a slot was claimed.
+///
+/// # Panics
+/// If `msg` is longer than `q.max_message_bytes()`.
+pub fn abandon_half_put_bytes(q: &ByteQueue, msg: &[u8]) -> bool {
+    q.abandon_half_put(msg)
+}
+
 /// The addresses of the payloads of `ring`'s slots in this process (for
 /// checking their alignment).
 pub fn payload_addresses<T: Pod>(ring: &crate::mpmc::Ring<T>) -> Vec<usize> {

@@ -2,13 +2,16 @@
 //! `Queue::<u64>::open` and `JoinableQueue::<u64>::open` must refuse them
 //! with an error or open a queue whose puts and gets then never panic, hang
 //! or fault — even while the file is overwritten (header, positions, side
-//! words, slot sequence words with owner tags, message lengths, task
-//! counters) between operations.
+//! words, slot sequence words with owner tags, message lengths, a byte
+//! queue's arena page counts and extents, task counters) between operations.
+//! Once opened, a byte queue's file size is that of its slots plus arena, so
+//! arena extents are real file bytes here (the same code runs on a sparse
+//! file in production).
 //!
 //! Flags byte: bit 0 = template mode (XOR onto a real segment made by
 //! `create`), bits 1..=2 = kind (0: `ByteQueue` of 4 x 24 bytes, 1:
 //! `Queue<u64>` of 8, 2: `JoinableQueue<u64>` of 4, 3: `ByteQueue` of
-//! 2 x 100 bytes), bit 3 = the template has items in flight (positions past
+//! 2 x 5000 bytes, whose messages over 232 bytes live in its arena), bit 3 = the template has items in flight (positions past
 //! one lap), bit 4 = two handles (two owner tags: each sees the other's
 //! claims as live).
 #![no_main]
@@ -44,7 +47,7 @@ enum Op {
     /// `join_timeout(micros)` (joinable only).
     JoinTimeout(bool, u8),
     /// Claim a slot and never publish it, as a producer killed mid-put
-    /// would (queues of items only).
+    /// would (a byte queue copies half of a message first).
     ClaimAndAbandon(bool),
     /// Drop the handle and open the file again (re-validates it).
     Reopen(bool),
@@ -144,6 +147,10 @@ fn bytes_op(q: &ByteQueue, op: &Op, seq: u64, micros: impl Fn(u8) -> Duration) {
             let _ = (q.is_empty(), q.is_full(), q.lost(), q.is_closed(), q.name());
         }
         Op::Close(_) => q.close(),
+        Op::ClaimAndAbandon(_) => {
+            let n = (seq as usize).wrapping_mul(977) % (max + 1);
+            let _ = ringshm::testing::abandon_half_put_bytes(q, &message(seq, n));
+        }
         _ => {}
     }
 }

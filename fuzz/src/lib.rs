@@ -552,7 +552,9 @@ pub fn template_queue(kind: u8, busy: bool) -> Vec<u8> {
                             }
                         }
                         _ => {
-                            let (cap, max) = if kind == 0 { (4, 24) } else { (2, 100) };
+                            // Kind 3: messages longer than a slot's inline bytes go
+                            // to the arena (two 8 KiB extents).
+                            let (cap, max) = if kind == 0 { (4, 24) } else { (2, 5000) };
                             let q = ringshm::ByteQueue::create_with(name, cap, max, &opts).expect("create");
                             if busy {
                                 for i in 0..cap {

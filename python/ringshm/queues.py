@@ -2,8 +2,18 @@
 
 Items are pickled into one message each; ``put_bytes``/``get_bytes`` carry
 bytes unpickled, so a named queue is the Rust ``ByteQueue`` of that name.
-Messages longer than a slot (``max_message_bytes``) go through a spill area
-of their own (a byte array named in a marker message), so any size can be put.
+
+Storage follows what is queued: a small message (up to 232 bytes) lives in
+its slot, a longer one in the slot's extent of an arena that is address
+space only until a message uses it, and whose pages are given back once a
+big message is got. So a queue takes messages of up to ``max_message_bytes``
+(by default ``DEFAULT_MAX_MESSAGE_BYTES``, 64 MiB, for queues of up to 4096
+items; longer queues get a smaller default so that one queue never maps more
+than 256 GiB of address space) without reserving ``maxsize`` times that.
+A message longer than ``max_message_bytes`` still goes through a spill area
+of its own (a byte array named in a marker message, removed by the ``get``
+that takes it), so any size can be put, as with ``multiprocessing.Queue``;
+such messages are rare enough that the extra segment does not matter.
 """
 
 import queue as _queue
@@ -12,23 +22,28 @@ import time
 from . import _common
 from . import _ringshm as _rs
 
-__all__ = ["Queue", "JoinableQueue", "SimpleQueue", "DEFAULT_MAXSIZE", "SLOT_BYTES"]
+__all__ = ["Queue", "JoinableQueue", "SimpleQueue", "DEFAULT_MAXSIZE", "DEFAULT_MAX_MESSAGE_BYTES"]
 
 #: The bound of a queue created with ``maxsize`` 0 or omitted.
 DEFAULT_MAXSIZE = 4096
-#: Bytes a slot holds inline when the queue is not too long (longer
-#: messages are spilled).
-SLOT_BYTES = 2040
-#: Inline bytes of all slots of one queue together, at most (long queues get
-#: smaller slots).
-_BUDGET = 32 << 20
-_MIN_SLOT = 248
+#: The longest message a queue of up to ``_ARENA_BUDGET // 64 MiB`` (4096)
+#: items holds by default (longer ones are spilled).
+DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
+#: Address space of one queue's arena, at most, with the default
+#: ``max_message_bytes`` (a process has 128 TiB of it).
+_ARENA_BUDGET = 1 << 38
+#: The default ``max_message_bytes`` of very long queues, at least.
+_MIN_MAX_MESSAGE = 4096
+#: The ``max_message_bytes`` of a default queue when the default arena
+#: cannot be mapped.
+_FALLBACK_MAX_MESSAGE = 64 << 10
 
 
 def _shape(maxsize, max_message_bytes):
     capacity = DEFAULT_MAXSIZE if maxsize is None or maxsize <= 0 else int(maxsize)
     if max_message_bytes is None:
-        max_message_bytes = max(_MIN_SLOT, min(SLOT_BYTES, _BUDGET // capacity - 8))
+        slots = 1 << max(1, (capacity - 1).bit_length())
+        max_message_bytes = max(_MIN_MAX_MESSAGE, min(DEFAULT_MAX_MESSAGE_BYTES, _ARENA_BUDGET // slots))
     return capacity, int(max_message_bytes)
 
 
@@ -40,8 +55,10 @@ class Queue(_rs.ByteQueue):
 
     ``maxsize`` 0 (or omitted) means a bound of ``DEFAULT_MAXSIZE`` items.
     ``qsize()`` is exact. ``put``/``get`` pickle, ``put_bytes``/``get_bytes``
-    carry bytes as they are; messages longer than ``max_message_bytes`` go
-    through a spill area of their own. ``close()`` ends putting and getting
+    carry bytes as they are. Messages of up to ``max_message_bytes`` (by
+    default 64 MiB, less for queues longer than 4096) stay in the queue,
+    whose memory follows what is queued; longer ones go through a spill area
+    of their own. ``close()`` ends putting and getting
     through this object only (``close_all()`` ends putting for every process);
     ``join_thread()``/``cancel_join_thread()`` do nothing (there is no feeder
     thread: a put is in the queue when it returns). ``get`` raises
@@ -53,7 +70,16 @@ class Queue(_rs.ByteQueue):
 
     def __new__(cls, maxsize=0, *, name=None, max_message_bytes=None, ctx=None):
         capacity, slot = _shape(maxsize, max_message_bytes)
-        self = super(Queue, cls).__new__(cls, name or _common.new_name(cls._kind), capacity, slot, True)
+        name = name or _common.new_name(cls._kind)
+        try:
+            self = super(Queue, cls).__new__(cls, name, capacity, slot, True)
+        except OSError as e:
+            # A process whose address space is limited (``ulimit -v``) cannot
+            # map the default arena: fall back to a small one (longer
+            # messages spill).
+            if type(e) is not OSError or max_message_bytes is not None or slot <= _FALLBACK_MAX_MESSAGE:
+                raise
+            self = super(Queue, cls).__new__(cls, name, capacity, _FALLBACK_MAX_MESSAGE, True)
         return _common.created(self)
 
     @classmethod

@@ -4,8 +4,9 @@
 //! hand-overs); this module does the hot paths:
 //!
 //! * queues and pipes pickle objects themselves (`pickle.dumps`/`loads`),
-//!   and carry a message longer than a slot or a pipe through a spill area
-//!   (a persistent `Array<u8>` named in a short marker message);
+//!   and carry a message longer than a queue's `max_message_bytes` or a
+//!   pipe through a spill area (a persistent `Array<u8>` named in a short
+//!   marker message);
 //! * a lock taken over from a holder that died holding it is acquired all
 //!   the same, with `owner_died` set and a `ringshm.OwnerDiedWarning`;
 //! * every blocking call releases the GIL and waits in slices of at most
@@ -98,7 +99,8 @@ fn warn_owner_died(py: Python<'_>, what: &str, name: &str) -> PyResult<()> {
 }
 
 /// The marker that starts a message standing for a spill area (a byte array
-/// of its own, for messages longer than a slot or a pipe).
+/// of its own, for messages longer than a queue's `max_message_bytes` or a
+/// pipe).
 const SPILL_MARK: &[u8] = b"\x00RSHM-SPILL\x00";
 
 static SPILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -250,8 +252,9 @@ enum Got<G> {
 
 /// A named `ringshm::ByteQueue` (many producers and consumers of byte
 /// messages), with the methods of `multiprocessing.Queue`: `put`/`get`
-/// pickle, `put_bytes`/`get_bytes` do not; messages longer than a slot go
-/// through a spill area. The handle that creates it also joins the
+/// pickle, `put_bytes`/`get_bytes` do not; messages longer than
+/// `max_message_bytes` go through a spill area (shorter ones stay in the
+/// queue, whose memory follows what is queued). The handle that creates it also joins the
 /// consumers' side at once, so that, as with a `multiprocessing.Queue`,
 /// puts never fail for want of a consumer while the creating object lives.
 #[pyclass(module = "ringshm._ringshm", frozen, subclass)]

@@ -121,8 +121,6 @@ use crate::primitive::{AtomicU64, Ordering};
 use crate::sync::futex;
 
 #[cfg(not(loom))]
-use super::poison;
-#[cfg(not(loom))]
 use super::spsc_core::Probe;
 #[cfg(not(loom))]
 use super::spsc_core::Side;
@@ -1005,75 +1003,6 @@ pub(crate) fn give_back_role(seg: &Segment, role: u32, lock: Option<RoleLock>) -
         }
         None => true,
     }
-}
-
-// ---------------------------------------------------------------------------
-// Fixed-slot framing for `ByteQueue`: each MPMC slot holds a `u64` length
-// followed by up to `max` payload bytes.
-
-/// Slot layout of a byte queue whose messages are at most `max` bytes.
-#[cfg(not(loom))]
-pub(crate) fn frame_layout(max: usize) -> super::mpmc::SlotLayout {
-    super::mpmc::SlotLayout::new(HDR as usize + max, ALIGN as usize)
-}
-
-/// The largest message the slots of `raw` hold.
-#[cfg(not(loom))]
-pub(crate) fn frame_max(raw: &super::mpmc::RawRing) -> usize {
-    raw.layout().payload_len - HDR as usize
-}
-
-/// Sends `msg` (at most `frame_max(raw)` bytes: checked by the caller) into
-/// one slot of `raw` if there is room.
-#[cfg(not(loom))]
-pub(crate) fn try_send_frame(
-    raw: &super::mpmc::RawRing,
-    linear: bool,
-    msg: &[u8],
-) -> core::result::Result<(), super::mpmc_core::Blocked> {
-    assert!(msg.len() <= frame_max(raw), "message longer than a slot");
-    raw.try_send_with(linear, |p| {
-        // SAFETY: `try_send_with` hands us the payload of a slot this sender
-        // claimed exclusively: 8-aligned (`frame_layout` aligns to 8) and
-        // `8 + max` bytes long, and `msg.len() <= max` (asserted above).
-        unsafe {
-            p.cast::<u64>().write(msg.len() as u64);
-            core::ptr::copy_nonoverlapping(msg.as_ptr(), p.add(HDR as usize), msg.len());
-        }
-    })
-}
-
-/// Receives one message from `raw` into a new vector. `Ok(Err(Corrupt))` if
-/// the slot held a length larger than a slot (the ring is then poisoned; the
-/// slot itself was consumed).
-#[cfg(not(loom))]
-pub(crate) fn try_recv_frame(
-    raw: &super::mpmc::RawRing,
-    linear: bool,
-) -> core::result::Result<core::result::Result<Vec<u8>, Corrupt>, super::mpmc_core::Blocked> {
-    let max = frame_max(raw);
-    let r = raw.try_recv_with(linear, |p| {
-        // The length word may hold anything (another process can scribble
-        // on it): it is copied out once and checked against `max` below.
-        // SAFETY: `try_recv_with` hands us the payload of a published slot
-        // this receiver claimed: 8-aligned and `8 + max` bytes long.
-        let len = unsafe { p.cast::<u64>().read() };
-        if len > max as u64 {
-            return Err(Corrupt);
-        }
-        let mut v = vec![0u8; len as usize];
-        // SAFETY: `len <= max`, so the bytes lie inside the slot's payload.
-        unsafe { core::ptr::copy_nonoverlapping(p.add(HDR as usize), v.as_mut_ptr(), v.len()) };
-        Ok(v)
-    })?;
-    if r.is_err() {
-        let sh = raw.shared();
-        poison(&sh.send);
-        poison(&sh.recv);
-        futex::wake_all(&sh.send);
-        futex::wake_all(&sh.recv);
-    }
-    Ok(r)
 }
 
 #[cfg(all(test, not(loom)))]

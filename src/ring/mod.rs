@@ -9,6 +9,7 @@
 //! | `chunks.rs`     | zero-copy `WriteChunk`/`ReadChunk` on the item ring                  |
 //! | `bytes.rs`      | byte frames on the same SPSC core: the transport under `Pipe`       |
 //! | `mpmc_core.rs`, `mpmc.rs` | Vyukov's bounded MPMC queue, and its segment-backed facade |
+//! | `arena.rs`      | byte messages in MPMC slots plus a sparse arena: the storage under `ByteQueue` |
 //! | `loom_tests.rs` | loom models of both cores                                           |
 //!
 //! # Implementation details
@@ -29,6 +30,8 @@
 //! kernel released its lock). The first is one load; the second a system
 //! call, so it is only asked on slow paths and rate-limited.
 
+#[cfg(not(loom))]
+pub(crate) mod arena;
 #[cfg(not(loom))]
 pub mod broadcast;
 pub(crate) mod broadcast_core;

@@ -305,6 +305,12 @@ impl RawRing {
         self.wait
     }
 
+    /// The index of the slot of position `pos`.
+    #[inline(always)]
+    fn index(&self, pos: u64) -> usize {
+        (pos & (self.cap - 1)) as usize
+    }
+
     /// The start of slot `pos & (cap - 1)`.
     #[inline(always)]
     fn slot_ptr(&self, pos: u64) -> *mut u8 {
@@ -384,9 +390,20 @@ impl RawRing {
     /// `Busy` is returned for the caller to map or wait out with its deadline.
     #[inline]
     pub(crate) fn try_send_with(&self, linear: bool, write: impl Fn(*mut u8)) -> core::result::Result<(), Blocked> {
+        self.try_send_at(linear, |_, p| write(p))
+    }
+
+    /// [`RawRing::try_send_with`], also handing `write` the index of the
+    /// claimed slot (`< slot_count()`).
+    #[inline]
+    pub(crate) fn try_send_at(
+        &self,
+        linear: bool,
+        write: impl Fn(usize, *mut u8),
+    ) -> core::result::Result<(), Blocked> {
         let mut since = None;
         loop {
-            match alg::try_send(self, self.tag(), |pos| write(self.payload(pos))) {
+            match alg::try_send(self, self.tag(), |pos| write(self.index(pos), self.payload(pos))) {
                 Err(Blocked::Busy) if linear && linear_wait(&mut since) => std::thread::yield_now(),
                 r => return r,
             }
@@ -401,9 +418,21 @@ impl RawRing {
         linear: bool,
         read: impl Fn(*const u8) -> R,
     ) -> core::result::Result<R, Blocked> {
+        self.try_recv_at(linear, |_, p| read(p))
+    }
+
+    /// [`RawRing::try_recv_with`], also handing `read` the index of the
+    /// claimed slot (`< slot_count()`) and its payload as writable: the
+    /// reader owns the slot until `read` returns.
+    #[inline]
+    pub(crate) fn try_recv_at<R>(
+        &self,
+        linear: bool,
+        read: impl Fn(usize, *mut u8) -> R,
+    ) -> core::result::Result<R, Blocked> {
         let mut since = None;
         loop {
-            match alg::try_recv(self, self.tag(), |pos| read(self.payload(pos))) {
+            match alg::try_recv(self, self.tag(), |pos| read(self.index(pos), self.payload(pos))) {
                 Err(Blocked::Busy) if linear && linear_wait(&mut since) => std::thread::yield_now(),
                 r => return r,
             }
@@ -412,7 +441,16 @@ impl RawRing {
 
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn claim_only(&self) -> bool {
-        alg::claim_send(self, self.tag()).is_ok()
+        self.claim_only_with(|_, _| {})
+    }
+
+    /// Claims a slot, lets `write` fill part of it, and never publishes it
+    /// (a sender killed in the middle of its write, for `crate::testing`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn claim_only_with(&self, write: impl FnOnce(usize, *mut u8)) -> bool {
+        let Ok(pos) = alg::claim_send(self, self.tag()) else { return false };
+        write(self.index(pos), self.payload(pos));
+        true
     }
 
     /// The payload addresses of all slots (for `crate::testing`).

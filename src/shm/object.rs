@@ -87,6 +87,14 @@ pub(crate) trait SharedObject: Sized {
     /// [`Error::Corrupted`] for values no `shape` produces.
     fn check(name: &str, h: &HeaderData) -> Result<usize>;
 
+    /// Bytes at the start of a new body of `shape` that are backed with
+    /// memory at create (`fallocate`: a full tmpfs fails then, never later
+    /// with `SIGBUS`); the rest of the body stays sparse and is never touched
+    /// by create, open or `init`. All of it, except for a `ByteQueue`'s arena.
+    fn dense_body(shape: &Shape) -> usize {
+        shape.body_size
+    }
+
     /// Initialises a new, zeroed body before the segment is published.
     fn init(_seg: &Segment, _params: &Self::Params<'_>) {}
 
@@ -105,7 +113,14 @@ pub(crate) fn expect<O: SharedObject>() -> Expect {
 }
 
 fn spec<'a, O: SharedObject>(e: &'a Expect, shape: Shape, opts: &'a Options) -> CreateSpec<'a> {
-    CreateSpec { expect: e, capacity: shape.capacity, params: shape.params, body_size: shape.body_size, opts }
+    CreateSpec {
+        expect: e,
+        capacity: shape.capacity,
+        params: shape.params,
+        body_size: shape.body_size,
+        dense_body: O::dense_body(&shape),
+        opts,
+    }
 }
 
 /// Creates the segment of a new `O` named `name`.

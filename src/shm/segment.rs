@@ -94,6 +94,10 @@ pub(crate) struct CreateSpec<'a> {
     pub params: [u64; 4],
     /// Bytes after the header.
     pub body_size: usize,
+    /// Bytes of the body that are backed with memory at create (at most
+    /// `body_size`); the rest of the file stays sparse (a hole that tmpfs
+    /// backs page by page when it is first written, see `ByteQueue`'s arena).
+    pub dense_body: usize,
     /// Mode, persistence.
     pub opts: &'a Options,
 }
@@ -193,8 +197,9 @@ impl Segment {
             // The umask may have cleared bits the caller asked for.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(spec.opts.mode)).map_err(io("fchmod"))?;
         }
-        reserve(&fd, total as u64).map_err(|e| match e {
-            Errno::NOSPC => Error::NoSpace { name: name.into(), bytes: total as u64 },
+        let dense = (HEADER_SIZE + spec.dense_body.min(spec.body_size)) as u64;
+        reserve(&fd, total as u64, dense).map_err(|e| match e {
+            Errno::NOSPC => Error::NoSpace { name: name.into(), bytes: dense },
             e => os_error(name, "fallocate", e),
         })?;
         let flags = if spec.opts.persist { FLAG_PERSIST } else { 0 };
@@ -537,9 +542,13 @@ fn total_size(name: &str, body: usize) -> Result<usize> {
     })
 }
 
-/// Reserves `len` bytes of real memory for `fd` (and sets its size).
-fn reserve(fd: &OwnedFd, len: u64) -> std::result::Result<(), Errno> {
-    match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, len) {
+/// Sets the size of `fd` to `len` and reserves real memory for its first
+/// `dense` bytes; the rest stays a hole (nothing allocated, nothing touched).
+fn reserve(fd: &OwnedFd, len: u64, dense: u64) -> std::result::Result<(), Errno> {
+    if dense < len {
+        rustix::fs::ftruncate(fd, len)?;
+    }
+    match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, dense.min(len)) {
         Ok(()) => Ok(()),
         // File systems without fallocate: size it and hope (tmpfs has it).
         Err(Errno::OPNOTSUPP) | Err(Errno::NOSYS) => rustix::fs::ftruncate(fd, len),
