@@ -70,7 +70,8 @@ def _from_elem(tc, v):
 
 
 def _make_lock(lock, name):
-    if lock is True:
+    # None, as in multiprocessing: a new lock, like True.
+    if lock is True or lock is None:
         return RLock(name=name + ".lock")
     if isinstance(lock, (Lock, RLock)):
         return lock

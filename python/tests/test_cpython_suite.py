@@ -1,0 +1,262 @@
+"""CPython's own multiprocessing tests, run against ringshm.
+
+The test classes of CPython's ``Lib/test/_test_multiprocessing.py`` (vendored
+unchanged in ``cpython/``) for the objects ringshm provides are built here
+the way that module's ``install_tests_in_module_dict`` builds them, with a
+mixin like its ``ProcessesMixin`` whose factories (``Queue``, ``Lock``,
+``Pipe``, ``Value``, ...) are ringshm's while ``Process``,
+``current_process``, ... stay multiprocessing's. Each class runs under the
+fork and the spawn start method.
+
+Inside the vendored module, the name ``multiprocessing`` is rebound to a
+view of it whose shared objects are ringshm's, so that the tests that call
+``multiprocessing.Queue()`` or ``multiprocessing.SimpleQueue()`` directly
+test ringshm's too (everything else there, ``multiprocessing.Process``,
+``multiprocessing.heap``, ..., is multiprocessing's own).
+
+``SKIPS`` names every test that cannot pass, with the reason.
+"""
+
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import types
+import unittest
+
+import pytest
+
+import ringshm
+
+from _workers import join_all
+
+_HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpython")
+if _HERE not in sys.path:
+    # Appended: spawned children get this sys.path and import the vendored
+    # module (and this one) by name to unpickle their targets.
+    sys.path.append(_HERE)
+
+try:
+    import _test_multiprocessing as cpy
+except (ImportError, unittest.SkipTest) as e:  # no test.support, or an unfit interpreter
+    pytest.skip("CPython's _test_multiprocessing cannot be imported here: %s" % (e,), allow_module_level=True)
+
+
+#: The classes of the suite that test an object ringshm provides.
+CLASSES = (
+    "_TestQueue",
+    "_TestLock",
+    "_TestSemaphore",
+    "_TestCondition",
+    "_TestEvent",
+    "_TestBarrier",
+    "_TestValue",
+    "_TestArray",
+    "_TestConnection",
+    "_TestPoll",
+    "TestSimpleQueue",
+)
+
+START_METHODS = ("fork", "spawn")
+
+#: ``Class.test`` -> why it cannot pass against ringshm.
+SKIPS = {
+    "_TestQueue.test_no_import_lock_contention":
+        "imports a module that uses multiprocessing.Queue itself (its feeder thread vs the import lock)",
+    "_TestQueue.test_queue_feeder_donot_stop_onexc":
+        "no feeder thread: an unpicklable item raises from put() instead of being dropped by the feeder",
+    "_TestQueue.test_queue_feeder_on_queue_feeder_error":
+        "subclasses multiprocessing.queues.Queue to test its feeder thread's error hook",
+    "_TestConnection.test_connection":
+        "asserts conn.fileno() is an int: a ringshm Connection has no file descriptor",
+    "_TestConnection.test_fd_transfer":
+        "multiprocessing.reduction.send_handle needs the connection's socket file descriptor",
+    "_TestConnection.test_large_fd_transfer":
+        "multiprocessing.reduction.send_handle needs the connection's socket file descriptor",
+    "_TestConnection.test_missing_fd_transfer":
+        "writes to conn.fileno(): a ringshm Connection has no file descriptor",
+    "TestSimpleQueue.test_closed":
+        "tests the private _reader/_writer connections of multiprocessing.SimpleQueue",
+}
+
+
+def _no_invariant(self, cond):
+    pass
+
+
+#: Helpers of the suite (not tests) replaced here -> (replacement, reason).
+HELPERS = {
+    "check_invariant": (
+        _no_invariant,
+        "reads multiprocessing.Condition's private semaphores (_sleeping_count, _woken_count, "
+        "_wait_semaphore); a ringshm Condition has none: its waiters sit in slots of the segment",
+    ),
+}
+
+
+class _MultiprocessingView(types.ModuleType):
+    """``multiprocessing`` with ringshm's shared objects."""
+
+    def __getattr__(self, name):
+        if name in ringshm._SHARED:
+            return getattr(ringshm, name)
+        return getattr(multiprocessing, name)
+
+
+cpy.multiprocessing = _MultiprocessingView("multiprocessing")
+
+
+class RingshmMixin(cpy.ProcessesMixin):
+    """``ProcessesMixin`` with ringshm's factories."""
+
+    Pipe = staticmethod(ringshm.Pipe)
+    Queue = staticmethod(ringshm.Queue)
+    JoinableQueue = staticmethod(ringshm.JoinableQueue)
+    Lock = staticmethod(ringshm.Lock)
+    RLock = staticmethod(ringshm.RLock)
+    Semaphore = staticmethod(ringshm.Semaphore)
+    BoundedSemaphore = staticmethod(ringshm.BoundedSemaphore)
+    Condition = staticmethod(ringshm.Condition)
+    Event = staticmethod(ringshm.Event)
+    Barrier = staticmethod(ringshm.Barrier)
+    Value = staticmethod(ringshm.Value)
+    Array = staticmethod(ringshm.Array)
+    RawValue = staticmethod(ringshm.RawValue)
+    RawArray = staticmethod(ringshm.RawArray)
+
+
+class _StartMethod(object):
+    """Sets the default start method for the class's tests, as the suite's
+    ``setUpModule`` does for its module."""
+
+    START_METHOD = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls._old_start_method = multiprocessing.get_start_method(allow_none=True)
+        multiprocessing.set_start_method(cls.START_METHOD, force=True)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            multiprocessing.set_start_method(cls._old_start_method, force=True)
+
+
+def _skip(cls, base_name):
+    for key, reason in SKIPS.items():
+        owner, test = key.split(".")
+        if owner == base_name:
+            assert hasattr(cls, test), key
+            setattr(cls, test, unittest.skip(reason)(getattr(cls, test)))
+
+
+def _install(globs):
+    for base_name in CLASSES:
+        base = getattr(cpy, base_name)
+        for method in START_METHODS:
+            if issubclass(base, cpy.BaseTestCase):
+                assert "processes" in base.ALLOWED_TYPES, base_name
+                bases = (_StartMethod, base, RingshmMixin, unittest.TestCase)
+            else:
+                bases = (_StartMethod, base)
+            name = "WithRingshm%s%s" % (method.capitalize(), base_name.lstrip("_").replace("Test", "", 1))
+            cls = type(name, bases, {"START_METHOD": method, "__module__": globs["__name__"]})
+            cls.__qualname__ = name
+            for helper, (replacement, _why) in HELPERS.items():
+                if hasattr(base, helper):
+                    setattr(cls, helper, replacement)
+            _skip(cls, base_name)
+            globs[name] = cls
+
+
+_install(globals())
+
+
+# -- Regressions: defects of ringshm's Python layer that the suite found -------
+# (each failed before its fix; the suite's test named in the comment too)
+
+
+def _barrier_rounds(barrier, rounds, out):
+    for r in range(rounds):
+        out.put((r, barrier.wait()))
+
+
+def test_barrier_wait_returns_distinct_indices(ctx):
+    # _TestBarrier.test_abort, test_abort_and_reset: wait() returned 0 in
+    # the last to arrive and a racy n_waiting in the others, so two parties
+    # could get the same index (and none the one the test picks).
+    parties, rounds = 4, 5
+    barrier = ringshm.Barrier(parties, timeout=60)
+    out = ringshm.Queue()
+    procs = [ctx.Process(target=_barrier_rounds, args=(barrier, rounds, out)) for _ in range(parties - 1)]
+    for p in procs:
+        p.start()
+    _barrier_rounds(barrier, rounds, out)
+    got = [out.get(timeout=60) for _ in range(parties * rounds)]
+    assert join_all(procs) == [0] * len(procs)
+    for r in range(rounds):
+        assert sorted(i for (rr, i) in got if rr == r) == list(range(parties))
+    # reset() starts a round afresh (one party: index 0 each time).
+    one = ringshm.Barrier(1)
+    assert [one.wait(), one.wait()] == [0, 0]
+    barrier.reset()
+    assert not barrier.broken
+
+
+def test_value_and_array_lock_none_make_a_lock():
+    # _TestValue.test_getobj_getlock, _TestArray.test_getobj_getlock_obj:
+    # lock=None raised AttributeError; multiprocessing makes a new lock.
+    for obj in (ringshm.Value("i", 5, lock=None), ringshm.Array("i", [1, 2], lock=None)):
+        lock = obj.get_lock()
+        assert lock.acquire(timeout=5)
+        lock.release()
+        with obj:
+            pass
+
+
+def test_event_repr_shows_state():
+    # _TestEvent.test_repr: "<Event at ... set>" / "unset", as multiprocessing.
+    e = ringshm.Event()
+    assert repr(e).startswith("<Event at ") and repr(e).endswith(" unset>")
+    e.set()
+    assert repr(e).endswith(" set>") and not repr(e).endswith(" unset>")
+
+
+def _cond_waiter(cond, sleeping, woken):
+    with cond:
+        sleeping.release()
+        if cond.wait(20):
+            woken.release()
+
+
+def test_condition_notify_reaches_waiters_between_slices(ctx):
+    # _TestCondition.test_notify_all hung: a wait runs in 50 ms slices (to
+    # see Ctrl-C), and a waiter whose slice ended while the notifier held
+    # the lock was not registered when the notification came, so it slept
+    # on. Holding the lock for several slices before notifying puts every
+    # waiter there.
+    cond = ringshm.Condition()
+    sleeping, woken = ringshm.Semaphore(0), ringshm.Semaphore(0)
+    n = 2
+    procs = [ctx.Process(target=_cond_waiter, args=(cond, sleeping, woken)) for _ in range(n)]
+    threads = [threading.Thread(target=_cond_waiter, args=(cond, sleeping, woken), daemon=True) for _ in range(n)]
+    for w in procs + threads:
+        w.start()
+    for _ in range(2 * n):
+        assert sleeping.acquire(timeout=60)
+    with cond:
+        time.sleep(0.3)
+        cond.notify(1)
+    assert woken.acquire(timeout=15), "the waiter notified missed it"
+    with cond:
+        time.sleep(0.3)
+        cond.notify_all()
+    for _ in range(2 * n - 1):
+        assert woken.acquire(timeout=15), "a waiter missed notify_all"
+    for t in threads:
+        t.join(30)
+    assert join_all(procs) == [0] * n
