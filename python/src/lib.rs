@@ -1074,8 +1074,25 @@ impl Event {
 /// Who holds a `Condition`'s lock through this object, and how often.
 struct CondHeld {
     guard: Option<Held<LockGuard<'static>>>,
-    owner: Option<ThreadId>,
+    /// The holding thread, with its process: a child forked while this
+    /// object was held inherits the thread id but does not hold the lock.
+    owner: Option<(u32, ThreadId)>,
     count: usize,
+}
+
+impl Drop for CondHeld {
+    fn drop(&mut self) {
+        // A copy inherited through fork: the hold is the parent's, not ours
+        // to give back.
+        if self.owner.is_some_and(|(pid, _)| pid != std::process::id()) {
+            std::mem::forget(self.guard.take());
+        }
+    }
+}
+
+/// The calling thread as a `CondHeld::owner`.
+fn cond_me() -> (u32, ThreadId) {
+    (std::process::id(), std::thread::current().id())
 }
 
 /// A named condition variable with its own (re-entrant per object) lock.
@@ -1096,7 +1113,7 @@ impl Condition {
         }
     }
     fn mine(&self) -> bool {
-        lock(&self.held).owner == Some(std::thread::current().id())
+        lock(&self.held).owner == Some(cond_me())
     }
 }
 
@@ -1145,7 +1162,7 @@ impl Robust for Condition {
     }
     fn release_raw(&self) -> PyResult<()> {
         let mut h = lock(&self.held);
-        if h.owner != Some(std::thread::current().id()) {
+        if h.owner != Some(cond_me()) {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
         }
         h.count -= 1;
@@ -1165,7 +1182,7 @@ impl Robust for Condition {
 
 impl Condition {
     fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
-        let me = std::thread::current().id();
+        let me = cond_me();
         {
             let mut h = lock(&self.held);
             if h.owner == Some(me) {
@@ -1190,7 +1207,7 @@ impl Condition {
     /// Releases the lock (all levels), waits for a notification, takes it
     /// again. `False` at the timeout. Returns `(notified, owner_died)`.
     fn wait_raw(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(bool, bool)> {
-        let me = std::thread::current().id();
+        let me = cond_me();
         let (guard, count) = {
             let mut h = lock(&self.held);
             if h.owner != Some(me) {

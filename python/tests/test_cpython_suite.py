@@ -42,6 +42,11 @@ try:
 except (ImportError, unittest.SkipTest) as e:  # no test.support, or an unfit interpreter
     pytest.skip("CPython's _test_multiprocessing cannot be imported here: %s" % (e,), allow_module_level=True)
 
+if hasattr(cpy.support.print_warning, "orig_stderr"):
+    # test.support (3.12+) keeps the sys.stderr of its import for its
+    # warnings: pytest's capture then, closed by the time they are printed.
+    cpy.support.print_warning.orig_stderr = sys.__stderr__
+
 
 #: The classes of the suite that test an object ringshm provides.
 CLASSES = (
@@ -285,3 +290,27 @@ def test_char_value_and_array_take_integers_as_multiprocessing():
     with pytest.raises(TypeError):
         v.value = b"xy"
     assert ringshm.RawArray("c", [b"x", b"y", 122]).raw == b"xyz"
+
+
+def _try_acquire_in_child(obj, out):
+    out.put((obj.is_owned(), obj.acquire(False)))
+
+
+def test_condition_held_by_parent_is_not_owned_by_fork_child():
+    # _TestCondition.test_wait_result (flaky: the SIGINT meant for the
+    # second wait hit the first): the parent holds the condition when it
+    # forks, and the child's copy believed it held it too (its thread id is
+    # the parent's), so its "with c: c.notify()" ran without the lock and
+    # could notify before the parent waited. As multiprocessing's RLock
+    # after fork: the child owns nothing.
+    ctx = multiprocessing.get_context("fork")
+    for obj in (ringshm.Condition(), ringshm.RLock()):
+        out = ringshm.Queue()
+        with obj:
+            p = ctx.Process(target=_try_acquire_in_child, args=(obj, out))
+            p.start()
+            assert out.get(timeout=60) == (False, False), type(obj).__name__
+            assert join_all([p]) == [0]
+        # The child's exit did not release the parent's hold either.
+        assert obj.acquire(False)
+        obj.release()
