@@ -19,6 +19,7 @@ test ringshm's too (everything else there, ``multiprocessing.Process``,
 
 import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -366,3 +367,50 @@ def test_pipe_end_shared_by_forked_senders():
     finally:
         join_all(procs)
     assert got == {k: list(range(n)) for k in range(senders)}
+
+
+# -- Exit with a daemon thread blocked in a wait --------------------------------
+
+_BLOCKED_AT_EXIT = """
+import sys, threading, time
+import ringshm
+kind = sys.argv[1]
+if kind == "Queue.get":
+    target = ringshm.Queue().get
+elif kind == "Connection.recv":
+    a, b = ringshm.Pipe()
+    target = a.recv
+elif kind == "Lock.acquire":
+    lock = ringshm.Lock()
+    lock.acquire()
+    target = lock.acquire
+elif kind == "Semaphore.acquire":
+    target = ringshm.Semaphore(0).acquire
+elif kind == "Event.wait":
+    target = ringshm.Event().wait
+elif kind == "Condition.wait":
+    cond = ringshm.Condition()
+    def target():
+        with cond:
+            cond.wait()
+elif kind == "Barrier.wait":
+    target = ringshm.Barrier(2).wait
+threading.Thread(target=target, daemon=True).start()
+time.sleep(0.2)
+print("main returns")
+"""
+
+
+@pytest.mark.parametrize("kind", [
+    "Queue.get", "Connection.recv", "Lock.acquire", "Semaphore.acquire", "Event.wait", "Condition.wait",
+    "Barrier.wait",
+])
+def test_exit_with_a_daemon_thread_blocked(kind):
+    # Found with the suite's daemon threads: when the main thread returned
+    # while a daemon thread waited in ringshm, the interpreter ended that
+    # thread with pthread_exit as the wait came back for the GIL, unwinding
+    # through Rust frames: "FATAL: exception not rethrown", SIGABRT (134).
+    # multiprocessing's objects exit 0.
+    r = subprocess.run([sys.executable, "-c", _BLOCKED_AT_EXIT, kind], capture_output=True, timeout=60)
+    assert (r.returncode, r.stderr) == (0, b""), kind
+    assert r.stdout == b"main returns\n"
