@@ -6,7 +6,7 @@ the way that module's ``install_tests_in_module_dict`` builds them, with a
 mixin like its ``ProcessesMixin`` whose factories (``Queue``, ``Lock``,
 ``Pipe``, ``Value``, ...) are ringshm's while ``Process``,
 ``current_process``, ... stay multiprocessing's. Each class runs under the
-fork and the spawn start method.
+fork, spawn and forkserver start methods.
 
 Inside the vendored module, the name ``multiprocessing`` is rebound to a
 view of it whose shared objects are ringshm's, so that the tests that call
@@ -14,7 +14,10 @@ view of it whose shared objects are ringshm's, so that the tests that call
 test ringshm's too (everything else there, ``multiprocessing.Process``,
 ``multiprocessing.heap``, ..., is multiprocessing's own).
 
-``SKIPS`` names every test that cannot pass, with the reason.
+``SKIPS`` names every test that cannot pass, with the reason; ``HELPERS``
+the one helper of the suite replaced here. After them: regression tests
+for the defects the suite found (each failed before its fix), and the one
+it found outside the Python layer, as an expected failure.
 """
 
 import multiprocessing
