@@ -96,16 +96,16 @@ SKIPS = {
 }
 
 
-def _no_invariant(self, cond):
-    pass
+def _check_invariant(self, cond):
+    self.assertEqual((cond._cv.get(0), cond._cv.get(1)), (0, 0), "parties waiting, wake-ups granted")
 
 
 #: Helpers of the suite (not tests) replaced here -> (replacement, reason).
 HELPERS = {
     "check_invariant": (
-        _no_invariant,
+        _check_invariant,
         "reads multiprocessing.Condition's private semaphores (_sleeping_count, _woken_count, "
-        "_wait_semaphore); a ringshm Condition has none: its waiters sit in slots of the segment",
+        "_wait_semaphore); ringshm's equivalent: its companion counts no party waiting, no wake-up granted",
     ),
 }
 
@@ -207,6 +207,7 @@ def test_the_suite_runs_against_ringshm():
     assert cpy.multiprocessing.SimpleQueue is ringshm.SimpleQueue
     assert cpy.multiprocessing.Process is multiprocessing.Process
     assert cpy.multiprocessing.queues is multiprocessing.queues
+    assert WithRingshmSpawnCondition.check_invariant is _check_invariant
 
 
 # -- Regressions: defects of ringshm's Python layer that the suite found -------
