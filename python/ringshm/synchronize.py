@@ -287,8 +287,9 @@ class Barrier(_Named):
     of a round (``0..parties-1``, kept in a companion value ``NAME.idx``);
     the last to arrive runs ``action``. A barrier made by Rust has no
     companion: its ``wait()`` returns 0 in the last to arrive and a number
-    in ``1..parties-1`` (not necessarily different) in the others. A party whose process dies while waiting breaks the barrier: the others
-    get ``threading.BrokenBarrierError`` instead of hanging.
+    in ``1..parties-1`` (not necessarily different) in the others. A party
+    whose process dies while waiting breaks the barrier: the others get
+    ``threading.BrokenBarrierError`` instead of hanging.
     """
 
     _rs_class = _rs.Barrier
