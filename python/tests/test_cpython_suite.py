@@ -200,14 +200,14 @@ def test_the_suite_runs_against_ringshm():
         "Array": ("i", 2), "RawValue": ("i",), "RawArray": ("i", 2),
     }
     for name, args in made.items():
-        obj = getattr(WithRingshmForkQueue, name)(*args)
+        obj = getattr(RingshmMixin, name)(*args)
         obj = obj[0] if name == "Pipe" else obj
         assert type(obj).__module__.startswith("ringshm."), (name, obj)
         assert getattr(cpy.multiprocessing, name) is getattr(ringshm, name)
     assert cpy.multiprocessing.SimpleQueue is ringshm.SimpleQueue
     assert cpy.multiprocessing.Process is multiprocessing.Process
     assert cpy.multiprocessing.queues is multiprocessing.queues
-    assert WithRingshmSpawnCondition.check_invariant is _check_invariant
+    assert globals()["WithRingshmSpawnCondition"].check_invariant is _check_invariant
 
 
 # -- Regressions: defects of ringshm's Python layer that the suite found -------
