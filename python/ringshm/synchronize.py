@@ -159,6 +159,8 @@ _CV_WAITING, _CV_GRANTED = 0, 1
 #: Ctrl-C at least as often).
 _CV_SLICE = 0.05
 _CV_ALL = 1 << 62
+#: Waiters a ringshm condition wakes one by one (the others all at once).
+_CV_SLOTS = 64
 
 
 class Condition(_rs.Condition):
@@ -175,7 +177,10 @@ class Condition(_rs.Condition):
     (re-taking the lock to look for Ctrl-C) when the notification came takes
     it at its next slice instead of missing it. A waiter whose process dies
     while waiting stays counted: a later notification may then wake a
-    waiter spuriously. A condition made by Rust has no companion.
+    waiter spuriously. Waiters of Rust processes are not counted: a
+    notification wakes them too, as Rust's ``notify`` does (a counted waiter
+    it wakes without a grant waits on). A condition made by Rust has no
+    companion.
     """
 
     def __new__(cls, lock=None, *, name=None, ctx=None):
@@ -244,19 +249,22 @@ class Condition(_rs.Condition):
         """Wakes ``n`` waiting parties (fewer if fewer wait)."""
         cv = self._cv
         if cv is None:
-            return _rs.Condition.notify(self, n)
+            return _rs.Condition.notify(self, n) if n < _CV_SLOTS else _rs.Condition.notify_all(self)
         if not self.is_owned():
             raise RuntimeError("cannot notify on un-acquired lock")
         waiting, granted = self._counts()
         more = min(n, waiting - granted)
         if more > 0:
             cv.set(_CV_GRANTED, granted + more)
-            _rs.Condition.notify(self, more)
+        # Wakes waiters of Rust processes too (uncounted). A counted waiter
+        # it wakes without a grant waits on.
+        if n >= _CV_SLOTS:
+            _rs.Condition.notify_all(self)
+        elif n > 0:
+            _rs.Condition.notify(self, n)
 
     def notify_all(self):
         """Wakes every waiting party."""
-        if self._cv is None:
-            return _rs.Condition.notify_all(self)
         self.notify(_CV_ALL)
 
     def wait_for(self, predicate, timeout=None):

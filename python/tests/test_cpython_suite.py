@@ -315,6 +315,38 @@ def test_char_value_and_array_take_integers_as_multiprocessing():
     assert ringshm.RawArray("c", [b"x", b"y", 122]).raw == b"xyz"
 
 
+def _plain_waiter(name, sleeping, out):
+    # A waiter that knows nothing of the Python layer's counts, as one of a
+    # Rust process: the extension's Condition alone.
+    raw = ringshm._ringshm.Condition(name, create=False)
+    with raw:
+        sleeping.release()
+        out.put(raw.wait(20))
+
+
+def test_condition_notify_wakes_a_waiter_without_the_companion(ctx):
+    # The counts that fix lost wake-ups are the Python layer's: a waiter of
+    # a Rust process is not counted, and notify() must still wake it.
+    cond = ringshm.Condition()
+    sleeping, out = ringshm.Semaphore(0), ringshm.Queue()
+    for notify in (lambda: cond.notify(), cond.notify_all):
+        p = ctx.Process(target=_plain_waiter, args=(cond.name, sleeping, out))
+        p.start()
+        assert sleeping.acquire(timeout=60)
+        # Again until it answers: the plain waiter waits in slices too, and
+        # may be between two when one notification comes.
+        for _ in range(40):
+            with cond:
+                notify()
+            try:
+                woke = out.get(timeout=0.5)
+                break
+            except ringshm.Empty:
+                pass
+        assert woke is True
+        assert join_all([p]) == [0]
+
+
 def _try_acquire_in_child(obj, out):
     out.put((obj.is_owned(), obj.acquire(False)))
 
