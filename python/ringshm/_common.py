@@ -1,10 +1,12 @@
 """Names, clean-up and the warning class shared by every ringshm object (spill
 areas for long messages live in the extension)."""
 
+import atexit
 import itertools
 import os
 import secrets
 import threading
+import time
 import weakref
 
 from . import _ringshm as _rs
@@ -81,3 +83,15 @@ def forget_created(name):
             _created.remove((pid, name))
         except ValueError:
             pass
+
+
+def _at_exit():
+    # From now on a thread blocked in a ringshm wait (a daemon thread: the
+    # others were joined) never comes back for the GIL, which would end it
+    # with pthread_exit through Rust frames and abort the process; those
+    # between two slices of their wait get one slice to get back in.
+    if _rs._exiting() > 0:
+        time.sleep(_rs.SLICE_SECONDS + 0.01)
+
+
+atexit.register(_at_exit)

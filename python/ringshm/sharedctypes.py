@@ -58,11 +58,20 @@ def _typecode(typecode_or_type):
 
 
 def _to_elem(tc, v):
+    """A ``'c'`` element as its byte value: one character ``bytes`` or
+    ``bytearray``, or an integer in ``0..255`` (as ctypes' ``c_char``)."""
     if tc == "c":
         if isinstance(v, (bytes, bytearray)) and len(v) == 1:
             return v[0]
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255:
+            return v
         raise TypeError("one character bytes, bytearray or integer expected")
     return v
+
+
+def _to_char(v):
+    """``_to_elem('c', v)`` as the one-byte ``bytes`` the extension takes."""
+    return bytes((_to_elem("c", v),))
 
 
 def _from_elem(tc, v):
@@ -70,7 +79,8 @@ def _from_elem(tc, v):
 
 
 def _make_lock(lock, name):
-    if lock is True:
+    # None, as in multiprocessing: a new lock, like True.
+    if lock is True or lock is None:
         return RLock(name=name + ".lock")
     if isinstance(lock, (Lock, RLock)):
         return lock
@@ -99,6 +109,8 @@ class RawValue(_rs.Value):
     def __new__(cls, typecode_or_type, *args, name=None):
         tc = _typecode(typecode_or_type)
         init = args[0] if args else (b"\0" if tc == "c" else 0)
+        if tc == "c":
+            init = _to_char(init)
         self = _rs.Value.__new__(cls, TYPECODES[tc], name or _common.new_name("value"), init, tc == "c")
         self._typecode = tc
         return _common.created(self)
@@ -127,6 +139,17 @@ class RawValue(_rs.Value):
     @property
     def typecode(self):
         return self._typecode
+
+    @property
+    def value(self):
+        """The value (one-byte ``bytes`` for ``'c'``), loaded atomically."""
+        return _rs.Value.value.__get__(self)
+
+    @value.setter
+    def value(self, v):
+        if self._typecode == "c":
+            v = _to_char(v)
+        _rs.Value.value.__set__(self, v)
 
     def __repr__(self):
         return "<RawValue(%r, %r) name=%r>" % (self._typecode, self.value, self.name)
@@ -267,8 +290,10 @@ class RawArray(object):
         tc = _typecode(typecode_or_type)
         if isinstance(size_or_initializer, int):
             init = [0] * size_or_initializer
+        elif tc == "c" and isinstance(size_or_initializer, (bytes, bytearray)):
+            init = list(size_or_initializer)
         elif tc == "c":
-            init = list(bytes(size_or_initializer))
+            init = [_to_elem(tc, v) for v in size_or_initializer]
         else:
             init = list(size_or_initializer)
         if not init:
@@ -323,7 +348,7 @@ class RawArray(object):
             if len(vals) != len(idx):
                 raise ValueError("Can only assign sequence of same size")
             for j, x in zip(idx, vals):
-                self._h.set(j, x)
+                self._h.set(j, _to_elem(self._typecode, x))
             return
         self._h.set(self._index(i), _to_elem(self._typecode, v))
 

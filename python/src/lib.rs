@@ -159,6 +159,63 @@ fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
     }
 }
 
+/// Set by `_exiting()`, which `ringshm` registers with `atexit`: the
+/// interpreter is ending.
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The thread that called `_exiting()` (it runs the atexit handlers and
+/// finalizes the interpreter: it must be able to wait on).
+static EXIT_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+/// Threads inside a blocking call of this module now.
+static BLOCKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `py.allow_threads(f)`, except at interpreter exit: a (daemon) thread
+/// coming back for the GIL after the interpreter started finalizing is
+/// ended with `pthread_exit`, which unwinds through these Rust frames and
+/// aborts the process ("FATAL: exception not rethrown"). So once
+/// `_exiting()` was called, a thread other than the exiting one never comes
+/// back from a wait: it sleeps until the process ends (as Python 3.14 does
+/// with such threads), having first dropped what its last slice got (a lock
+/// taken is released; a message taken is lost, as it would be with the
+/// thread).
+fn released<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
+    struct Blocked;
+    impl Drop for Blocked {
+        fn drop(&mut self) {
+            BLOCKED.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn park_if_exiting<R>(r: R) -> R {
+        // Acquire: pairs with the Release store in `_exiting`.
+        if EXITING.load(std::sync::atomic::Ordering::Acquire)
+            && *lock(&EXIT_THREAD) != Some(std::thread::current().id())
+        {
+            drop(r);
+            loop {
+                std::thread::park();
+            }
+        }
+        r
+    }
+    BLOCKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _blocked = Blocked;
+    py.allow_threads(|| {
+        park_if_exiting(());
+        park_if_exiting(f())
+    })
+}
+
+/// Called by `ringshm` at interpreter exit (`atexit`): from now on the
+/// blocking calls of other threads never return (see [`released`]).
+/// Returns how many threads are inside one: the caller then gives them a
+/// slice to get there.
+#[pyfunction]
+fn _exiting() -> usize {
+    *lock(&EXIT_THREAD) = Some(std::thread::current().id());
+    // Release: pairs with the Acquire load in `released`.
+    EXITING.store(true, std::sync::atomic::Ordering::Release);
+    BLOCKED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Calls `attempt(slice)` with the GIL released until it returns `Some`,
 /// the deadline passes (`Ok(None)`), or a signal handler raises (Ctrl-C).
 /// `attempt` waits at most `slice` itself.
@@ -172,7 +229,7 @@ fn blocking<R: Send>(
             None => SLICE,
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
         };
-        if let Some(r) = py.allow_threads(|| attempt(slice)) {
+        if let Some(r) = released(py, || attempt(slice)) {
             return Ok(Some(r));
         }
         py.check_signals()?;
@@ -1077,8 +1134,25 @@ impl Event {
 /// Who holds a `Condition`'s lock through this object, and how often.
 struct CondHeld {
     guard: Option<Held<LockGuard<'static>>>,
-    owner: Option<ThreadId>,
+    /// The holding thread, with its process: a child forked while this
+    /// object was held inherits the thread id but does not hold the lock.
+    owner: Option<(u32, ThreadId)>,
     count: usize,
+}
+
+impl Drop for CondHeld {
+    fn drop(&mut self) {
+        // A copy inherited through fork: the hold is the parent's, not ours
+        // to give back.
+        if self.owner.is_some_and(|(pid, _)| pid != std::process::id()) {
+            std::mem::forget(self.guard.take());
+        }
+    }
+}
+
+/// The calling thread as a `CondHeld::owner`.
+fn cond_me() -> (u32, ThreadId) {
+    (std::process::id(), std::thread::current().id())
 }
 
 /// A named condition variable with its own (re-entrant per object) lock.
@@ -1099,7 +1173,7 @@ impl Condition {
         }
     }
     fn mine(&self) -> bool {
-        lock(&self.held).owner == Some(std::thread::current().id())
+        lock(&self.held).owner == Some(cond_me())
     }
 }
 
@@ -1148,7 +1222,7 @@ impl Robust for Condition {
     }
     fn release_raw(&self) -> PyResult<()> {
         let mut h = lock(&self.held);
-        if h.owner != Some(std::thread::current().id()) {
+        if h.owner != Some(cond_me()) {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
         }
         h.count -= 1;
@@ -1168,7 +1242,7 @@ impl Robust for Condition {
 
 impl Condition {
     fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
-        let me = std::thread::current().id();
+        let me = cond_me();
         {
             let mut h = lock(&self.held);
             if h.owner == Some(me) {
@@ -1193,7 +1267,7 @@ impl Condition {
     /// Releases the lock (all levels), waits for a notification, takes it
     /// again. `False` at the timeout. Returns `(notified, owner_died)`.
     fn wait_raw(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(bool, bool)> {
-        let me = std::thread::current().id();
+        let me = cond_me();
         let (guard, count) = {
             let mut h = lock(&self.held);
             if h.owner != Some(me) {
@@ -1215,7 +1289,7 @@ impl Condition {
                 Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
             };
             let cur = Held(g);
-            let (next, timed_out, d2) = py.allow_threads(move || {
+            let (next, timed_out, d2) = released(py, move || {
                 // The guard's lifetime was extended; `wait_timeout` ties it to `c`.
                 let g: LockGuard<'_> = cur.into_inner();
                 match c.wait_timeout(g, slice) {
@@ -1296,7 +1370,7 @@ impl Barrier {
         let mut interrupted: Option<PyErr> = None;
         loop {
             let r0 = rx.take().expect("receiver");
-            let (r0, got) = py.allow_threads(move || {
+            let (r0, got) = released(py, move || {
                 let got = r0.recv_timeout(SLICE);
                 (r0, got)
             });
@@ -1575,6 +1649,7 @@ fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyArray>()?;
     m.add_function(wrap_pyfunction!(spill_read, m)?)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
+    m.add_function(wrap_pyfunction!(_exiting, m)?)?;
     m.add("SLICE_SECONDS", SLICE.as_secs_f64())?;
     Ok(())
 }

@@ -455,8 +455,11 @@ def test_value_lock_options():
     lock = ringshm.Lock()
     v2 = ringshm.Value("i", 1, lock=lock)
     assert v2.get_lock() is lock
+    # None makes a lock, as True does (multiprocessing; CPython's
+    # _TestValue.test_getobj_getlock); an object without acquire is refused.
+    assert ringshm.Value("i", 1, lock=None).get_lock() is not None
     with pytest.raises(AttributeError):
-        ringshm.Value("i", 1, lock=None)
+        ringshm.Value("i", 1, lock="navalue")
 
 
 def test_array():
