@@ -1468,6 +1468,43 @@ mod loom_tests {
             assert_eq!(r.try_read(&sh).unwrap(), None);
         });
     }
+
+    /// Two copies of the writing end (fork siblings) take turns, the first
+    /// handing over to the second as through a lock (here: the second
+    /// joins the first): the second copy, whose private `tail` is still 0,
+    /// catches up with the first one's stored `tail` and sends after it,
+    /// while the reader polls. The reader gets both messages whole and in
+    /// order.
+    #[test]
+    fn loom_writer_copies_take_turns() {
+        loom::model(|| {
+            let sh = Arc::new(Shared::default());
+            let buf = Buf::new_heap(32);
+            let mut w1 = Writer::new(0, 0, 32, buf.clone()).unwrap();
+            let mut w2 = Writer::new(0, 0, 32, buf.clone()).unwrap();
+            let sh1 = sh.clone();
+            let t1 = loom::thread::spawn(move || {
+                assert!(w1.try_write(&sh1, &msg(0, 0)).unwrap());
+            });
+            let sh2 = sh.clone();
+            let t2 = loom::thread::spawn(move || {
+                t1.join().unwrap();
+                assert!(w2.try_write(&sh2, &msg(1, 8)).unwrap());
+            });
+            let mut r = Reader::new(0, 0, 32, buf).unwrap();
+            for (i, len) in [(0usize, 0usize), (1, 8)] {
+                let v = loop {
+                    if let Some(v) = r.try_read(&sh).unwrap() {
+                        break v;
+                    }
+                    loom::thread::yield_now();
+                };
+                assert_eq!(v, msg(i, len));
+            }
+            t2.join().unwrap();
+            assert_eq!(r.try_read(&sh).unwrap(), None);
+        });
+    }
 }
 
 #[cfg(all(feature = "async", not(loom)))]
