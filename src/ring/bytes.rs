@@ -1399,6 +1399,16 @@ mod loom_tests {
         (0..len).map(|j| word[j % 8]).collect()
     }
 
+    /// The next message, polling (and yielding) until one is published.
+    fn read_next(r: &mut Reader, sh: &Shared) -> Vec<u8> {
+        loop {
+            if let Some(v) = r.try_read(sh).unwrap() {
+                return v;
+            }
+            loom::thread::yield_now();
+        }
+    }
+
     /// 32-byte ring (largest message 16 bytes). Sizes 8 (record 16 at 0),
     /// 0 (record 8 at 16), 16 (record 24: a pad at 24, then offset 0 again,
     /// over the first message's stale header and payload). The reader must
@@ -1421,13 +1431,7 @@ mod loom_tests {
             });
             let mut r = Reader::new(0, 0, 32, buf).unwrap();
             for (i, &len) in sizes.iter().enumerate() {
-                let v = loop {
-                    if let Some(v) = r.try_read(&sh).unwrap() {
-                        break v;
-                    }
-                    loom::thread::yield_now();
-                };
-                assert_eq!(v, msg(i, len));
+                assert_eq!(read_next(&mut r, &sh), msg(i, len));
             }
             t.join().unwrap();
             assert_eq!(r.try_read(&sh).unwrap(), None);
@@ -1493,13 +1497,7 @@ mod loom_tests {
             });
             let mut r = Reader::new(0, 0, 32, buf).unwrap();
             for (i, len) in [(0usize, 0usize), (1, 8)] {
-                let v = loop {
-                    if let Some(v) = r.try_read(&sh).unwrap() {
-                        break v;
-                    }
-                    loom::thread::yield_now();
-                };
-                assert_eq!(v, msg(i, len));
+                assert_eq!(read_next(&mut r, &sh), msg(i, len));
             }
             t2.join().unwrap();
             assert_eq!(r.try_read(&sh).unwrap(), None);
