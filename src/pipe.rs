@@ -157,6 +157,15 @@ struct State {
 /// `SIGKILL`ed. [`Pipe::pair`] makes an anonymous pipe for `fork()`: as in
 /// Python, each process should drop the end it does not use, or the pipe
 /// never reports end-of-file (the unused copy keeps the end alive).
+///
+/// Copies of one end made by `fork()` may all use it, as in Python: several
+/// processes send on one end (or receive on one) if they take turns, e.g.
+/// under a [`crate::Lock`] held around each `send_bytes` (or `recv_bytes`).
+/// Each copy catches up with what the others did before it sends or
+/// receives. Copies that use an end *at the same time* without a lock are a
+/// usage error: messages may be torn or lost and the pipe poisoned, but
+/// nothing is read out of bounds. A copy that is closed or whose process
+/// exits leaves the end open as long as another copy holds it.
 pub struct Pipe {
     seg: Arc<Segment>,
     end: End,

@@ -59,11 +59,26 @@
 //!   [`Reader::consume`]) tells the writer which bytes it may reuse; the
 //!   writer reads it only when its cached copy says "full".
 //! - `tail` (stored by the writer after each header, [`ProdIdx::publish`](super::spsc_core::ProdIdx::publish))
-//!   is read only by a writer that attaches ([`Writer::new`]): a writer
-//!   killed between a header store and the `tail` store leaves `tail` one
-//!   record behind, so the new writer walks the published headers from
-//!   `tail` (one at most; two are tolerated) up to the [`EMPTY`] word the
-//!   invariant guarantees.
+//!   is read only by writers: by one that attaches ([`Writer::new`]): a
+//!   writer killed between a header store and the `tail` store leaves
+//!   `tail` one record behind, so the new writer walks the published
+//!   headers from `tail` (one at most; two are tolerated) up to the
+//!   [`EMPTY`] word the invariant guarantees; and by every send, below.
+//!
+//! ## One end shared by several processes
+//!
+//! `multiprocessing` lets several processes send on one end of a pipe (or
+//! receive on one), taking turns under a lock; after `fork()` each of them
+//! holds its own copy of the end, with its own private position. So each
+//! send starts by comparing the writer's private `tail` with the stored one
+//! (`Writer::sync`, a load of a line only writers write: a cache hit when
+//! one process sends), and a writer that finds another copy's `tail` there
+//! resumes from it with the attach walk. Each receive likewise compares the
+//! reader's private `head` with the stored one (`Reader::sync`) and resumes
+//! from the stored one. Copies that send (or receive) *at the same time*,
+//! without a lock, are a usage error, as in Python: messages may then be
+//! torn or lost and the ring poisoned, but every index and header is still
+//! validated, so nothing is read or written out of bounds.
 //!
 //! `head` is published after every record, not lazily: a lazily published
 //! `head` would still have to be published whenever the reader finds the
@@ -78,7 +93,8 @@
 //! |------------------------------------------------|----------------------------------------|---------------------------------------------|
 //! | header, `Release` ([`Writer::stage`], `wrap`)  | header poll, `Acquire` ([`Reader::peek`]) | payload and the next position's [`EMPTY`] before the reader's reads |
 //! | `head`, `Release` ([`Reader::consume`])        | `head`, `Acquire` (`ProdIdx::refresh`) | the reader's reads of a record before the writer reuses its bytes |
-//! | `tail`, `Release` (`ProdIdx::publish`)         | `tail`, `Acquire` (`Tx::attach`)       | nothing the reader needs; resumption only   |
+//! | `tail`, `Release` (`ProdIdx::publish`)         | `tail`, `Acquire` (`Tx::attach`, `Writer::sync` of another copy of the end) | a writer's records and [`EMPTY`] word before the next writer's walk and writes; nothing the reader needs |
+//! | `head`, `Release` ([`Reader::consume`])        | `head`, `Acquire` (`Reader::sync` of another copy of the end) | that reader's header loads before ours (no older header value is seen) |
 //!
 //! The [`EMPTY`] marker is stored `Relaxed`: the `Release` store of the
 //! header that follows it orders it. Sleeping and waking use the side words
@@ -392,6 +408,12 @@ impl Writer {
     /// [`Corrupt`] if the pair is inconsistent or a header on the walk is
     /// invalid (nothing is poisoned: the caller refuses to attach).
     pub(crate) fn new(tail: u64, head: u64, cap: u64, buf: Buf) -> Result<Self, Corrupt> {
+        Ok(Writer { idx: Self::resume(tail, head, cap, &buf)?, buf })
+    }
+
+    /// The indices of a writer resuming at the stored `tail`: walks over
+    /// the records published after it (see [`Writer::new`]).
+    fn resume(tail: u64, head: u64, cap: u64, buf: &Buf) -> Result<ProdIdx<ALIGN>, Corrupt> {
         debug_assert!(cap.is_power_of_two() && cap >= OVERHEAD);
         if tail % ALIGN != 0 {
             return Err(Corrupt);
@@ -415,7 +437,38 @@ impl Writer {
             };
             tail = tail.wrapping_add(rec);
         }
-        Ok(Writer { idx: ProdIdx::new(tail, head, cap)?, buf })
+        ProdIdx::new(tail, head, cap)
+    }
+
+    /// Catches up with what other copies of this end (fork siblings taking
+    /// turns with us) sent since our last send: if the stored `tail` is not
+    /// ours, resumes from it as a newly attached writer would.
+    ///
+    /// # Errors
+    /// [`Corrupt`] (and the ring is poisoned) if the stored pair or a header
+    /// on the walk is invalid: what concurrent, unserialized senders on one
+    /// end may leave behind.
+    #[inline(always)]
+    fn sync(&mut self, sh: &Shared) -> Result<(), Corrupt> {
+        // Acquire: pairs with the Release store of `tail` in
+        // `ProdIdx::publish` by another copy of this end: the records and
+        // the EMPTY word it published happen-before our walk over them and
+        // our writes after them. In the single-writer case this is our own
+        // last store, on a line only we write: a cache hit.
+        let tail = sh.tail.load(Ordering::Acquire);
+        if tail == self.idx.tail {
+            return Ok(());
+        }
+        self.resync(sh, tail)
+    }
+
+    #[cold]
+    fn resync(&mut self, sh: &Shared, tail: u64) -> Result<(), Corrupt> {
+        // Acquire: pairs with the Release store of `head` in
+        // `Reader::release`, as in `ProdIdx::refresh`.
+        let head = sh.head.load(Ordering::Acquire);
+        self.idx = Self::resume(tail, head, self.idx.cap, &self.buf).map_err(|_| poison_ring(sh))?;
+        Ok(())
     }
 
     /// The largest message this ring accepts.
@@ -438,6 +491,7 @@ impl Writer {
     #[inline]
     pub(crate) fn reserve(&mut self, sh: &Shared, len: usize) -> Result<Option<usize>, Corrupt> {
         debug_assert!(len <= self.max_message());
+        self.sync(sh)?;
         let rec = record_len(len as u64);
         // The record and the EMPTY word after it (which may be at offset 0).
         let need = rec + HDR;
@@ -547,9 +601,45 @@ impl Reader {
     /// [`Corrupt`] if the pair is inconsistent.
     pub(crate) fn new(head: u64, tail: u64, cap: u64, buf: Buf) -> Result<Self, Corrupt> {
         debug_assert!(cap.is_power_of_two() && cap >= OVERHEAD);
-        // Both multiples of 8 and within `cap` of each other, either way.
-        ConsIdx::<ALIGN>::new(head, tail, cap).or_else(|_| ConsIdx::<ALIGN>::new(tail, head, cap))?;
+        Self::check(head, tail, cap)?;
         Ok(Reader { head, cap, buf })
+    }
+
+    /// Whether a reader may resume at `head` given the stored `tail`: both
+    /// multiples of 8 and within `cap` of each other, either way.
+    fn check(head: u64, tail: u64, cap: u64) -> Result<(), Corrupt> {
+        ConsIdx::<ALIGN>::new(head, tail, cap).or_else(|_| ConsIdx::<ALIGN>::new(tail, head, cap))?;
+        Ok(())
+    }
+
+    /// Catches up with what other copies of this end (fork siblings taking
+    /// turns with us) received since our last receive: if the stored `head`
+    /// is not ours, resumes from it.
+    ///
+    /// # Errors
+    /// [`Corrupt`] (and the ring is poisoned) if the stored `head` is not a
+    /// multiple of 8 or not within `cap` of `tail`.
+    #[inline(always)]
+    fn sync(&mut self, sh: &Shared) -> Result<(), Corrupt> {
+        // Acquire: pairs with the Release store of `head` in
+        // `Reader::release` by another copy of this end: its header loads
+        // happen-before ours, so we never see an older value (a stale
+        // record of an earlier lap) in a header word it already read. In
+        // the single-reader case this is our own last store: a cache hit.
+        let head = sh.head.load(Ordering::Acquire);
+        if head == self.head {
+            return Ok(());
+        }
+        self.resync(sh, head)
+    }
+
+    #[cold]
+    fn resync(&mut self, sh: &Shared, head: u64) -> Result<(), Corrupt> {
+        // Relaxed: only checked, as at attach.
+        let tail = sh.tail.load(Ordering::Relaxed);
+        Self::check(head, tail, self.cap).map_err(|_| poison_ring(sh))?;
+        self.head = head;
+        Ok(())
     }
 
     /// Storage position of `head`.
@@ -562,6 +652,7 @@ impl Reader {
     /// padding records. Every field of the result is validated.
     #[inline]
     pub(crate) fn peek(&mut self, sh: &Shared) -> Result<Option<Msg>, Corrupt> {
+        self.sync(sh)?;
         loop {
             let pos = self.pos();
             // Acquire: pairs with the Release store of the header in
@@ -1129,10 +1220,67 @@ mod tests {
         let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
         let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
         for i in 0..100u64 {
-            h.sh.tail.store(3 + i * 1000, Ordering::Relaxed);
             assert!(w.try_write(&h.sh, &pattern(i, (i % 20) as usize)).unwrap());
+            // (the writer does read it at its next send: put it back then)
+            let tail = h.sh.tail.swap(3 + i * 1000, Ordering::Relaxed);
             assert_eq!(r.try_read(&h.sh).unwrap().unwrap(), pattern(i, (i % 20) as usize));
             assert_eq!(r.try_read(&h.sh).unwrap(), None);
+            h.sh.tail.store(tail, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies of one end taking turns (fork siblings under a lock): each
+    /// writer and each reader catches up with the others' stored index, so
+    /// every message arrives once, whole and in order, across wraps.
+    #[test]
+    fn copies_of_an_end_taking_turns() {
+        let h = Heap::new(128);
+        let mut ws: Vec<Writer> = (0..3).map(|_| Writer::new(0, 0, 128, h.buf()).unwrap()).collect();
+        let mut rs: Vec<Reader> = (0..2).map(|_| Reader::new(0, 0, 128, h.buf()).unwrap()).collect();
+        let mut pending = std::collections::VecDeque::new();
+        for i in 0..3000u64 {
+            let m = pattern(i, (i * 7 % 60) as usize);
+            let w = &mut ws[(i % 3) as usize];
+            while !w.try_write(&h.sh, &m).unwrap() {
+                // Full: a reader (a different copy each time) drains one.
+                let v = rs[(i % 2) as usize].try_read(&h.sh).unwrap();
+                if let Some(v) = v {
+                    assert_eq!(v, pending.pop_front().unwrap());
+                }
+            }
+            pending.push_back(m);
+            if i % 5 == 0 {
+                let v = rs[(i / 5 % 2) as usize].try_read(&h.sh).unwrap().unwrap();
+                assert_eq!(v, pending.pop_front().unwrap());
+            }
+        }
+        while let Some(v) = rs[1].try_read(&h.sh).unwrap() {
+            assert_eq!(v, pending.pop_front().unwrap());
+        }
+        assert!(pending.is_empty());
+        assert_eq!(rs[0].try_read(&h.sh).unwrap(), None);
+    }
+
+    /// Stored indices that no copy of the end could have left are refused
+    /// at the next send or receive, and poison the ring.
+    #[test]
+    fn scribbled_stored_index_seen_by_a_copy_poisons() {
+        for tail in [3u64, 1 << 20] {
+            let h = Heap::new(64);
+            let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+            assert!(w.try_write(&h.sh, b"hello").unwrap());
+            h.sh.tail.store(tail, Ordering::Relaxed);
+            assert_eq!(w.try_write(&h.sh, b"again"), Err(Corrupt));
+            assert!(h.sh.prod.ctl.load(Ordering::Relaxed) & super::super::POISONED != 0);
+        }
+        for head in [3u64, 1 << 20] {
+            let h = Heap::new(64);
+            let mut w = Writer::new(0, 0, 64, h.buf()).unwrap();
+            let mut r = Reader::new(0, 0, 64, h.buf()).unwrap();
+            assert!(w.try_write(&h.sh, b"hello").unwrap());
+            h.sh.head.store(head, Ordering::Relaxed);
+            assert_eq!(r.peek(&h.sh), Err(Corrupt));
+            assert!(h.sh.cons.ctl.load(Ordering::Relaxed) & super::super::POISONED != 0);
         }
     }
 
@@ -1251,6 +1399,16 @@ mod loom_tests {
         (0..len).map(|j| word[j % 8]).collect()
     }
 
+    /// The next message, polling (and yielding) until one is published.
+    fn read_next(r: &mut Reader, sh: &Shared) -> Vec<u8> {
+        loop {
+            if let Some(v) = r.try_read(sh).unwrap() {
+                return v;
+            }
+            loom::thread::yield_now();
+        }
+    }
+
     /// 32-byte ring (largest message 16 bytes). Sizes 8 (record 16 at 0),
     /// 0 (record 8 at 16), 16 (record 24: a pad at 24, then offset 0 again,
     /// over the first message's stale header and payload). The reader must
@@ -1273,13 +1431,7 @@ mod loom_tests {
             });
             let mut r = Reader::new(0, 0, 32, buf).unwrap();
             for (i, &len) in sizes.iter().enumerate() {
-                let v = loop {
-                    if let Some(v) = r.try_read(&sh).unwrap() {
-                        break v;
-                    }
-                    loom::thread::yield_now();
-                };
-                assert_eq!(v, msg(i, len));
+                assert_eq!(read_next(&mut r, &sh), msg(i, len));
             }
             t.join().unwrap();
             assert_eq!(r.try_read(&sh).unwrap(), None);
@@ -1317,6 +1469,37 @@ mod loom_tests {
                 got.push(v);
             }
             assert_eq!(got, vec![msg(2, 16)]);
+            assert_eq!(r.try_read(&sh).unwrap(), None);
+        });
+    }
+
+    /// Two copies of the writing end (fork siblings) take turns, the first
+    /// handing over to the second as through a lock (here: the second
+    /// joins the first): the second copy, whose private `tail` is still 0,
+    /// catches up with the first one's stored `tail` and sends after it,
+    /// while the reader polls. The reader gets both messages whole and in
+    /// order.
+    #[test]
+    fn loom_writer_copies_take_turns() {
+        loom::model(|| {
+            let sh = Arc::new(Shared::default());
+            let buf = Buf::new_heap(32);
+            let mut w1 = Writer::new(0, 0, 32, buf.clone()).unwrap();
+            let mut w2 = Writer::new(0, 0, 32, buf.clone()).unwrap();
+            let sh1 = sh.clone();
+            let t1 = loom::thread::spawn(move || {
+                assert!(w1.try_write(&sh1, &msg(0, 0)).unwrap());
+            });
+            let sh2 = sh.clone();
+            let t2 = loom::thread::spawn(move || {
+                t1.join().unwrap();
+                assert!(w2.try_write(&sh2, &msg(1, 8)).unwrap());
+            });
+            let mut r = Reader::new(0, 0, 32, buf).unwrap();
+            for (i, len) in [(0usize, 0usize), (1, 8)] {
+                assert_eq!(read_next(&mut r, &sh), msg(i, len));
+            }
+            t2.join().unwrap();
             assert_eq!(r.try_read(&sh).unwrap(), None);
         });
     }
