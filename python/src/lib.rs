@@ -20,6 +20,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use pyo3::exceptions::{
     PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::{GILOnceCell, GILProtected};
 use pyo3::types::{PyBytes, PyList};
 
 use ringshm::{LockGuard, Options, PipeSendError, PutBytesError};
@@ -735,14 +736,18 @@ impl Conn {
 /// kept in the object between the calls).
 #[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct Lock {
-    // Declared before `l`: dropped first (see `Held`).
-    held: Mutex<Option<Held<LockGuard<'static>>>>,
+    // Declared before `l`: dropped first (see `Held`). Only touched with the
+    // GIL held (every acquire and release runs with it), so a `Cell` under
+    // the GIL instead of a `Mutex`: the uncontended acquire/release pair
+    // costs no atomic operation beyond the lock word's own.
+    held: GILProtected<Cell<Option<Held<LockGuard<'static>>>>>,
     died: std::sync::atomic::AtomicBool,
     l: Arc<ringshm::Lock>,
 }
 
 /// Records how an acquisition went; warns if it took the lock over from a
 /// dead holder. Returns whether it acquired.
+#[inline]
 fn acquired(
     py: Python<'_>,
     got: Option<bool>,
@@ -752,11 +757,13 @@ fn acquired(
 ) -> PyResult<bool> {
     match got {
         None => Ok(false),
-        Some(d) => {
-            died.store(d, std::sync::atomic::Ordering::Relaxed);
-            if d {
-                warn_owner_died(py, what, name)?;
-            }
+        Some(false) => {
+            died.store(false, std::sync::atomic::Ordering::Relaxed);
+            Ok(true)
+        }
+        Some(true) => {
+            died.store(true, std::sync::atomic::Ordering::Relaxed);
+            warn_owner_died(py, what, name)?;
             Ok(true)
         }
     }
@@ -814,7 +821,7 @@ trait Robust: Sized {
     /// `None` if not acquired, else whether it was taken over from a dead
     /// holder.
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>>;
-    fn release_raw(&self) -> PyResult<()>;
+    fn release_raw(&self, py: Python<'_>) -> PyResult<()>;
     fn died(&self) -> &std::sync::atomic::AtomicBool;
     fn seg_name(&self) -> &str;
 }
@@ -840,15 +847,15 @@ macro_rules! robust_lock {
                 let got = Robust::acquire_raw(self, py, block, timeout)?;
                 acquired(py, got, Robust::died(self), <$t as Robust>::WHAT, Robust::seg_name(self))
             }
-            fn release(&self) -> PyResult<()> {
-                Robust::release_raw(self)
+            fn release(&self, py: Python<'_>) -> PyResult<()> {
+                Robust::release_raw(self, py)
             }
             fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
                 self.acquire(py, true, None)
             }
             #[pyo3(signature = (*_exc))]
-            fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-                Robust::release_raw(self)
+            fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+                Robust::release_raw(self, py)
             }
             /// Whether the last acquisition took the lock over from a dead
             /// holder.
@@ -870,8 +877,11 @@ robust_lock!(Lock {
         self.l.is_locked()
     }
     /// Whether this object holds the lock.
-    fn held(&self) -> bool {
-        lock(&self.held).is_some()
+    fn held(&self, py: Python<'_>) -> bool {
+        let h = self.held.get(py).take();
+        let held = h.is_some();
+        self.held.get(py).set(h);
+        held
     }
 });
 
@@ -879,15 +889,15 @@ impl Robust for Lock {
     const WHAT: &'static str = "Lock";
     fn make(name: &str, create: bool) -> PyResult<Self> {
         let l = if create { ringshm::Lock::create(name) } else { ringshm::Lock::open(name) }.map_err(err)?;
-        Ok(Lock { held: Mutex::new(None), died: Default::default(), l: Arc::new(l) })
+        Ok(Lock { held: GILProtected::new(Cell::new(None)), died: Default::default(), l: Arc::new(l) })
     }
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         self.acquire_lock(py, block, timeout)
     }
     /// Releases the lock (from any thread of the process that holds this
     /// object); `ValueError` if this object does not hold it.
-    fn release_raw(&self) -> PyResult<()> {
-        match lock(&self.held).take() {
+    fn release_raw(&self, py: Python<'_>) -> PyResult<()> {
+        match self.held.get(py).take() {
             Some(g) => {
                 drop(g);
                 Ok(())
@@ -914,7 +924,10 @@ impl Lock {
             |s| lock_result(self.l.lock_timeout(s)),
         )?;
         Ok(r.map(|(g, died)| {
-            *lock(&self.held) = Some(g);
+            // A guard still here is a stale hold (one inherited through
+            // fork): forgotten, never dropped, so as not to unlock the lock
+            // just taken.
+            std::mem::forget(self.held.get(py).replace(Some(g)));
             died
         }))
     }
@@ -925,10 +938,18 @@ impl Lock {
 
 #[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct RLock {
-    // Declared before `l`: dropped first (see `Held`).
-    held: Mutex<(Option<Held<ringshm::RLockGuard<'static>>>, usize)>,
+    // Declared before `l`: dropped first (see `Held`). Under the GIL, as
+    // `Lock::held`: the outermost guard and the depth of this object's hold.
+    held: GILProtected<RHeld>,
     died: std::sync::atomic::AtomicBool,
     l: Arc<ringshm::RLock>,
+}
+
+/// An `RLock`'s hold through one object: the outermost guard, and how many
+/// times the holding thread acquired it.
+struct RHeld {
+    guard: Cell<Option<Held<ringshm::RLockGuard<'static>>>>,
+    count: Cell<usize>,
 }
 
 robust_lock!(RLock {
@@ -937,9 +958,9 @@ robust_lock!(RLock {
         self.l.is_owned()
     }
     /// How many times the calling thread holds it through this object.
-    fn count(&self) -> usize {
+    fn count(&self, py: Python<'_>) -> usize {
         if self.l.is_owned() {
-            lock(&self.held).1
+            self.held.get(py).count.get()
         } else {
             0
         }
@@ -953,7 +974,8 @@ impl Robust for RLock {
     const WHAT: &'static str = "RLock";
     fn make(name: &str, create: bool) -> PyResult<Self> {
         let l = if create { ringshm::RLock::create(name) } else { ringshm::RLock::open(name) }.map_err(err)?;
-        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
+        let held = RHeld { guard: Cell::new(None), count: Cell::new(0) };
+        Ok(RLock { held: GILProtected::new(held), died: Default::default(), l: Arc::new(l) })
     }
     /// As `Lock`'s; a thread that holds it acquires again at once.
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
@@ -961,14 +983,15 @@ impl Robust for RLock {
     }
     /// Releases one level; `RuntimeError` if the calling thread does not
     /// hold it.
-    fn release_raw(&self) -> PyResult<()> {
-        let mut h = lock(&self.held);
-        if !self.l.is_owned() || h.1 == 0 {
+    fn release_raw(&self, py: Python<'_>) -> PyResult<()> {
+        let h = self.held.get(py);
+        let n = h.count.get();
+        if n == 0 || !self.l.is_owned() {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
         }
-        h.1 -= 1;
-        if h.1 == 0 {
-            h.0 = None;
+        h.count.set(n - 1);
+        if n == 1 {
+            drop(h.guard.take());
         }
         Ok(())
     }
@@ -982,8 +1005,9 @@ impl Robust for RLock {
 
 impl RLock {
     fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
-        if self.l.is_owned() {
-            lock(&self.held).1 += 1;
+        let h = self.held.get(py);
+        if h.count.get() > 0 && self.l.is_owned() {
+            h.count.set(h.count.get() + 1);
             return Ok(Some(false));
         }
         let r = acquire_robust::<_, ringshm::RLockGuard<'_>, ringshm::RLockGuard<'static>>(
@@ -995,7 +1019,10 @@ impl RLock {
             |s| lock_result(self.l.lock_timeout(s)),
         )?;
         Ok(r.map(|(g, died)| {
-            *lock(&self.held) = (Some(g), 1);
+            let h = self.held.get(py);
+            // As in `Lock::acquire_lock`: a stale guard is forgotten.
+            std::mem::forget(h.guard.replace(Some(g)));
+            h.count.set(1);
             died
         }))
     }
@@ -1220,7 +1247,7 @@ impl Robust for Condition {
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         self.acquire_lock(py, block, timeout)
     }
-    fn release_raw(&self) -> PyResult<()> {
+    fn release_raw(&self, _py: Python<'_>) -> PyResult<()> {
         let mut h = lock(&self.held);
         if h.owner != Some(cond_me()) {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));

@@ -286,6 +286,25 @@ def test_rlock_not_owned_by_other_thread():
     lock.release()
 
 
+
+@pytest.mark.parametrize("cls", ["Lock", "RLock"])
+def test_lock_taken_over_from_ended_thread_stays_held(cls):
+    # A thread that ends holding the lock is a dead holder: the next
+    # acquire takes it over. The taker then holds it: the stale hold left
+    # in the object must not be dropped (which unlocked the lock just
+    # taken, so that another process could enter too).
+    lock = getattr(ringshm, cls)()
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join(10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert lock.acquire(timeout=10)
+    assert [c.category for c in caught] == [ringshm.OwnerDiedWarning] and lock.owner_died
+    assert lock.is_locked()
+    lock.release()
+    assert not lock.is_locked()
+
 # -- Semaphore ---------------------------------------------------------------------
 
 def test_semaphore():
