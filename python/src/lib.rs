@@ -1491,6 +1491,23 @@ macro_rules! cells {
             fn name(&self) -> &str {
                 match self { $(AnyValue::$v(x) => x.name(),)* }
             }
+            /// The value's bytes (loaded once), zero-extended to a `u64`.
+            fn bits(&self) -> u64 {
+                match self { $(AnyValue::$v(x) => {
+                    let mut b = [0u8; 8];
+                    b[..std::mem::size_of::<$t>()].copy_from_slice(&x.load().to_ne_bytes());
+                    u64::from_ne_bytes(b)
+                })* }
+            }
+            /// The number whose bytes `bits` holds (see `bits`).
+            fn of_bits(&self, py: Python<'_>, bits: u64) -> PyResult<PyObject> {
+                let b = bits.to_ne_bytes();
+                match self { $(AnyValue::$v(_) => {
+                    let mut v = [0u8; std::mem::size_of::<$t>()];
+                    v.copy_from_slice(&b[..std::mem::size_of::<$t>()]);
+                    Ok(<$t>::from_ne_bytes(v).into_pyobject(py)?.into_any().unbind())
+                })* }
+            }
         }
 
         impl AnyArray {
@@ -1543,6 +1560,47 @@ struct PyValue {
     v: AnyValue,
     /// Python's typecode `'c'`: the value reads and writes as one byte.
     char: bool,
+    /// For `v.value += n` being one atomic add (see `_arm`): this value's
+    /// `int` subclass that `_loaded` returns, and the one that adding to it
+    /// gives.
+    loaded: GILOnceCell<PyObject>,
+    pending: GILOnceCell<PyObject>,
+    /// The last number `_loaded` gave, with its bits: given again while
+    /// the value is unchanged (it is immutable), which spares building one.
+    last: GILProtected<Cell<Option<(u64, PyObject)>>>,
+}
+
+impl PyValue {
+    fn new(v: AnyValue, char: bool) -> Self {
+        PyValue {
+            v,
+            char,
+            loaded: GILOnceCell::new(),
+            pending: GILOnceCell::new(),
+            last: GILProtected::new(Cell::new(None)),
+        }
+    }
+}
+
+/// A `'c'` element as its byte: one character `bytes` or `bytearray`, or an
+/// integer in `0..=255` (as ctypes' `c_char`).
+fn char_byte(v: &Bound<'_, PyAny>) -> PyResult<u8> {
+    let b = if let Ok(b) = v.downcast::<PyBytes>() {
+        match b.as_bytes() {
+            [c] => Some(*c),
+            _ => None,
+        }
+    } else if let Ok(b) = v.downcast::<pyo3::types::PyByteArray>() {
+        match b.to_vec()[..] {
+            [c] => Some(c),
+            _ => None,
+        }
+    } else if v.is_instance_of::<pyo3::types::PyInt>() && !v.is_instance_of::<pyo3::types::PyBool>() {
+        v.extract::<u8>().ok()
+    } else {
+        None
+    };
+    b.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))
 }
 
 #[pymethods]
@@ -1550,11 +1608,11 @@ impl PyValue {
     #[staticmethod]
     #[pyo3(signature = (kind, name, initial, persist=false))]
     fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
-        Ok(PyValue { v: value_new(kind, name, Some(initial), persist)?, char: false })
+        Ok(PyValue::new(value_new(kind, name, Some(initial), persist)?, false))
     }
     #[staticmethod]
     fn open(kind: &str, name: &str) -> PyResult<Self> {
-        Ok(PyValue { v: value_new(kind, name, None, false)?, char: false })
+        Ok(PyValue::new(value_new(kind, name, None, false)?, false))
     }
     /// Creates (`initial` given) or opens the value `name` of element type
     /// `kind`; `char`: `.value` is one byte (typecode `'c'`, kind `u8`).
@@ -1572,7 +1630,7 @@ impl PyValue {
             Some(i) => value_new(kind, name, Some(i), false)?,
             None => value_new(kind, name, None, false)?,
         };
-        Ok(PyValue { v, char })
+        Ok(PyValue::new(v, char))
     }
     /// The value (`bytes` of length 1 for typecode `'c'`).
     #[getter]
@@ -1584,15 +1642,49 @@ impl PyValue {
         }
         Ok(v)
     }
+    /// Stores `v`; for typecode `'c'` one character `bytes` or `bytearray`,
+    /// or an integer in `0..=255`. A number got by adding `n` to what
+    /// `_loaded` read (`v.value += n`) adds `n` atomically instead.
     #[setter]
     fn set_value(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = v.py();
+        if let Some(p) = self.pending.get(py) {
+            if v.get_type().is(p) {
+                self.v.add(py, &v.getattr(pyo3::intern!(py, "_delta"))?)?;
+                return Ok(());
+            }
+        }
         if self.char {
-            return match v.downcast::<PyBytes>().map(|b| b.as_bytes().to_vec()) {
-                Ok(b) if b.len() == 1 => self.v.store(&b[0].into_pyobject(v.py())?.into_any()),
-                _ => Err(PyTypeError::new_err("one character bytes expected")),
-            };
+            return self.v.store(&char_byte(v)?.into_pyobject(py)?.into_any());
         }
         self.v.store(v)
+    }
+    /// `.value` as a synchronized `Value` gives it: once armed (`_arm`), an
+    /// integer is returned as this value's `int` subclass, to which adding
+    /// an `int` gives a number that `.value = ...` applies as an atomic add.
+    #[getter]
+    fn _loaded(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let Some(cls) = self.loaded.get(py) else { return self.get_value(py) };
+        let bits = self.v.bits();
+        let last = self.last.get(py);
+        if let Some((b, o)) = last.take() {
+            if b == bits {
+                let r = o.clone_ref(py);
+                last.set(Some((b, o)));
+                return Ok(r);
+            }
+        }
+        let o = cls.bind(py).call1((self.v.of_bits(py, bits)?,))?.unbind();
+        last.set(Some((bits, o.clone_ref(py))));
+        Ok(o)
+    }
+    /// Arms `v.value += n` (see `_loaded`): `loaded` is the `int` subclass
+    /// reads give, `pending` the one adding to them gives (with the amount
+    /// in `_delta`). Once only: later calls keep the first classes.
+    fn _arm(&self, py: Python<'_>, loaded: PyObject, pending: PyObject) {
+        if self.loaded.get(py).is_none() && self.pending.set(py, pending).is_ok() {
+            let _ = self.loaded.set(py, loaded);
+        }
     }
     fn load(&self, py: Python<'_>) -> PyResult<PyObject> {
         self.v.load(py)
@@ -1614,6 +1706,21 @@ impl PyValue {
 #[pyclass(module = "ringshm._ringshm", frozen, name = "Array")]
 struct PyArray {
     a: AnyArray,
+    /// Python's typecode `'c'` (see `_chars`): `item`/`put` give and take
+    /// one-byte `bytes`.
+    char: std::sync::atomic::AtomicBool,
+}
+
+impl PyArray {
+    fn new(a: AnyArray) -> Self {
+        PyArray { a, char: Default::default() }
+    }
+    /// `i` as an index into the array, counting from the end if negative.
+    fn index(&self, i: isize) -> PyResult<usize> {
+        let n = self.a.len();
+        let j = if i < 0 { n.checked_sub(i.unsigned_abs()) } else { Some(i.unsigned_abs()) };
+        j.filter(|&j| j < n).ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("invalid index"))
+    }
 }
 
 #[pymethods]
@@ -1621,11 +1728,11 @@ impl PyArray {
     #[staticmethod]
     #[pyo3(signature = (kind, name, initial, persist=false))]
     fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
-        Ok(PyArray { a: array_new(kind, name, Some(initial), persist)? })
+        Ok(PyArray::new(array_new(kind, name, Some(initial), persist)?))
     }
     #[staticmethod]
     fn open(kind: &str, name: &str) -> PyResult<Self> {
-        Ok(PyArray { a: array_new(kind, name, None, false)? })
+        Ok(PyArray::new(array_new(kind, name, None, false)?))
     }
     fn __len__(&self) -> usize {
         self.a.len()
@@ -1635,6 +1742,29 @@ impl PyArray {
     }
     fn set(&self, i: usize, v: &Bound<'_, PyAny>) -> PyResult<()> {
         self.a.set(i, v)
+    }
+    /// Makes `item`/`put` give and take one-byte `bytes` (typecode `'c'`).
+    fn _chars(&self) {
+        self.char.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Element `i` (negative: from the end), as `arr[i]` gives it; one-byte
+    /// `bytes` for typecode `'c'`. `IndexError` out of range.
+    fn item(&self, py: Python<'_>, i: isize) -> PyResult<PyObject> {
+        let v = self.a.get(py, self.index(i)?)?;
+        if self.char.load(std::sync::atomic::Ordering::Relaxed) {
+            let c: u8 = v.extract(py)?;
+            return Ok(PyBytes::new(py, &[c]).into_any().unbind());
+        }
+        Ok(v)
+    }
+    /// `arr[i] = v` (negative `i`: from the end); for typecode `'c'` one
+    /// character `bytes` or `bytearray`, or an integer in `0..=255`.
+    fn put(&self, i: isize, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        let j = self.index(i)?;
+        if self.char.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.a.set(j, &char_byte(v)?.into_pyobject(v.py())?.into_any());
+        }
+        self.a.set(j, v)
     }
     fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         self.a.to_list(py)
