@@ -157,27 +157,45 @@ class _Loaded(int):
     and prints as an ``int``.
 
     Each value has its own subclass (see ``_arm``), which carries the
-    value's ``_Pending`` subclass: an instance holds no attributes (no
-    ``__dict__``), so reading ``v.value`` costs one ``int`` subclass
+    value's ``_Pending`` subclasses: instances hold no attributes (no
+    ``__dict__``), so a read or an ``n`` added costs one ``int`` subclass
     instance only."""
 
     __slots__ = ()
-    #: This value's ``_Pending`` subclass (set on each value's subclass).
+    #: This value's ``_Pending`` subclass, and its subclasses by amount
+    #: (set on each value's subclass).
     _pending = None
+    _pendings = None
 
     def __add__(self, other):
         if type(other) is int or type(other) is bool:
-            p = self._pending(_int_add(self, other))
-            p._delta = other
-            return p
+            try:
+                return self._pendings[other](_int_add(self, other))
+            except KeyError:
+                return self._pending_new(_int_add(self, other), other)
         return _int_add(self, other)
 
     def __sub__(self, other):
         if type(other) is int or type(other) is bool:
-            p = self._pending(_int_sub(self, other))
-            p._delta = -other
-            return p
+            try:
+                return self._pendings[-other](_int_sub(self, other))
+            except KeyError:
+                return self._pending_new(_int_sub(self, other), -other)
         return _int_sub(self, other)
+
+    def _pending_new(self, v, delta):
+        """``v``, to be stored as an atomic add of ``delta``: an instance of
+        a subclass made for ``delta`` (one for each of the first
+        ``_PENDING_KINDS`` amounts), else one holding it."""
+        pendings = self._pendings
+        if len(pendings) < _PENDING_KINDS:
+            cls = pendings[delta] = type(
+                "_Pending", (self._pending,), {"__module__": __name__, "__slots__": (), "_delta": delta}
+            )
+            return cls(v)
+        p = self._pending(v)
+        p._delta = delta
+        return p
 
     def __reduce__(self):
         return (int, (int(self),))
@@ -193,15 +211,20 @@ class _Pending(int):
 
 #: Typecodes whose ``v.value += n`` is an atomic add.
 _ATOMIC_ADD = frozenset("bBhHiIlLqQ")
+#: The amounts added for which a value makes its own ``_Pending`` subclass.
+_PENDING_KINDS = 16
 
 
 def _arm(obj):
     """Makes ``v.value += n`` one atomic add on the ``RawValue`` ``obj`` of
     a ``Value`` (integer typecodes): its own ``_Loaded`` and ``_Pending``
-    subclasses, which the extension checks by identity. Returns ``obj``."""
+    subclasses; the extension takes an instance of the latter (or of its
+    subclasses) as an add of its ``_delta``. Returns ``obj``."""
     if obj._typecode in _ATOMIC_ADD:
         pending = type("_Pending", (_Pending,), {"__module__": __name__})
-        loaded = type("_Loaded", (_Loaded,), {"__module__": __name__, "__slots__": (), "_pending": pending})
+        loaded = type(
+            "_Loaded", (_Loaded,), {"__module__": __name__, "__slots__": (), "_pending": pending, "_pendings": {}}
+        )
         obj._arm(loaded, pending)
     return obj
 

@@ -1649,7 +1649,7 @@ impl PyValue {
     fn set_value(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = v.py();
         if let Some(p) = self.pending.get(py) {
-            if v.get_type().is(p) {
+            if v.is_instance(p.bind(py))? {
                 self.v.add(py, &v.getattr(pyo3::intern!(py, "_delta"))?)?;
                 return Ok(());
             }
@@ -1661,7 +1661,8 @@ impl PyValue {
     }
     /// `.value` as a synchronized `Value` gives it: once armed (`_arm`), an
     /// integer is returned as this value's `int` subclass, to which adding
-    /// an `int` gives a number that `.value = ...` applies as an atomic add.
+    /// an `int` gives a number (an instance of `pending` or a subclass of
+    /// it) that `.value = ...` applies as an atomic add.
     #[getter]
     fn _loaded(&self, py: Python<'_>) -> PyResult<PyObject> {
         let Some(cls) = self.loaded.get(py) else { return self.get_value(py) };
@@ -1679,8 +1680,9 @@ impl PyValue {
         Ok(o)
     }
     /// Arms `v.value += n` (see `_loaded`): `loaded` is the `int` subclass
-    /// reads give, `pending` the one adding to them gives (with the amount
-    /// in `_delta`). Once only: later calls keep the first classes.
+    /// reads give, `pending` the one (or the base of those) adding to them
+    /// gives, with the amount in `_delta`. Once only: later calls keep the
+    /// first classes.
     fn _arm(&self, py: Python<'_>, loaded: PyObject, pending: PyObject) {
         if self.loaded.get(py).is_none() && self.pending.set(py, pending).is_ok() {
             let _ = self.loaded.set(py, loaded);
@@ -1699,6 +1701,34 @@ impl PyValue {
     #[getter]
     fn name(&self) -> String {
         self.v.name().to_owned()
+    }
+}
+
+/// The `value` attribute of the `ringshm.Value` class (whose instances hold
+/// their `RawValue` in `_obj`): reads `_obj._loaded` and stores into
+/// `_obj.value` with no Python frame in between.
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct SyncedValue {}
+
+#[pymethods]
+impl SyncedValue {
+    #[new]
+    fn py_new() -> Self {
+        SyncedValue {}
+    }
+    fn __get__(
+        slf: &Bound<'_, Self>,
+        obj: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
+        let py = slf.py();
+        match obj {
+            Some(o) if !o.is_none() => o.getattr(pyo3::intern!(py, "_obj"))?.downcast::<PyValue>()?.get()._loaded(py),
+            _ => Ok(slf.clone().into_any().unbind()),
+        }
+    }
+    fn __set__(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        obj.getattr(pyo3::intern!(obj.py(), "_obj"))?.downcast::<PyValue>()?.get().set_value(value)
     }
 }
 
@@ -1804,6 +1834,7 @@ fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Barrier>()?;
     m.add_class::<PyValue>()?;
     m.add_class::<PyArray>()?;
+    m.add_class::<SyncedValue>()?;
     m.add_function(wrap_pyfunction!(spill_read, m)?)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(_exiting, m)?)?;
