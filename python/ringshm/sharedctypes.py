@@ -7,7 +7,6 @@ Typecodes map to Rust element types (``Value('i')`` is ``Value<i32>``,
 """
 
 import ctypes
-import operator
 
 from . import _common
 from . import _ringshm as _rs
@@ -229,10 +228,6 @@ def _arm(obj):
     return obj
 
 
-def _set_value(self, v):
-    self._obj.value = v
-
-
 class _Synchronized(object):
     """The lock-carrying side of ``Value`` and ``Array``: ``get_lock()``,
     ``get_obj()``, ``acquire``/``release`` and ``with``."""
@@ -291,13 +286,11 @@ class Value(_Synchronized):
     def __reduce__(self):
         return (_rebuild_value, (self._obj, self._lock))
 
-    value = property(
-        operator.attrgetter("_obj._loaded"),
-        _set_value,
-        doc="""The value. For integer typecodes ``v.value += n`` and
-        ``v.value -= n`` are atomic (one fetch-and-add), unlike in
-        multiprocessing; other updates should hold ``get_lock()``.""",
-    )
+    #: The value. For integer typecodes ``v.value += n`` and ``v.value -= n``
+    #: are atomic (one fetch-and-add), unlike in multiprocessing; other
+    #: updates should hold ``get_lock()``. (The extension reads
+    #: ``_obj._loaded`` and stores into ``_obj.value``.)
+    value = _rs.SyncedValue()
 
     def __repr__(self):
         return "<Synchronized wrapper for %r>" % (self._obj,)
