@@ -32,6 +32,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::sync::{GILOnceCell, GILProtected};
 use pyo3::types::{PyBytes, PyList};
+use pyo3::PyClass;
 
 use ringshm::{LockGuard, Options, PipeSendError, PutBytesError};
 
@@ -826,6 +827,13 @@ trait Robust: Sized {
     fn seg_name(&self) -> &str;
 }
 
+/// `acquire(block, timeout)` of a robust lock class.
+#[inline]
+fn robust_acquire<T: Robust>(s: &T, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+    let got = s.acquire_raw(py, block, timeout)?;
+    acquired(py, got, s.died(), T::WHAT, s.seg_name())
+}
+
 /// The `#[pymethods]` of a robust lock class: `__new__(name, create=True)`,
 /// `acquire(block=True, timeout=None)`, `release()`, `with`, `owner_died`,
 /// `name`, plus the class's own methods given in braces.
@@ -844,8 +852,7 @@ macro_rules! robust_lock {
             /// true and an `OwnerDiedWarning` is issued.
             #[pyo3(signature = (block=true, timeout=None))]
             fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-                let got = Robust::acquire_raw(self, py, block, timeout)?;
-                acquired(py, got, Robust::died(self), <$t as Robust>::WHAT, Robust::seg_name(self))
+                robust_acquire(self, py, block, timeout)
             }
             fn release(&self, py: Python<'_>) -> PyResult<()> {
                 Robust::release_raw(self, py)
@@ -931,6 +938,149 @@ impl Lock {
             died
         }))
     }
+}
+
+// ---------------------------------------------------------------------------
+// Bare C methods for the uncontended lock paths
+
+// `acquire`, `release`, `__enter__` and `__exit__` of `Lock` and `RLock` run
+// millions of times a second in Python programs, and PyO3's generic method
+// wrapper (argument parsing, re-checking the receiver's type, its GIL
+// bookkeeping) costs several times the lock itself. `install_fast` replaces
+// them with plain C methods (`METH_NOARGS` / `METH_VARARGS`), whose
+// descriptors CPython type-checks; `acquire` with keyword arguments or
+// arguments of other types goes to the PyO3 method, kept as
+// `_acquire_args`, which checks and reports them.
+
+/// Runs `f` as the body of a C method: an error becomes the raised Python
+/// exception (NULL returned), as does a panic.
+///
+/// # Safety
+/// The GIL is held (CPython calls methods with it held).
+unsafe fn c_method(f: impl FnOnce(Python<'_>) -> PyResult<PyObject>) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: the caller holds the GIL.
+    let py = unsafe { Python::assume_gil_acquired() };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py)))
+        .unwrap_or_else(|_| Err(PyRuntimeError::new_err("ringshm: internal error (a panic) in a lock method")));
+    match r {
+        Ok(o) => o.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The receiver of a C method of class `T`.
+///
+/// # Safety
+/// `slf` is an instance of `T` (a method descriptor made for `T`'s type
+/// checks it before calling), alive for `'py`.
+unsafe fn receiver<'py, T: PyClass>(py: Python<'py>, slf: *mut pyo3::ffi::PyObject) -> Bound<'py, T> {
+    // SAFETY: see the function's contract.
+    unsafe { Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<T>() }
+}
+
+/// `release()` (`METH_NOARGS`) and `__exit__(*exc)` (`METH_VARARGS`).
+unsafe extern "C" fn fast_release<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    slf: *mut pyo3::ffi::PyObject,
+    _args: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls a method with the GIL held, through the
+    // descriptor `install_fast` made for `T`'s type, which checked `slf`.
+    unsafe {
+        c_method(|py| {
+            receiver::<T>(py, slf).get().release_raw(py)?;
+            Ok(py.None())
+        })
+    }
+}
+
+/// `__enter__()` (`METH_NOARGS`): `acquire()`.
+unsafe extern "C" fn fast_enter<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    slf: *mut pyo3::ffi::PyObject,
+    _args: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as in `fast_release`.
+    unsafe {
+        c_method(|py| {
+            let got = robust_acquire(receiver::<T>(py, slf).get(), py, true, None)?;
+            Ok(pyo3::types::PyBool::new(py, got).to_owned().into_any().unbind())
+        })
+    }
+}
+
+/// `acquire(block=True, timeout=None)` (`METH_VARARGS | METH_KEYWORDS`):
+/// positional `bool` and `float`/`None` arguments here, anything else
+/// through `_acquire_args`.
+unsafe extern "C" fn fast_acquire<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *mut pyo3::ffi::PyObject,
+    kwargs: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as in `fast_release`; CPython passes the positional arguments
+    // as a tuple and the keyword arguments as a dict or NULL.
+    unsafe {
+        c_method(|py| {
+            let s = receiver::<T>(py, slf);
+            let args = Bound::from_borrowed_ptr(py, args).downcast_into_unchecked::<pyo3::types::PyTuple>();
+            let plain = || -> Option<(bool, Option<f64>)> {
+                let n = args.len();
+                if !kwargs.is_null() || n > 2 {
+                    return None;
+                }
+                let block = if n > 0 { args.get_borrowed_item(0).ok()?.extract::<bool>().ok()? } else { true };
+                let timeout = if n > 1 { args.get_borrowed_item(1).ok()?.extract::<Option<f64>>().ok()? } else { None };
+                Some((block, timeout))
+            };
+            match plain() {
+                Some((block, timeout)) => {
+                    let got = robust_acquire(s.get(), py, block, timeout)?;
+                    Ok(pyo3::types::PyBool::new(py, got).to_owned().into_any().unbind())
+                }
+                None => {
+                    let kw = (!kwargs.is_null())
+                        .then(|| Bound::from_borrowed_ptr(py, kwargs).downcast_into_unchecked::<pyo3::types::PyDict>());
+                    Ok(s.as_any().getattr(pyo3::intern!(py, "_acquire_args"))?.call(args, kw.as_ref())?.unbind())
+                }
+            }
+        })
+    }
+}
+
+/// Replaces `acquire`, `release`, `__enter__` and `__exit__` of `T`'s type
+/// with the C methods above (keeping their docs; the PyO3 `acquire` stays
+/// as `_acquire_args`).
+fn install_fast<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    py: Python<'_>,
+) -> PyResult<()> {
+    use pyo3::ffi::{PyMethodDefPointer, METH_KEYWORDS, METH_NOARGS, METH_VARARGS};
+    let ty = py.get_type::<T>();
+    ty.setattr("_acquire_args", ty.getattr("acquire")?)?;
+    let methods: [(&'static std::ffi::CStr, PyMethodDefPointer, std::os::raw::c_int); 4] = [
+        (c"acquire", PyMethodDefPointer { PyCFunctionWithKeywords: fast_acquire::<T> }, METH_VARARGS | METH_KEYWORDS),
+        (c"release", PyMethodDefPointer { PyCFunction: fast_release::<T> }, METH_NOARGS),
+        (c"__enter__", PyMethodDefPointer { PyCFunction: fast_enter::<T> }, METH_NOARGS),
+        (c"__exit__", PyMethodDefPointer { PyCFunction: fast_release::<T> }, METH_VARARGS),
+    ];
+    for (name, meth, flags) in methods {
+        let name_str = name.to_str().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let doc: Option<String> = ty.getattr(name_str)?.getattr("__doc__")?.extract()?;
+        let doc = doc.and_then(|d| std::ffi::CString::new(d).ok()).map(|d| &*Box::leak(d.into_boxed_c_str()));
+        // Lives as long as the type (the process): the descriptor keeps a
+        // pointer to it.
+        let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
+            ml_name: name.as_ptr(),
+            ml_meth: meth,
+            ml_flags: flags,
+            ml_doc: doc.map_or(std::ptr::null(), |d| d.as_ptr()),
+        }));
+        // SAFETY: `ty` is a live type object and `def` a method definition
+        // that outlives it; the result is a new reference or NULL (error).
+        let descr = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), def))? };
+        ty.setattr(name_str, descr)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1827,6 +1977,8 @@ fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Conn>()?;
     m.add_class::<Lock>()?;
     m.add_class::<RLock>()?;
+    install_fast::<Lock>(m.py())?;
+    install_fast::<RLock>(m.py())?;
     m.add_class::<Semaphore>()?;
     m.add_class::<BoundedSemaphore>()?;
     m.add_class::<Event>()?;
