@@ -12,6 +12,11 @@
 //! * every blocking call releases the GIL and waits in slices of at most
 //!   [`SLICE`], calling `PyErr_CheckSignals` between slices, so Ctrl-C
 //!   (`KeyboardInterrupt`) interrupts it within about 50 ms;
+//! * the uncontended paths do no more than they must: `acquire`/`release`
+//!   of `Lock`, `RLock` and `Condition` are bare C methods that try the lock
+//!   with the GIL held and return (see `install_fast`), a lock's hold is a
+//!   `Cell` under the GIL, and a synchronized `Value`'s `.value` is a
+//!   descriptor of this module (see `SyncedValue`);
 //! * every error is a Python exception carrying the Rust error's message:
 //!   `queue.Full`/`queue.Empty`, `EOFError`, `BrokenPipeError`,
 //!   `FileNotFoundError`, `FileExistsError`, `PermissionError`, `ValueError`,
@@ -943,7 +948,8 @@ impl Lock {
 // ---------------------------------------------------------------------------
 // Bare C methods for the uncontended lock paths
 
-// `acquire`, `release`, `__enter__` and `__exit__` of `Lock` and `RLock` run
+// `acquire`, `release`, `__enter__` and `__exit__` of `Lock`, `RLock` and
+// `Condition` run
 // millions of times a second in Python programs, and PyO3's generic method
 // wrapper (argument parsing, re-checking the receiver's type, its GIL
 // bookkeeping) costs several times the lock itself. `install_fast` replaces
@@ -1978,11 +1984,12 @@ fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Lock>()?;
     m.add_class::<RLock>()?;
     install_fast::<Lock>(m.py())?;
-    install_fast::<RLock>(m.py())?;
     m.add_class::<Semaphore>()?;
     m.add_class::<BoundedSemaphore>()?;
     m.add_class::<Event>()?;
     m.add_class::<Condition>()?;
+    install_fast::<RLock>(m.py())?;
+    install_fast::<Condition>(m.py())?;
     m.add_class::<Barrier>()?;
     m.add_class::<PyValue>()?;
     m.add_class::<PyArray>()?;
