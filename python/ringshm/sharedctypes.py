@@ -140,60 +140,92 @@ class RawValue(_rs.Value):
     def typecode(self):
         return self._typecode
 
-    @property
-    def value(self):
-        """The value (one-byte ``bytes`` for ``'c'``), loaded atomically."""
-        return _rs.Value.value.__get__(self)
-
-    @value.setter
-    def value(self, v):
-        if self._typecode == "c":
-            v = _to_char(v)
-        _rs.Value.value.__set__(self, v)
-
     def __repr__(self):
         return "<RawValue(%r, %r) name=%r>" % (self._typecode, self.value, self.name)
 
 
-class _Loaded(int):
-    """An integer read from ``Value.value``: adding to it or subtracting from
-    it gives a ``_Pending`` that ``Value.value = ...`` applies as one atomic
-    add, so ``v.value += n`` (and ``-=``) loses no update even when several
-    processes do it at once. It pickles, compares and prints as an ``int``."""
+_int_add = int.__add__
+_int_sub = int.__sub__
 
+
+class _Loaded(int):
+    """An integer read from ``Value.value``: adding an ``int`` to it or
+    subtracting one from it gives a ``_Pending`` that ``Value.value = ...``
+    applies as one atomic add, so ``v.value += n`` (and ``-=``) loses no
+    update even when several processes do it at once. It pickles, compares
+    and prints as an ``int``.
+
+    Each value has its own subclass (see ``_arm``), which carries the
+    value's ``_Pending`` subclasses: instances hold no attributes (no
+    ``__dict__``), so a read or an ``n`` added costs one ``int`` subclass
+    instance only."""
+
+    __slots__ = ()
+    #: This value's ``_Pending`` subclass, and its subclasses by amount
+    #: (set on each value's subclass).
+    _pending = None
+    _pendings = None
 
     def __add__(self, other):
         if type(other) is int or type(other) is bool:
-            return _Pending(int(self) + other, self._src, other)
-        return int.__add__(self, other)
+            try:
+                return self._pendings[other](_int_add(self, other))
+            except KeyError:
+                return self._pending_new(_int_add(self, other), other)
+        return _int_add(self, other)
 
     def __sub__(self, other):
         if type(other) is int or type(other) is bool:
-            return _Pending(int(self) - other, self._src, -other)
-        return int.__sub__(self, other)
+            try:
+                return self._pendings[-other](_int_sub(self, other))
+            except KeyError:
+                return self._pending_new(_int_sub(self, other), -other)
+        return _int_sub(self, other)
+
+    def _pending_new(self, v, delta):
+        """``v``, to be stored as an atomic add of ``delta``: an instance of
+        a subclass made for ``delta`` (one for each of the first
+        ``_PENDING_KINDS`` amounts), else one holding it."""
+        pendings = self._pendings
+        if len(pendings) < _PENDING_KINDS:
+            cls = pendings[delta] = type(
+                "_Pending", (self._pending,), {"__module__": __name__, "__slots__": (), "_delta": delta}
+            )
+            return cls(v)
+        p = self._pending(v)
+        p._delta = delta
+        return p
 
     def __reduce__(self):
         return (int, (int(self),))
 
 
 class _Pending(int):
-    """``loaded + n``: stored back into the same value as an atomic add."""
-
-
-    def __new__(cls, v, src, delta):
-        self = int.__new__(cls, v)
-        self._src = src
-        self._delta = delta
-        return self
+    """``loaded + n``: stored back into the same value as an atomic add of
+    ``n`` (its ``_delta``)."""
 
     def __reduce__(self):
         return (int, (int(self),))
 
 
-def _loaded(v, src):
-    x = _Loaded(v)
-    x._src = src
-    return x
+#: Typecodes whose ``v.value += n`` is an atomic add.
+_ATOMIC_ADD = frozenset("bBhHiIlLqQ")
+#: The amounts added for which a value makes its own ``_Pending`` subclass.
+_PENDING_KINDS = 16
+
+
+def _arm(obj):
+    """Makes ``v.value += n`` one atomic add on the ``RawValue`` ``obj`` of
+    a ``Value`` (integer typecodes): its own ``_Loaded`` and ``_Pending``
+    subclasses; the extension takes an instance of the latter (or of its
+    subclasses) as an add of its ``_delta``. Returns ``obj``."""
+    if obj._typecode in _ATOMIC_ADD:
+        pending = type("_Pending", (_Pending,), {"__module__": __name__})
+        loaded = type(
+            "_Loaded", (_Loaded,), {"__module__": __name__, "__slots__": (), "_pending": pending, "_pendings": {}}
+        )
+        obj._arm(loaded, pending)
+    return obj
 
 
 class _Synchronized(object):
@@ -229,8 +261,9 @@ class Value(_Synchronized):
     v:``). ``lock=False`` returns a ``RawValue``; a ``Lock``/``RLock`` may be
     given. The lock of a named value is named ``NAME.lock``.
 
-    As in multiprocessing, ``v.value += 1`` is a load then a store: hold
-    ``v.get_lock()`` around it when several processes update the value.
+    Unlike in multiprocessing, ``v.value += n`` and ``v.value -= n`` on an
+    integer value are one atomic add; hold ``v.get_lock()`` around other
+    compound updates when several processes update the value.
     """
 
     def __new__(cls, typecode_or_type, *args, lock=True, name=None, ctx=None):
@@ -239,36 +272,25 @@ class Value(_Synchronized):
         return object.__new__(cls)
 
     def __init__(self, typecode_or_type, *args, lock=True, name=None, ctx=None):
-        self._obj = RawValue(typecode_or_type, *args, name=name)
+        self._obj = _arm(RawValue(typecode_or_type, *args, name=name))
         self._lock = _make_lock(lock, self._obj.name)
 
     @classmethod
     def open(cls, name, typecode=None, lock=True):
         """Attaches to the value ``name`` and its lock ``NAME.lock``."""
         self = object.__new__(cls)
-        self._obj = RawValue.open(name, typecode)
+        self._obj = _arm(RawValue.open(name, typecode))
         self._lock = RLock.open(name + ".lock") if lock is True else lock
         return self
 
     def __reduce__(self):
         return (_rebuild_value, (self._obj, self._lock))
 
-    @property
-    def value(self):
-        """The value. For integer typecodes ``v.value += n`` and
-        ``v.value -= n`` are atomic (one fetch-and-add), unlike in
-        multiprocessing; other updates should hold ``get_lock()``."""
-        v = self._obj.value
-        if type(v) is int:
-            return _loaded(v, self._obj)
-        return v
-
-    @value.setter
-    def value(self, v):
-        if type(v) is _Pending and v._src is self._obj:
-            self._obj.fetch_add(v._delta)
-        else:
-            self._obj.value = v
+    #: The value. For integer typecodes ``v.value += n`` and ``v.value -= n``
+    #: are atomic (one fetch-and-add), unlike in multiprocessing; other
+    #: updates should hold ``get_lock()``. (The extension reads
+    #: ``_obj._loaded`` and stores into ``_obj.value``.)
+    value = _rs.SyncedValue()
 
     def __repr__(self):
         return "<Synchronized wrapper for %r>" % (self._obj,)
@@ -276,7 +298,7 @@ class Value(_Synchronized):
 
 def _rebuild_value(obj, lock):
     self = object.__new__(Value)
-    self._obj = obj
+    self._obj = _arm(obj)
     self._lock = lock
     return self
 
@@ -302,6 +324,8 @@ class RawArray(object):
         _common.created(self)
 
     def _setup(self, tc, h):
+        if tc == "c":
+            h._chars()
         self._typecode = tc
         self._h = h
         self._name = h.name
@@ -336,12 +360,16 @@ class RawArray(object):
         return i
 
     def __getitem__(self, i):
+        if type(i) is int:
+            return self._h.item(i)
         if isinstance(i, slice):
             vals = self._h.to_list()[i]
             return bytes(vals) if self._typecode == "c" else vals
         return _from_elem(self._typecode, self._h.get(self._index(i)))
 
     def __setitem__(self, i, v):
+        if type(i) is int:
+            return self._h.put(i, v)
         if isinstance(i, slice):
             idx = range(*i.indices(self._len))
             vals = list(v)
@@ -405,15 +433,13 @@ class Array(_Synchronized):
         return object.__new__(cls)
 
     def __init__(self, typecode_or_type, size_or_initializer, *, lock=True, name=None, ctx=None):
-        self._obj = RawArray(typecode_or_type, size_or_initializer, name=name)
-        self._lock = _make_lock(lock, self._obj.name)
+        obj = RawArray(typecode_or_type, size_or_initializer, name=name)
+        _wrap_array(self, obj, _make_lock(lock, obj.name))
 
     @classmethod
     def open(cls, name, typecode=None, lock=True):
-        self = object.__new__(cls)
-        self._obj = RawArray.open(name, typecode)
-        self._lock = RLock.open(name + ".lock") if lock is True else lock
-        return self
+        return _wrap_array(object.__new__(cls), RawArray.open(name, typecode),
+                           RLock.open(name + ".lock") if lock is True else lock)
 
     def __reduce__(self):
         return (_rebuild_array, (self._obj, self._lock))
@@ -422,9 +448,13 @@ class Array(_Synchronized):
         return len(self._obj)
 
     def __getitem__(self, i):
+        if type(i) is int:
+            return self._h.item(i)
         return self._obj[i]
 
     def __setitem__(self, i, v):
+        if type(i) is int:
+            return self._h.put(i, v)
         self._obj[i] = v
 
     def __iter__(self):
@@ -450,8 +480,12 @@ class Array(_Synchronized):
         return "<SynchronizedArray wrapper for %r>" % (self._obj,)
 
 
-def _rebuild_array(obj, lock):
-    self = object.__new__(Array)
+def _wrap_array(self, obj, lock):
     self._obj = obj
+    self._h = obj._h  # the extension's array, for the fast path of arr[i]
     self._lock = lock
     return self
+
+
+def _rebuild_array(obj, lock):
+    return _wrap_array(object.__new__(Array), obj, lock)

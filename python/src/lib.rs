@@ -12,6 +12,11 @@
 //! * every blocking call releases the GIL and waits in slices of at most
 //!   [`SLICE`], calling `PyErr_CheckSignals` between slices, so Ctrl-C
 //!   (`KeyboardInterrupt`) interrupts it within about 50 ms;
+//! * the uncontended paths do no more than they must: `acquire`/`release`
+//!   of `Lock`, `RLock` and `Condition` are bare C methods that try the lock
+//!   with the GIL held and return (see `install_fast`), a lock's hold is a
+//!   `Cell` under the GIL, and a synchronized `Value`'s `.value` is a
+//!   descriptor of this module (see `SyncedValue`);
 //! * every error is a Python exception carrying the Rust error's message:
 //!   `queue.Full`/`queue.Empty`, `EOFError`, `BrokenPipeError`,
 //!   `FileNotFoundError`, `FileExistsError`, `PermissionError`, `ValueError`,
@@ -20,6 +25,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -29,8 +35,9 @@ use pyo3::exceptions::{
     PyPermissionError, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::{GILOnceCell, GILProtected};
 use pyo3::types::{PyBytes, PyList};
+use pyo3::PyClass;
 
 use ringshm::{LockGuard, Options, PipeSendError, PutBytesError};
 
@@ -735,14 +742,18 @@ impl Conn {
 /// kept in the object between the calls).
 #[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct Lock {
-    // Declared before `l`: dropped first (see `Held`).
-    held: Mutex<Option<Held<LockGuard<'static>>>>,
+    // Declared before `l`: dropped first (see `Held`). Only touched with the
+    // GIL held (every acquire and release runs with it), so a `Cell` under
+    // the GIL instead of a `Mutex`: the uncontended acquire/release pair
+    // costs no atomic operation beyond the lock word's own.
+    held: GILProtected<Cell<Option<Held<LockGuard<'static>>>>>,
     died: std::sync::atomic::AtomicBool,
     l: Arc<ringshm::Lock>,
 }
 
 /// Records how an acquisition went; warns if it took the lock over from a
 /// dead holder. Returns whether it acquired.
+#[inline]
 fn acquired(
     py: Python<'_>,
     got: Option<bool>,
@@ -752,11 +763,13 @@ fn acquired(
 ) -> PyResult<bool> {
     match got {
         None => Ok(false),
-        Some(d) => {
-            died.store(d, std::sync::atomic::Ordering::Relaxed);
-            if d {
-                warn_owner_died(py, what, name)?;
-            }
+        Some(false) => {
+            died.store(false, std::sync::atomic::Ordering::Relaxed);
+            Ok(true)
+        }
+        Some(true) => {
+            died.store(true, std::sync::atomic::Ordering::Relaxed);
+            warn_owner_died(py, what, name)?;
             Ok(true)
         }
     }
@@ -814,9 +827,16 @@ trait Robust: Sized {
     /// `None` if not acquired, else whether it was taken over from a dead
     /// holder.
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>>;
-    fn release_raw(&self) -> PyResult<()>;
+    fn release_raw(&self, py: Python<'_>) -> PyResult<()>;
     fn died(&self) -> &std::sync::atomic::AtomicBool;
     fn seg_name(&self) -> &str;
+}
+
+/// `acquire(block, timeout)` of a robust lock class.
+#[inline]
+fn robust_acquire<T: Robust>(s: &T, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+    let got = s.acquire_raw(py, block, timeout)?;
+    acquired(py, got, s.died(), T::WHAT, s.seg_name())
 }
 
 /// The `#[pymethods]` of a robust lock class: `__new__(name, create=True)`,
@@ -837,18 +857,17 @@ macro_rules! robust_lock {
             /// true and an `OwnerDiedWarning` is issued.
             #[pyo3(signature = (block=true, timeout=None))]
             fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-                let got = Robust::acquire_raw(self, py, block, timeout)?;
-                acquired(py, got, Robust::died(self), <$t as Robust>::WHAT, Robust::seg_name(self))
+                robust_acquire(self, py, block, timeout)
             }
-            fn release(&self) -> PyResult<()> {
-                Robust::release_raw(self)
+            fn release(&self, py: Python<'_>) -> PyResult<()> {
+                Robust::release_raw(self, py)
             }
             fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
                 self.acquire(py, true, None)
             }
             #[pyo3(signature = (*_exc))]
-            fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-                Robust::release_raw(self)
+            fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+                Robust::release_raw(self, py)
             }
             /// Whether the last acquisition took the lock over from a dead
             /// holder.
@@ -870,8 +889,11 @@ robust_lock!(Lock {
         self.l.is_locked()
     }
     /// Whether this object holds the lock.
-    fn held(&self) -> bool {
-        lock(&self.held).is_some()
+    fn held(&self, py: Python<'_>) -> bool {
+        let h = self.held.get(py).take();
+        let held = h.is_some();
+        self.held.get(py).set(h);
+        held
     }
 });
 
@@ -879,15 +901,15 @@ impl Robust for Lock {
     const WHAT: &'static str = "Lock";
     fn make(name: &str, create: bool) -> PyResult<Self> {
         let l = if create { ringshm::Lock::create(name) } else { ringshm::Lock::open(name) }.map_err(err)?;
-        Ok(Lock { held: Mutex::new(None), died: Default::default(), l: Arc::new(l) })
+        Ok(Lock { held: GILProtected::new(Cell::new(None)), died: Default::default(), l: Arc::new(l) })
     }
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         self.acquire_lock(py, block, timeout)
     }
     /// Releases the lock (from any thread of the process that holds this
     /// object); `ValueError` if this object does not hold it.
-    fn release_raw(&self) -> PyResult<()> {
-        match lock(&self.held).take() {
+    fn release_raw(&self, py: Python<'_>) -> PyResult<()> {
+        match self.held.get(py).take() {
             Some(g) => {
                 drop(g);
                 Ok(())
@@ -914,10 +936,157 @@ impl Lock {
             |s| lock_result(self.l.lock_timeout(s)),
         )?;
         Ok(r.map(|(g, died)| {
-            *lock(&self.held) = Some(g);
+            // A guard still here is a stale hold (one inherited through
+            // fork): forgotten, never dropped, so as not to unlock the lock
+            // just taken.
+            std::mem::forget(self.held.get(py).replace(Some(g)));
             died
         }))
     }
+}
+
+// ---------------------------------------------------------------------------
+// Bare C methods for the uncontended lock paths
+
+// `acquire`, `release`, `__enter__` and `__exit__` of `Lock`, `RLock` and
+// `Condition` run
+// millions of times a second in Python programs, and PyO3's generic method
+// wrapper (argument parsing, re-checking the receiver's type, its GIL
+// bookkeeping) costs several times the lock itself. `install_fast` replaces
+// them with plain C methods (`METH_NOARGS` / `METH_VARARGS`), whose
+// descriptors CPython type-checks; `acquire` with keyword arguments or
+// arguments of other types goes to the PyO3 method, kept as
+// `_acquire_args`, which checks and reports them.
+
+/// Runs `f` as the body of a C method: an error becomes the raised Python
+/// exception (NULL returned), as does a panic.
+///
+/// # Safety
+/// The GIL is held (CPython calls methods with it held).
+unsafe fn c_method(f: impl FnOnce(Python<'_>) -> PyResult<PyObject>) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: the caller holds the GIL.
+    let py = unsafe { Python::assume_gil_acquired() };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py)))
+        .unwrap_or_else(|_| Err(PyRuntimeError::new_err("ringshm: internal error (a panic) in a lock method")));
+    match r {
+        Ok(o) => o.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The receiver of a C method of class `T`.
+///
+/// # Safety
+/// `slf` is an instance of `T` (a method descriptor made for `T`'s type
+/// checks it before calling), alive for `'py`.
+unsafe fn receiver<'py, T: PyClass>(py: Python<'py>, slf: *mut pyo3::ffi::PyObject) -> Bound<'py, T> {
+    // SAFETY: see the function's contract.
+    unsafe { Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<T>() }
+}
+
+/// `release()` (`METH_NOARGS`) and `__exit__(*exc)` (`METH_VARARGS`).
+unsafe extern "C" fn fast_release<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    slf: *mut pyo3::ffi::PyObject,
+    _args: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls a method with the GIL held, through the
+    // descriptor `install_fast` made for `T`'s type, which checked `slf`.
+    unsafe {
+        c_method(|py| {
+            receiver::<T>(py, slf).get().release_raw(py)?;
+            Ok(py.None())
+        })
+    }
+}
+
+/// `__enter__()` (`METH_NOARGS`): `acquire()`.
+unsafe extern "C" fn fast_enter<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    slf: *mut pyo3::ffi::PyObject,
+    _args: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as in `fast_release`.
+    unsafe {
+        c_method(|py| {
+            let got = robust_acquire(receiver::<T>(py, slf).get(), py, true, None)?;
+            Ok(pyo3::types::PyBool::new(py, got).to_owned().into_any().unbind())
+        })
+    }
+}
+
+/// `acquire(block=True, timeout=None)` (`METH_VARARGS | METH_KEYWORDS`):
+/// positional `bool` and `float`/`None` arguments here, anything else
+/// through `_acquire_args`.
+unsafe extern "C" fn fast_acquire<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *mut pyo3::ffi::PyObject,
+    kwargs: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as in `fast_release`; CPython passes the positional arguments
+    // as a tuple and the keyword arguments as a dict or NULL.
+    unsafe {
+        c_method(|py| {
+            let s = receiver::<T>(py, slf);
+            let args = Bound::from_borrowed_ptr(py, args).downcast_into_unchecked::<pyo3::types::PyTuple>();
+            let plain = || -> Option<(bool, Option<f64>)> {
+                let n = args.len();
+                if !kwargs.is_null() || n > 2 {
+                    return None;
+                }
+                let block = if n > 0 { args.get_borrowed_item(0).ok()?.extract::<bool>().ok()? } else { true };
+                let timeout = if n > 1 { args.get_borrowed_item(1).ok()?.extract::<Option<f64>>().ok()? } else { None };
+                Some((block, timeout))
+            };
+            match plain() {
+                Some((block, timeout)) => {
+                    let got = robust_acquire(s.get(), py, block, timeout)?;
+                    Ok(pyo3::types::PyBool::new(py, got).to_owned().into_any().unbind())
+                }
+                None => {
+                    let kw = (!kwargs.is_null())
+                        .then(|| Bound::from_borrowed_ptr(py, kwargs).downcast_into_unchecked::<pyo3::types::PyDict>());
+                    Ok(s.as_any().getattr(pyo3::intern!(py, "_acquire_args"))?.call(args, kw.as_ref())?.unbind())
+                }
+            }
+        })
+    }
+}
+
+/// Replaces `acquire`, `release`, `__enter__` and `__exit__` of `T`'s type
+/// with the C methods above (keeping their docs; the PyO3 `acquire` stays
+/// as `_acquire_args`).
+fn install_fast<T: Robust + PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync>(
+    py: Python<'_>,
+) -> PyResult<()> {
+    use pyo3::ffi::{PyMethodDefPointer, METH_KEYWORDS, METH_NOARGS, METH_VARARGS};
+    let ty = py.get_type::<T>();
+    ty.setattr("_acquire_args", ty.getattr("acquire")?)?;
+    let methods: [(&'static std::ffi::CStr, PyMethodDefPointer, std::os::raw::c_int); 4] = [
+        (c"acquire", PyMethodDefPointer { PyCFunctionWithKeywords: fast_acquire::<T> }, METH_VARARGS | METH_KEYWORDS),
+        (c"release", PyMethodDefPointer { PyCFunction: fast_release::<T> }, METH_NOARGS),
+        (c"__enter__", PyMethodDefPointer { PyCFunction: fast_enter::<T> }, METH_NOARGS),
+        (c"__exit__", PyMethodDefPointer { PyCFunction: fast_release::<T> }, METH_VARARGS),
+    ];
+    for (name, meth, flags) in methods {
+        let name_str = name.to_str().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let doc: Option<String> = ty.getattr(name_str)?.getattr("__doc__")?.extract()?;
+        let doc = doc.and_then(|d| std::ffi::CString::new(d).ok()).map(|d| &*Box::leak(d.into_boxed_c_str()));
+        // Lives as long as the type (the process): the descriptor keeps a
+        // pointer to it.
+        let def = Box::leak(Box::new(pyo3::ffi::PyMethodDef {
+            ml_name: name.as_ptr(),
+            ml_meth: meth,
+            ml_flags: flags,
+            ml_doc: doc.map_or(std::ptr::null(), |d| d.as_ptr()),
+        }));
+        // SAFETY: `ty` is a live type object and `def` a method definition
+        // that outlives it; the result is a new reference or NULL (error).
+        let descr = unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), def))? };
+        ty.setattr(name_str, descr)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -925,10 +1094,18 @@ impl Lock {
 
 #[pyclass(module = "ringshm._ringshm", frozen, subclass)]
 struct RLock {
-    // Declared before `l`: dropped first (see `Held`).
-    held: Mutex<(Option<Held<ringshm::RLockGuard<'static>>>, usize)>,
+    // Declared before `l`: dropped first (see `Held`). Under the GIL, as
+    // `Lock::held`: the outermost guard and the depth of this object's hold.
+    held: GILProtected<RHeld>,
     died: std::sync::atomic::AtomicBool,
     l: Arc<ringshm::RLock>,
+}
+
+/// An `RLock`'s hold through one object: the outermost guard, and how many
+/// times the holding thread acquired it.
+struct RHeld {
+    guard: Cell<Option<Held<ringshm::RLockGuard<'static>>>>,
+    count: Cell<usize>,
 }
 
 robust_lock!(RLock {
@@ -937,9 +1114,9 @@ robust_lock!(RLock {
         self.l.is_owned()
     }
     /// How many times the calling thread holds it through this object.
-    fn count(&self) -> usize {
+    fn count(&self, py: Python<'_>) -> usize {
         if self.l.is_owned() {
-            lock(&self.held).1
+            self.held.get(py).count.get()
         } else {
             0
         }
@@ -953,7 +1130,8 @@ impl Robust for RLock {
     const WHAT: &'static str = "RLock";
     fn make(name: &str, create: bool) -> PyResult<Self> {
         let l = if create { ringshm::RLock::create(name) } else { ringshm::RLock::open(name) }.map_err(err)?;
-        Ok(RLock { held: Mutex::new((None, 0)), died: Default::default(), l: Arc::new(l) })
+        let held = RHeld { guard: Cell::new(None), count: Cell::new(0) };
+        Ok(RLock { held: GILProtected::new(held), died: Default::default(), l: Arc::new(l) })
     }
     /// As `Lock`'s; a thread that holds it acquires again at once.
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
@@ -961,14 +1139,15 @@ impl Robust for RLock {
     }
     /// Releases one level; `RuntimeError` if the calling thread does not
     /// hold it.
-    fn release_raw(&self) -> PyResult<()> {
-        let mut h = lock(&self.held);
-        if !self.l.is_owned() || h.1 == 0 {
+    fn release_raw(&self, py: Python<'_>) -> PyResult<()> {
+        let h = self.held.get(py);
+        let n = h.count.get();
+        if n == 0 || !self.l.is_owned() {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
         }
-        h.1 -= 1;
-        if h.1 == 0 {
-            h.0 = None;
+        h.count.set(n - 1);
+        if n == 1 {
+            drop(h.guard.take());
         }
         Ok(())
     }
@@ -982,8 +1161,9 @@ impl Robust for RLock {
 
 impl RLock {
     fn acquire_lock(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
-        if self.l.is_owned() {
-            lock(&self.held).1 += 1;
+        let h = self.held.get(py);
+        if h.count.get() > 0 && self.l.is_owned() {
+            h.count.set(h.count.get() + 1);
             return Ok(Some(false));
         }
         let r = acquire_robust::<_, ringshm::RLockGuard<'_>, ringshm::RLockGuard<'static>>(
@@ -995,7 +1175,10 @@ impl RLock {
             |s| lock_result(self.l.lock_timeout(s)),
         )?;
         Ok(r.map(|(g, died)| {
-            *lock(&self.held) = (Some(g), 1);
+            let h = self.held.get(py);
+            // As in `Lock::acquire_lock`: a stale guard is forgotten.
+            std::mem::forget(h.guard.replace(Some(g)));
+            h.count.set(1);
             died
         }))
     }
@@ -1220,7 +1403,7 @@ impl Robust for Condition {
     fn acquire_raw(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<Option<bool>> {
         self.acquire_lock(py, block, timeout)
     }
-    fn release_raw(&self) -> PyResult<()> {
+    fn release_raw(&self, _py: Python<'_>) -> PyResult<()> {
         let mut h = lock(&self.held);
         if h.owner != Some(cond_me()) {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
@@ -1464,6 +1647,23 @@ macro_rules! cells {
             fn name(&self) -> &str {
                 match self { $(AnyValue::$v(x) => x.name(),)* }
             }
+            /// The value's bytes (loaded once), zero-extended to a `u64`.
+            fn bits(&self) -> u64 {
+                match self { $(AnyValue::$v(x) => {
+                    let mut b = [0u8; 8];
+                    b[..std::mem::size_of::<$t>()].copy_from_slice(&x.load().to_ne_bytes());
+                    u64::from_ne_bytes(b)
+                })* }
+            }
+            /// The number whose bytes `bits` holds (see `bits`).
+            fn of_bits(&self, py: Python<'_>, bits: u64) -> PyResult<PyObject> {
+                let b = bits.to_ne_bytes();
+                match self { $(AnyValue::$v(_) => {
+                    let mut v = [0u8; std::mem::size_of::<$t>()];
+                    v.copy_from_slice(&b[..std::mem::size_of::<$t>()]);
+                    Ok(<$t>::from_ne_bytes(v).into_pyobject(py)?.into_any().unbind())
+                })* }
+            }
         }
 
         impl AnyArray {
@@ -1516,6 +1716,47 @@ struct PyValue {
     v: AnyValue,
     /// Python's typecode `'c'`: the value reads and writes as one byte.
     char: bool,
+    /// For `v.value += n` being one atomic add (see `_arm`): this value's
+    /// `int` subclass that `_loaded` returns, and the one that adding to it
+    /// gives.
+    loaded: GILOnceCell<PyObject>,
+    pending: GILOnceCell<PyObject>,
+    /// The last number `_loaded` gave, with its bits: given again while
+    /// the value is unchanged (it is immutable), which spares building one.
+    last: GILProtected<Cell<Option<(u64, PyObject)>>>,
+}
+
+impl PyValue {
+    fn new(v: AnyValue, char: bool) -> Self {
+        PyValue {
+            v,
+            char,
+            loaded: GILOnceCell::new(),
+            pending: GILOnceCell::new(),
+            last: GILProtected::new(Cell::new(None)),
+        }
+    }
+}
+
+/// A `'c'` element as its byte: one character `bytes` or `bytearray`, or an
+/// integer in `0..=255` (as ctypes' `c_char`).
+fn char_byte(v: &Bound<'_, PyAny>) -> PyResult<u8> {
+    let b = if let Ok(b) = v.downcast::<PyBytes>() {
+        match b.as_bytes() {
+            [c] => Some(*c),
+            _ => None,
+        }
+    } else if let Ok(b) = v.downcast::<pyo3::types::PyByteArray>() {
+        match b.to_vec()[..] {
+            [c] => Some(c),
+            _ => None,
+        }
+    } else if v.is_instance_of::<pyo3::types::PyInt>() && !v.is_instance_of::<pyo3::types::PyBool>() {
+        v.extract::<u8>().ok()
+    } else {
+        None
+    };
+    b.ok_or_else(|| PyTypeError::new_err("one character bytes, bytearray or integer expected"))
 }
 
 #[pymethods]
@@ -1523,11 +1764,11 @@ impl PyValue {
     #[staticmethod]
     #[pyo3(signature = (kind, name, initial, persist=false))]
     fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
-        Ok(PyValue { v: value_new(kind, name, Some(initial), persist)?, char: false })
+        Ok(PyValue::new(value_new(kind, name, Some(initial), persist)?, false))
     }
     #[staticmethod]
     fn open(kind: &str, name: &str) -> PyResult<Self> {
-        Ok(PyValue { v: value_new(kind, name, None, false)?, char: false })
+        Ok(PyValue::new(value_new(kind, name, None, false)?, false))
     }
     /// Creates (`initial` given) or opens the value `name` of element type
     /// `kind`; `char`: `.value` is one byte (typecode `'c'`, kind `u8`).
@@ -1545,7 +1786,7 @@ impl PyValue {
             Some(i) => value_new(kind, name, Some(i), false)?,
             None => value_new(kind, name, None, false)?,
         };
-        Ok(PyValue { v, char })
+        Ok(PyValue::new(v, char))
     }
     /// The value (`bytes` of length 1 for typecode `'c'`).
     #[getter]
@@ -1557,15 +1798,51 @@ impl PyValue {
         }
         Ok(v)
     }
+    /// Stores `v`; for typecode `'c'` one character `bytes` or `bytearray`,
+    /// or an integer in `0..=255`. A number got by adding `n` to what
+    /// `_loaded` read (`v.value += n`) adds `n` atomically instead.
     #[setter]
     fn set_value(&self, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = v.py();
+        if let Some(p) = self.pending.get(py) {
+            if v.is_instance(p.bind(py))? {
+                self.v.add(py, &v.getattr(pyo3::intern!(py, "_delta"))?)?;
+                return Ok(());
+            }
+        }
         if self.char {
-            return match v.downcast::<PyBytes>().map(|b| b.as_bytes().to_vec()) {
-                Ok(b) if b.len() == 1 => self.v.store(&b[0].into_pyobject(v.py())?.into_any()),
-                _ => Err(PyTypeError::new_err("one character bytes expected")),
-            };
+            return self.v.store(&char_byte(v)?.into_pyobject(py)?.into_any());
         }
         self.v.store(v)
+    }
+    /// `.value` as a synchronized `Value` gives it: once armed (`_arm`), an
+    /// integer is returned as this value's `int` subclass, to which adding
+    /// an `int` gives a number (an instance of `pending` or a subclass of
+    /// it) that `.value = ...` applies as an atomic add.
+    #[getter]
+    fn _loaded(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let Some(cls) = self.loaded.get(py) else { return self.get_value(py) };
+        let bits = self.v.bits();
+        let last = self.last.get(py);
+        if let Some((b, o)) = last.take() {
+            if b == bits {
+                let r = o.clone_ref(py);
+                last.set(Some((b, o)));
+                return Ok(r);
+            }
+        }
+        let o = cls.bind(py).call1((self.v.of_bits(py, bits)?,))?.unbind();
+        last.set(Some((bits, o.clone_ref(py))));
+        Ok(o)
+    }
+    /// Arms `v.value += n` (see `_loaded`): `loaded` is the `int` subclass
+    /// reads give, `pending` the one (or the base of those) adding to them
+    /// gives, with the amount in `_delta`. Once only: later calls keep the
+    /// first classes.
+    fn _arm(&self, py: Python<'_>, loaded: PyObject, pending: PyObject) {
+        if self.loaded.get(py).is_none() && self.pending.set(py, pending).is_ok() {
+            let _ = self.loaded.set(py, loaded);
+        }
     }
     fn load(&self, py: Python<'_>) -> PyResult<PyObject> {
         self.v.load(py)
@@ -1583,10 +1860,53 @@ impl PyValue {
     }
 }
 
+/// The `value` attribute of the `ringshm.Value` class (whose instances hold
+/// their `RawValue` in `_obj`): reads `_obj._loaded` and stores into
+/// `_obj.value` with no Python frame in between.
+#[pyclass(module = "ringshm._ringshm", frozen)]
+struct SyncedValue {}
+
+#[pymethods]
+impl SyncedValue {
+    #[new]
+    fn py_new() -> Self {
+        SyncedValue {}
+    }
+    fn __get__(
+        slf: &Bound<'_, Self>,
+        obj: Option<&Bound<'_, PyAny>>,
+        _owner: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
+        let py = slf.py();
+        match obj {
+            Some(o) if !o.is_none() => o.getattr(pyo3::intern!(py, "_obj"))?.downcast::<PyValue>()?.get()._loaded(py),
+            _ => Ok(slf.clone().into_any().unbind()),
+        }
+    }
+    fn __set__(&self, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        obj.getattr(pyo3::intern!(obj.py(), "_obj"))?.downcast::<PyValue>()?.get().set_value(value)
+    }
+}
+
 /// A `ringshm::Array<T>`.
 #[pyclass(module = "ringshm._ringshm", frozen, name = "Array")]
 struct PyArray {
     a: AnyArray,
+    /// Python's typecode `'c'` (see `_chars`): `item`/`put` give and take
+    /// one-byte `bytes`.
+    char: std::sync::atomic::AtomicBool,
+}
+
+impl PyArray {
+    fn new(a: AnyArray) -> Self {
+        PyArray { a, char: Default::default() }
+    }
+    /// `i` as an index into the array, counting from the end if negative.
+    fn index(&self, i: isize) -> PyResult<usize> {
+        let n = self.a.len();
+        let j = if i < 0 { n.checked_sub(i.unsigned_abs()) } else { Some(i.unsigned_abs()) };
+        j.filter(|&j| j < n).ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("invalid index"))
+    }
 }
 
 #[pymethods]
@@ -1594,11 +1914,11 @@ impl PyArray {
     #[staticmethod]
     #[pyo3(signature = (kind, name, initial, persist=false))]
     fn create(kind: &str, name: &str, initial: &Bound<'_, PyAny>, persist: bool) -> PyResult<Self> {
-        Ok(PyArray { a: array_new(kind, name, Some(initial), persist)? })
+        Ok(PyArray::new(array_new(kind, name, Some(initial), persist)?))
     }
     #[staticmethod]
     fn open(kind: &str, name: &str) -> PyResult<Self> {
-        Ok(PyArray { a: array_new(kind, name, None, false)? })
+        Ok(PyArray::new(array_new(kind, name, None, false)?))
     }
     fn __len__(&self) -> usize {
         self.a.len()
@@ -1608,6 +1928,29 @@ impl PyArray {
     }
     fn set(&self, i: usize, v: &Bound<'_, PyAny>) -> PyResult<()> {
         self.a.set(i, v)
+    }
+    /// Makes `item`/`put` give and take one-byte `bytes` (typecode `'c'`).
+    fn _chars(&self) {
+        self.char.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Element `i` (negative: from the end), as `arr[i]` gives it; one-byte
+    /// `bytes` for typecode `'c'`. `IndexError` out of range.
+    fn item(&self, py: Python<'_>, i: isize) -> PyResult<PyObject> {
+        let v = self.a.get(py, self.index(i)?)?;
+        if self.char.load(std::sync::atomic::Ordering::Relaxed) {
+            let c: u8 = v.extract(py)?;
+            return Ok(PyBytes::new(py, &[c]).into_any().unbind());
+        }
+        Ok(v)
+    }
+    /// `arr[i] = v` (negative `i`: from the end); for typecode `'c'` one
+    /// character `bytes` or `bytearray`, or an integer in `0..=255`.
+    fn put(&self, i: isize, v: &Bound<'_, PyAny>) -> PyResult<()> {
+        let j = self.index(i)?;
+        if self.char.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.a.set(j, &char_byte(v)?.into_pyobject(v.py())?.into_any());
+        }
+        self.a.set(j, v)
     }
     fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         self.a.to_list(py)
@@ -1640,13 +1983,17 @@ fn _ringshm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Conn>()?;
     m.add_class::<Lock>()?;
     m.add_class::<RLock>()?;
+    install_fast::<Lock>(m.py())?;
     m.add_class::<Semaphore>()?;
     m.add_class::<BoundedSemaphore>()?;
     m.add_class::<Event>()?;
     m.add_class::<Condition>()?;
+    install_fast::<RLock>(m.py())?;
+    install_fast::<Condition>(m.py())?;
     m.add_class::<Barrier>()?;
     m.add_class::<PyValue>()?;
     m.add_class::<PyArray>()?;
+    m.add_class::<SyncedValue>()?;
     m.add_function(wrap_pyfunction!(spill_read, m)?)?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(_exiting, m)?)?;

@@ -286,6 +286,50 @@ def test_rlock_not_owned_by_other_thread():
     lock.release()
 
 
+
+
+@pytest.mark.parametrize("cls", ["Lock", "RLock", "Condition"])
+def test_lock_acquire_arguments(cls):
+    # acquire's fast path parses positional arguments itself; everything
+    # else must behave as the checked signature (block=True, timeout=None).
+    lock = getattr(ringshm, cls)()
+    assert lock.acquire(True, None) is True
+    lock.release()
+    assert lock.acquire(block=True, timeout=1) is True
+    lock.release()
+    assert lock.acquire(False) is True
+    lock.release()
+    with pytest.raises(TypeError):
+        lock.acquire(True, 1, 2)
+    with pytest.raises(TypeError):
+        lock.acquire(foo=1)
+    with pytest.raises(TypeError):
+        lock.acquire(True, "1")
+    with pytest.raises(TypeError):
+        type(lock).acquire(5)
+    with lock:
+        assert not lock.acquire(False) if cls == "Lock" else lock._is_owned()
+    assert lock.acquire(False)
+    lock.release()
+
+@pytest.mark.parametrize("cls", ["Lock", "RLock"])
+def test_lock_taken_over_from_ended_thread_stays_held(cls):
+    # A thread that ends holding the lock is a dead holder: the next
+    # acquire takes it over. The taker then holds it: the stale hold left
+    # in the object must not be dropped (which unlocked the lock just
+    # taken, so that another process could enter too).
+    lock = getattr(ringshm, cls)()
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join(10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert lock.acquire(timeout=10)
+    assert [c.category for c in caught] == [ringshm.OwnerDiedWarning] and lock.owner_died
+    assert lock.is_locked()
+    lock.release()
+    assert not lock.is_locked()
+
 # -- Semaphore ---------------------------------------------------------------------
 
 def test_semaphore():
