@@ -280,11 +280,12 @@ impl Buf {
     #[inline(always)]
     unsafe fn word(&self, off: usize) -> &AtomicU64 {
         debug_assert!(off % 8 == 0 && off < self.len);
-        // SAFETY: 1. in bounds and 8-aligned by the caller's contract (the
-        // base is 8-aligned); 2. `AtomicU64` has the size and alignment of
-        // `u64` and any bits are a valid value (a hostile process may have
-        // written them: callers validate what they load); 3. the mapping
-        // lives as long as `self`.
+        // Why the reference is sound: 1. in bounds and 8-aligned by the
+        // caller's contract (the base is 8-aligned); 2. `AtomicU64` has the
+        // size and alignment of `u64` and any bits are a valid value (a
+        // hostile process may have written them: callers validate what they
+        // load); 3. the mapping lives as long as `self`.
+        // SAFETY: the three points above.
         unsafe { &*self.ptr(off).cast::<AtomicU64>() }
     }
 
