@@ -42,6 +42,15 @@ fn occupy(id: u32) -> Option<Child> {
 }
 
 /// Whether a timed lock reported the holder's death.
+/// A pid read from shared memory, checked before it is signalled: 0 would
+/// name our own process group and -1 every process we may signal.
+fn signalable(pid: u32) -> i32 {
+    match i32::try_from(pid) {
+        Ok(p) if p > 1 => p,
+        _ => panic!("no pid to signal: read {pid}"),
+    }
+}
+
 fn owner_died<G>(r: Result<G, LockTimeoutError<G>>) -> bool {
     matches!(r, Err(LockTimeoutError::OwnerDied(_)))
 }
@@ -198,10 +207,12 @@ fn forked_child_does_not_keep_a_dead_holder_alive() {
     assert!(held.wait_timeout(Duration::from_secs(60)));
     assert!(lock.try_lock().unwrap_err().is_would_block());
     common::kill9(child);
-    let grandchild = kid.load() as i32;
+    let grandchild = signalable(kid.load());
     let r = lock.lock_timeout(Duration::from_secs(10));
     let died = owner_died(r);
-    // SAFETY: kills the forked grandchild, which is still sleeping.
+    // SAFETY: kills the forked grandchild, which is still sleeping (a real
+    // pid: `signalable` refused 0 and -1, which would name our process group
+    // or every process).
     unsafe { libc::kill(grandchild, libc::SIGKILL) };
     assert!(died, "the forked child kept the dead holder's ownership alive");
 }
@@ -245,9 +256,19 @@ fn holder_in_another_pid_namespace_is_recovered() {
         return;
     }
     assert!(lock.try_lock().unwrap_err().is_would_block(), "a live holder in another namespace holds it");
+    // The outer process stores the inner pid after its `spawn` returns,
+    // which can be after the inner one already set `held`: wait for it. (Read
+    // too early, it was 0, and `kill(0, SIGKILL)` killed this test's whole
+    // process group: cargo and the CI script with it.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while inner.load() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pid = signalable(inner.load());
     // Killing pid 1 of a namespace ends everything in it.
-    // SAFETY: kills the inner holder, whose pid in our namespace we were told.
-    unsafe { libc::kill(inner.load() as i32, libc::SIGKILL) };
+    // SAFETY: kills the inner holder, whose pid in our namespace we were told
+    // (a real pid: `signalable` refused 0 and -1).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
     let died = owner_died(lock.lock_timeout(Duration::from_secs(10)));
     common::kill9(outer);
     assert!(died, "the death of a holder in another pid namespace was not noticed");
